@@ -1,0 +1,353 @@
+"""Typed study configuration, loaded from TOML and validated on load.
+
+A study config names the datasets, the networks and the subsets to analyse, plus one table of
+parameters per analysis. Every table maps onto a frozen dataclass owned by the module that uses
+it (``analysis.geometry.GeometryParams`` ...); :func:`build_dataclass` checks key names and
+value types against the dataclass fields so that a typo such as ``kmeans_kk = 3`` fails with a
+message naming the key, the table and the valid keys, instead of being silently ignored.
+
+Relative paths in a config are resolved against the directory of the config file, so a config
+means the same thing whatever the current directory is.
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+from analysis.classifiers import ClassifierParams
+from analysis.audit import AuditParams
+from analysis.clustering import ClusteringParams
+from analysis.geometry import GeometryParams
+from analysis.manifold import ManifoldParams
+from analysis.similarity import SimilarityParams
+from analysis.subsets import parse_subset
+
+
+class ConfigError(ValueError):
+    """A study config that cannot be used; the message names the key and the fix."""
+
+
+@dataclass(frozen=True)
+class StudySettings:
+    """The ``[study]`` table: identity of the study and where outputs go.
+
+    Parameters
+    ----------
+    title : str
+        Title of the site and the paper.
+    seed : int
+        Master seed; every random choice of the study derives from it.
+    output_dir : Path
+        Folder that receives ``docs/``, ``site/`` and ``paper/``.
+    cache_dir : Path
+        Folder of the content-addressed embedding store and analysis cache.
+    galleries : bool
+        Put face thumbnails in the report. Off by default: face images are biometric data and
+        datasets such as FRGC forbid redistribution.
+    build_site, build_paper : bool
+        Run ``mkdocs build`` / ``latexmk`` after writing the sources.
+    authors : str
+        Author line of the paper.
+    site_url : str
+        Public URL of the site (used by MkDocs for canonical links); empty for none.
+    """
+
+    title: str = "Face Embedding Atlas"
+    seed: int = 0
+    output_dir: Path = Path(".")
+    cache_dir: Path = Path(".cache")
+    galleries: bool = False
+    build_site: bool = True
+    build_paper: bool = True
+    authors: str = "Face Embedding Atlas"
+    site_url: str = ""
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """One ``[[datasets]]`` entry: a name, an adapter ``kind`` and its options.
+
+    ``options`` is the adapter's own frozen options object (see :mod:`analysis.datasets`).
+    """
+
+    name: str
+    kind: str
+    options: Any
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    """One ``[[networks]]`` entry: a name, an embedder ``kind`` and its options.
+
+    ``options`` is the embedder's own frozen options object (see :mod:`analysis.networks`).
+    """
+
+    name: str
+    kind: str
+    options: Any
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    """A whole validated study.
+
+    Parameters
+    ----------
+    source : Path
+        The TOML file this config was read from.
+    study : StudySettings
+    datasets : tuple of DatasetSpec
+    networks : tuple of NetworkSpec
+    subsets : tuple of str
+        Subset specifications (``all``, ``balanced-6``, ``min-10``, ``range-5-10``), see
+        :mod:`analysis.subsets`.
+    geometry, similarity, clustering, manifold, classifiers, audit
+        Per-analysis parameters.
+    extraction : Any
+        Face pipeline parameters (detection, alignment, batching, devices), see
+        :mod:`analysis.extract`.
+    """
+
+    source: Path
+    study: StudySettings
+    datasets: tuple[DatasetSpec, ...]
+    networks: tuple[NetworkSpec, ...]
+    subsets: tuple[str, ...] = ("all",)
+    geometry: GeometryParams = field(default_factory=GeometryParams)
+    similarity: SimilarityParams = field(default_factory=SimilarityParams)
+    clustering: ClusteringParams = field(default_factory=ClusteringParams)
+    manifold: ManifoldParams = field(default_factory=ManifoldParams)
+    classifiers: ClassifierParams = field(default_factory=ClassifierParams)
+    audit: AuditParams = field(default_factory=AuditParams)
+    extraction: Any = None
+
+
+# Tables whose content maps one-to-one onto a params dataclass.
+_SECTION_TYPES: dict[str, type] = {
+    "geometry": GeometryParams,
+    "similarity": SimilarityParams,
+    "clustering": ClusteringParams,
+    "manifold": ManifoldParams,
+    "classifiers": ClassifierParams,
+    "audit": AuditParams,
+}
+
+
+def load_config(path: str | Path, overrides: Mapping[str, Any] | None = None) -> StudyConfig:
+    """Read and validate a study config.
+
+    Parameters
+    ----------
+    path : str or Path
+        TOML file.
+    overrides : mapping, optional
+        Values replacing keys of the ``[study]`` table (the CLI's ``--output-dir`` ...).
+        Relative paths given here are taken relative to the current directory.
+
+    Raises
+    ------
+    ConfigError
+        On a missing file, invalid TOML, unknown keys, wrong types or missing paths.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {str(path)!r} not found; pass --config PATH to an existing TOML file")
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
+    return parse_config(raw, source=path.resolve(), overrides=overrides)
+
+
+def parse_config(raw: Mapping[str, Any], source: Path, overrides: Mapping[str, Any] | None = None) -> StudyConfig:
+    """Validate an already parsed TOML document; see :func:`load_config`."""
+    from analysis import datasets, extract, networks  # late: they import heavy optional modules lazily
+
+    base = source.parent
+    known = {"study", "datasets", "networks", "subsets", "extraction", *_SECTION_TYPES}
+    _reject_unknown(raw, known, where="the top level")
+
+    study_table = dict(raw.get("study", {}))
+    study = build_dataclass(StudySettings, study_table, where="[study]", base=base)
+    if overrides:
+        fixed = {k: (Path(v).resolve() if isinstance(v, (str, Path)) and k.endswith("_dir") else v)
+                 for k, v in overrides.items() if v is not None}
+        _reject_unknown(fixed, {f.name for f in dataclasses.fields(StudySettings)}, where="overrides")
+        study = dataclasses.replace(study, **fixed)
+
+    dataset_specs = tuple(
+        _build_spec(DatasetSpec, entry, i, "datasets", datasets.options_type, base)
+        for i, entry in enumerate(_list_of_tables(raw, "datasets"))
+    )
+    network_specs = tuple(
+        _build_spec(NetworkSpec, entry, i, "networks", networks.options_type, base)
+        for i, entry in enumerate(_list_of_tables(raw, "networks", required=False))
+    )
+    if not dataset_specs:
+        raise ConfigError("the config has no [[datasets]] entry; add at least one (see configs/demo.toml)")
+    _check_unique([d.name for d in dataset_specs], "datasets")
+    _check_unique([n.name for n in network_specs], "networks")
+
+    subsets = raw.get("subsets", ["all"])
+    if not isinstance(subsets, list) or not all(isinstance(s, str) for s in subsets) or not subsets:
+        raise ConfigError("'subsets' must be a non-empty list of strings such as [\"all\", \"balanced-6\", \"min-10\"]")
+    for s in subsets:
+        try:
+            parse_subset(s)
+        except ValueError as exc:
+            raise ConfigError(f"subsets: {exc}") from exc
+    _check_unique(subsets, "subsets")
+
+    sections = {
+        name: build_dataclass(cls, raw.get(name, {}), where=f"[{name}]", base=base)
+        for name, cls in _SECTION_TYPES.items()
+    }
+    extraction = build_dataclass(extract.ExtractionParams, raw.get("extraction", {}), where="[extraction]", base=base)
+    return StudyConfig(
+        source=source,
+        study=study,
+        datasets=dataset_specs,
+        networks=network_specs,
+        subsets=tuple(subsets),
+        extraction=extraction,
+        **sections,
+    )
+
+
+def _build_spec(spec_cls, entry, index, table, options_type, base):
+    where = f"[[{table}]] #{index + 1}"
+    if not isinstance(entry, dict):
+        raise ConfigError(f"{where} must be a table")
+    for key in ("name", "kind"):
+        if not isinstance(entry.get(key), str) or not entry.get(key):
+            raise ConfigError(f"{where} needs a non-empty string '{key}'")
+    name, kind = entry["name"], entry["kind"]
+    where = f"[[{table}]] {name!r}"
+    try:
+        opts_cls = options_type(kind)
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {exc}") from exc
+    rest = {k: v for k, v in entry.items() if k not in ("name", "kind")}
+    options = build_dataclass(opts_cls, rest, where=where, base=base)
+    return spec_cls(name=name, kind=kind, options=options)
+
+
+def _list_of_tables(raw, key, required=True):
+    value = raw.get(key, [])
+    if not isinstance(value, list):
+        raise ConfigError(f"'{key}' must be an array of tables written [[{key}]]")
+    return value
+
+
+def _check_unique(names, what):
+    seen = set()
+    for n in names:
+        if n in seen:
+            raise ConfigError(f"{what}: the name {n!r} is used twice; names must be unique")
+        seen.add(n)
+
+
+def _reject_unknown(table: Mapping[str, Any], known, where: str) -> None:
+    for key in table:
+        if key not in known:
+            hint = difflib.get_close_matches(key, list(known), n=1)
+            fix = f"did you mean {hint[0]!r}?" if hint else f"valid keys: {', '.join(sorted(known))}"
+            raise ConfigError(f"unknown key {key!r} in {where}; {fix}")
+
+
+def build_dataclass(cls: type, table: Mapping[str, Any], where: str, base: Path | None = None):
+    """Build a frozen dataclass ``cls`` from a TOML table, validating names and types.
+
+    Supported field types: ``bool``, ``int``, ``float`` (ints accepted), ``str``, ``Path``
+    (resolved against ``base`` and required to exist when the field name ends in ``path`` or
+    ``root``), ``X | None``, ``tuple[X, ...]`` and ``Literal[...]``.
+
+    Raises
+    ------
+    ConfigError
+        Naming the table, the key, what was expected and what was found.
+    """
+    if not isinstance(table, Mapping):
+        raise ConfigError(f"{where} must be a table")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    _reject_unknown(table, set(fields), where)
+    hints = typing.get_type_hints(cls)
+    values = {}
+    for key, value in table.items():
+        values[key] = _coerce(value, hints[key], f"{where} {key}", base, must_exist=_is_input_path(key))
+    missing = [
+        name for name, f in fields.items()
+        if name not in values and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    ]
+    if missing:
+        raise ConfigError(f"{where} is missing required key(s): {', '.join(missing)}")
+    try:
+        return cls(**values)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"{where}: {exc}") from exc
+
+
+def _is_input_path(key: str) -> bool:
+    return key.endswith("path") or key.endswith("root") or key.endswith("_file")
+
+
+def _type_name(tp) -> str:
+    return getattr(tp, "__name__", str(tp))
+
+
+def _coerce(value, tp, where, base, must_exist=False):
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        non_none = [a for a in args if a is not type(None)]
+        if value is None:
+            return None
+        return _coerce(value, non_none[0], where, base, must_exist)
+    if origin is typing.Literal:
+        if value not in args:
+            raise ConfigError(f"{where} must be one of {', '.join(map(repr, args))}, got {value!r}")
+        return value
+    if origin is tuple:
+        if not isinstance(value, list):
+            raise ConfigError(f"{where} must be a list, got {type(value).__name__} {value!r}")
+        item_type = args[0]
+        return tuple(_coerce(v, item_type, f"{where}[{i}]", base, must_exist) for i, v in enumerate(value))
+    if tp is Any:
+        return value
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where} must be true or false, got {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where} must be an integer, got {value!r}")
+        return value
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where} must be a number, got {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where} must be a string, got {value!r}")
+        return value
+    if tp is Path:
+        if not isinstance(value, str):
+            raise ConfigError(f"{where} must be a path string, got {value!r}")
+        p = Path(value).expanduser()
+        if base is not None and not p.is_absolute():
+            p = (base / p).resolve()
+        if must_exist and not p.exists():
+            raise ConfigError(
+                f"{where} = {value!r} resolves to {str(p)!r}, which does not exist; relative paths are "
+                f"taken from the config file's folder"
+            )
+        return p
+    if dataclasses.is_dataclass(tp):
+        return build_dataclass(tp, value, where, base)
+    raise ConfigError(f"{where}: unsupported field type {_type_name(tp)} (a bug in the params class)")

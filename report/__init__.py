@@ -1,0 +1,1 @@
+"""Rendering: page model, figures, tables, site and paper."""

@@ -1,0 +1,118 @@
+"""Escaping of untrusted text for Markdown/HTML and for LaTeX, and safe slugs.
+
+Identity names, file names and config strings are data, not markup. A name such as
+``<script>alert(1)</script>``, ``](javascript:alert(1))``, ``\\input{/etc/passwd}`` or
+``_&%$#{}~^\\`` must render as those characters and do nothing else, in the site and in the
+paper. Renderers call these functions on every piece of text they emit; templates apply
+:func:`md` to every expression automatically (see ``report.site``).
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+
+# Every character that means something to Markdown (Python-Markdown + pymdownx extensions),
+# to HTML, or to arithmatex ($) becomes a numeric character reference. References are
+# inert in Markdown, decoded by the browser, and keep the search index readable.
+_MD_SPECIAL = set("\\`*_{}[]()<>#+!|~^$&\":")
+_MAX_LEN = 200
+
+
+def md(text: object) -> str:
+    """Escape text for Markdown with inline HTML (pages built by MkDocs).
+
+    Newlines and tabs become spaces (a name must not start a new block); control characters
+    are dropped; empty text becomes an em dash so that table cells never collapse.
+    """
+    s = _clean(str(text))
+    if not s:
+        return "\u2014"
+    out = "".join(f"&#{ord(c)};" if c in _MD_SPECIAL else c for c in s)
+    # A leading "-", "=" or "1." would start a list or a heading underline.
+    if out[0] in "-=" or re.match(r"\d+[.)]", out):
+        out = f"&#{ord(out[0])};" + out[1:]
+    return out
+
+
+def html(text: object) -> str:
+    """Escape text for an HTML attribute or element (alt text, titles)."""
+    s = _clean(str(text))
+    return "".join(f"&#{ord(c)};" if c in "<>&\"'`" else c for c in s)
+
+
+_LATEX_MAP = {
+    "\\": r"\textbackslash{}",
+    "{": r"\{",
+    "}": r"\}",
+    "$": r"\$",
+    "&": r"\&",
+    "%": r"\%",
+    "#": r"\#",
+    "_": r"\_",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+    "<": r"\textless{}",
+    ">": r"\textgreater{}",
+    "|": r"\textbar{}",
+    '"': r"\textquotedbl{}",
+    "[": "{[}",
+    "]": "{]}",
+}
+# Characters pdflatex with T1 fonts and utf8 input renders; anything else is written as its
+# code point so that an exotic name can neither break compilation nor silently vanish.
+_LATEX_SAFE_NONASCII = set(
+    "ÀÁÂÃÄÅÆÇÈÉÊËÌÍÎÏÐÑÒÓÔÕÖØÙÚÛÜÝÞßàáâãäåæçèéêëìíîïðñòóôõöøùúûüýþÿ"
+    "ŁłŒœŠšŸŽžĆćČčĘęŃńŚśŹźŻżŘřŠšŤťŮůĎďĚěŇňĞğİıŞş–—‘’“”…°±×÷"
+)
+
+
+def latex(text: object) -> str:
+    """Escape text for LaTeX body text (pdflatex, T1 fonts, utf8 input).
+
+    Every special character is replaced by a command that prints it; unusual Unicode becomes
+    ``[U+XXXX]``; long unbroken strings get break points so that they cannot overflow a table.
+    """
+    s = _clean(str(text))
+    if not s:
+        return "---"
+    out = []
+    run = 0
+    for c in s:
+        if c in _LATEX_MAP:
+            out.append(_LATEX_MAP[c])
+        elif ord(c) < 128:
+            out.append(c)
+        elif c in _LATEX_SAFE_NONASCII:
+            out.append(c)
+        else:
+            out.append(f"[U+{ord(c):04X}]")
+        run = 0 if c.isspace() else run + 1
+        if run >= 24:  # allow a line break inside very long tokens
+            out.append(r"\allowbreak{}")
+            run = 0
+    return "".join(out)
+
+
+def _clean(s: str) -> str:
+    s = unicodedata.normalize("NFC", s)
+    s = re.sub(r"[\r\n\t\f\v]+", " ", s)
+    s = "".join(c for c in s if unicodedata.category(c) not in ("Cc", "Cf", "Cs", "Co", "Cn") or c == " ")
+    if len(s) > _MAX_LEN:
+        s = s[: _MAX_LEN - 1] + "\u2026"
+    return s
+
+
+def slugify(text: object) -> str:
+    """A file-name and URL safe slug; distinct inputs always give distinct slugs.
+
+    Text that is already a slug (lower-case letters, digits, single hyphens) is kept as is;
+    anything else is reduced to ASCII and gets a short hash suffix, so ``"A B"`` and ``"A_B"``
+    can never share a file.
+    """
+    raw = str(text)
+    ascii_text = unicodedata.normalize("NFKD", raw).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")[:60]
+    if slug == raw:
+        return slug
+    return (slug + "-" if slug else "x-") + hashlib.sha256(raw.encode()).hexdigest()[:8]

@@ -1,0 +1,281 @@
+"""The pipeline driver: config -> embeddings -> cached analyses -> page model -> renderers.
+
+This is the only place (with the renderers) that touches the file system. Each stage is cached
+so that a second run with nothing changed recomputes nothing:
+
+* embeddings: content-addressed :class:`analysis.store.EmbeddingStore`;
+* analyses: :class:`joblib.Memory`, keyed on the content of the embeddings, the params and the
+  seed (and the analysis function's code);
+* figures: keyed on the plot function's module source and the plotted data (``report.render``);
+* site and paper: ``mkdocs build`` / ``latexmk`` run only when their sources changed.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import joblib
+import numpy as np
+import pandas as pd
+
+from analysis import datasets as dataset_adapters
+from analysis.config import DatasetSpec, StudyConfig
+from analysis.store import EmbeddingStore, embedding_hash, stable_hash
+from analysis.subsets import parse_subset, select_subset
+from analysis.synthetic import GENERATOR_VERSION, generate
+from analysis.types import Cell, EmbeddingSet
+from report.steps import CellContext, DatasetContext, cell_steps, dataset_steps
+
+log = logging.getLogger("atlas")
+
+
+@dataclass(frozen=True, eq=False)
+class DatasetInput:
+    """Embeddings of one dataset (one set per network) and what was skipped on the way."""
+
+    spec: DatasetSpec
+    embeddings: dict[str, EmbeddingSet]
+    skipped: pd.DataFrame  # columns: network, item, reason
+    trace: dict[str, pd.DataFrame]  # network -> traceability table (image datasets)
+    reused: dict[str, bool]
+    family: str
+
+
+@dataclass
+class BuildLog:
+    """What a run did: counts of computed vs reused work, timings, warnings."""
+
+    computed: list[str] = field(default_factory=list)
+    reused: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+
+    def record(self, what: str, reused: bool) -> None:
+        (self.reused if reused else self.computed).append(what)
+
+
+@dataclass(frozen=True, eq=False)
+class StudyResults:
+    """Everything the report is made of."""
+
+    config: StudyConfig
+    inputs: tuple[DatasetInput, ...]
+    cells: tuple[Cell, ...]
+    contexts: dict[Cell, CellContext]
+    cell_results: dict[str, dict[Cell, Any]]  # step name -> cell -> result
+    cell_skips: dict[str, dict[Cell, str]]  # step name -> cell -> reason
+    dataset_results: dict[str, dict[str, Any]]  # step name -> dataset -> result
+    compute_seconds: dict[str, float]  # "step/cell" -> seconds when first computed
+
+
+def family_of(spec: DatasetSpec) -> str:
+    """``synthetic``, ``embeddings`` or ``images``: how a dataset becomes embeddings."""
+    return getattr(spec.options, "FAMILY", "synthetic" if spec.kind == "synthetic" else "images")
+
+
+def load_inputs(config: StudyConfig, store: EmbeddingStore, build: BuildLog, progress: bool) -> tuple[DatasetInput, ...]:
+    """Embeddings of every dataset under every applicable network (cached)."""
+    out = []
+    for spec in config.datasets:
+        family = family_of(spec)
+        t0 = time.perf_counter()
+        if family == "synthetic":
+            nets = {n.name: n.options for n in config.networks if n.kind == "synthetic"}
+            if not nets:
+                raise ValueError(
+                    f"dataset {spec.name!r} is synthetic but the config has no [[networks]] of kind 'synthetic'; add one"
+                )
+            key = stable_hash(["synthetic", GENERATOR_VERSION, spec.name, repr(spec.options),
+                               {k: repr(v) for k, v in nets.items()}, config.study.seed])
+            embs, reused = {}, {}
+            for name in sorted(nets):
+                sub_key = f"{key}-{stable_hash(name)}"
+                if sub_key not in store:
+                    for net_name, emb in generate(spec.options, nets, spec.name, config.study.seed).items():
+                        store.save(f"{key}-{stable_hash(net_name)}", emb)
+                    reused[name] = False
+                else:
+                    reused[name] = True
+                embs[name] = store.load(sub_key)
+            inp = DatasetInput(spec, embs, pd.DataFrame(columns=["network", "item", "reason"]), {}, reused, family)
+        elif family == "embeddings":
+            loaded = dataset_adapters.load_embeddings(spec.name, spec.options)
+            emb = loaded.embeddings
+            skipped = loaded.skipped.assign(network=emb.network)
+            inp = DatasetInput(spec, {emb.network: emb}, skipped, {}, {emb.network: False}, family)
+        else:
+            from analysis import extract
+
+            manifest = dataset_adapters.build_manifest(spec.name, spec.options)
+            image_nets = [n for n in config.networks if getattr(n.options, "FAMILY", "images") == "images"]
+            if not image_nets:
+                raise ValueError(f"dataset {spec.name!r} holds images but the config has no image [[networks]] (arcface, dlib...)")
+            embs, traces, skips, reused = {}, {}, [manifest.skipped.assign(network="(all)")], {}
+            for net in image_nets:
+                res = extract.extract_embeddings(
+                    manifest, spec.name, net.name, net.options, config.extraction, config.study.cache_dir, progress=progress
+                )
+                embs[net.name] = res.embeddings
+                traces[net.name] = res.trace
+                skips.append(res.skipped.assign(network=net.name))
+                reused[net.name] = res.reused
+            skipped = pd.concat([s for s in skips if len(s)], ignore_index=True) if any(len(s) for s in skips) else skips[0]
+            inp = DatasetInput(spec, embs, skipped, traces, reused, family)
+        for net_name, was_reused in sorted(inp.reused.items()):
+            build.record(f"embeddings {spec.name}/{net_name}", was_reused)
+        build.timings[f"embeddings {spec.name}"] = time.perf_counter() - t0
+        out.append(inp)
+    return tuple(out)
+
+
+def _timed(fn: Callable) -> Callable:
+    """Wrap a compute function so that its first computation time is cached with its result."""
+
+    def run(*args):
+        t0 = time.perf_counter()
+        result = fn(*args)
+        return result, time.perf_counter() - t0
+
+    run.__name__ = f"timed_{fn.__module__}_{fn.__qualname__}".replace(".", "_")
+    run.__qualname__ = run.__name__
+    run.__module__ = "report.pipeline"
+    return run
+
+
+def compute_all(config: StudyConfig, inputs, build: BuildLog, progress: bool) -> StudyResults:
+    """Run every enabled analysis on every cell, through the analysis cache."""
+    memory = joblib.Memory(Path(config.study.cache_dir) / "analyses", verbose=0)
+    seed = config.study.seed
+    cells, contexts = [], {}
+    cell_results: dict[str, dict[Cell, Any]] = {}
+    cell_skips: dict[str, dict[Cell, str]] = {}
+    dataset_results: dict[str, dict[str, Any]] = {}
+    seconds: dict[str, float] = {}
+    steps = [s for s in cell_steps() if s.enabled(config)]
+    work = [(inp, net, sub) for inp in inputs for net in sorted(inp.embeddings) for sub in config.subsets]
+    bar = _progress(len(work) * max(len(steps), 1), "analyses", progress)
+    for inp, net, subset in work:
+        emb = inp.embeddings[net]
+        spec = parse_subset(subset)
+        part = select_subset(emb, spec, random_state=seed)
+        cell = Cell(inp.spec.name, net, subset)
+        if len(np.unique(part.identities)) < 2:
+            for step in steps:
+                cell_skips.setdefault(step.name, {})[cell] = (
+                    f"subset {subset!r} leaves {len(np.unique(part.identities))} identities; at least 2 are needed"
+                )
+                bar.update(1)
+            build.warnings.append(f"{cell.dataset}/{cell.network}/{subset}: fewer than 2 identities, skipped")
+            continue
+        cells.append(cell)
+        contexts[cell] = CellContext(cell, spec.description, emb.synthetic, emb.n_dims, seed)
+        for step in steps:
+            cached = memory.cache(_timed(step.compute))
+            params = step.params(config)
+            hit = cached.check_call_in_cache(part, params, seed)
+            try:
+                result, secs = cached(part, params, seed)
+            except ValueError as exc:  # an analysis that cannot run on this cell says why
+                cell_skips.setdefault(step.name, {})[cell] = str(exc)
+                build.warnings.append(f"{step.name} skipped on {cell.dataset}/{cell.network}/{subset}: {exc}")
+                bar.update(1)
+                continue
+            cell_results.setdefault(step.name, {})[cell] = result
+            seconds[f"{step.name}/{cell.dataset}/{cell.network}/{subset}"] = secs
+            build.record(f"{step.name} {cell.dataset}/{cell.network}/{subset}", hit)
+            bar.update(1)
+    bar.close()
+    for step in (s for s in dataset_steps() if s.enabled(config)):
+        for inp in inputs:
+            cached = memory.cache(_timed(step.compute))
+            params = step.params(config)
+            hit = cached.check_call_in_cache(inp.embeddings, params, seed)
+            result, secs = cached(inp.embeddings, params, seed)
+            dataset_results.setdefault(step.name, {})[inp.spec.name] = result
+            seconds[f"{step.name}/{inp.spec.name}"] = secs
+            build.record(f"{step.name} {inp.spec.name}", hit)
+    return StudyResults(config, tuple(inputs), tuple(cells), contexts, cell_results, cell_skips, dataset_results, seconds)
+
+
+class _NullBar:
+    def update(self, n=1):
+        pass
+
+    def close(self):
+        pass
+
+
+def _progress(total: int, desc: str, enabled: bool):
+    if not enabled:
+        return _NullBar()
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="step", leave=False)
+
+
+def dataset_context(inp: DatasetInput, seed: int) -> DatasetContext:
+    return DatasetContext(
+        dataset=inp.spec.name,
+        networks=tuple(sorted(inp.embeddings)),
+        synthetic=any(e.synthetic for e in inp.embeddings.values()),
+        seed=seed,
+    )
+
+
+def run(config: StudyConfig, progress: bool = True, build_site: bool | None = None, build_paper: bool | None = None):
+    """Run the whole study and render every output.
+
+    Returns
+    -------
+    (StudyResults, report.render.Outputs, BuildLog)
+    """
+    from report import build as report_build
+    from report import render
+
+    build = BuildLog()
+    t_all = time.perf_counter()
+    cache_dir = Path(config.study.cache_dir)
+    store = EmbeddingStore(cache_dir)
+    inputs = load_inputs(config, store, build, progress)
+    t0 = time.perf_counter()
+    results = compute_all(config, inputs, build, progress)
+    build.timings["analyses"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    report = report_build.build_report(results)
+    build.timings["page model"] = time.perf_counter() - t0
+    outputs = render.render_all(
+        report,
+        results,
+        build,
+        site=config.study.build_site if build_site is None else build_site,
+        paper=config.study.build_paper if build_paper is None else build_paper,
+        progress=progress,
+    )
+    build.timings["total"] = time.perf_counter() - t_all
+    return results, outputs, build
+
+
+def embedding_summary(emb: EmbeddingSet) -> dict[str, Any]:
+    """Metadata of an embedding set for the Downloads and Reproducibility pages."""
+    names, counts = np.unique(emb.identities, return_counts=True)
+    return {
+        "dataset": emb.dataset,
+        "network": emb.network,
+        "synthetic": emb.synthetic,
+        "n_samples": emb.n_samples,
+        "n_dims": emb.n_dims,
+        "n_identities": int(len(names)),
+        "images_per_identity_min": int(counts.min()),
+        "images_per_identity_median": float(np.median(counts)),
+        "images_per_identity_max": int(counts.max()),
+        "content_hash": embedding_hash(emb),
+        "provenance": dict(sorted(emb.meta.items())),
+    }
+
+
+__all__ = ["run", "load_inputs", "compute_all", "StudyResults", "BuildLog", "DatasetInput", "embedding_summary",
+           "dataset_context", "dataclasses"]

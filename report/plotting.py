@@ -1,0 +1,78 @@
+"""Shared figure conventions: one style, one colour per identity everywhere, deterministic output.
+
+Every plot function in ``report.sections`` starts from :func:`figure` and colours identities with
+:func:`identity_colors`, so an identity has the same colour in every figure of the report
+(the colour is a function of the name alone, not of its position in a particular subset).
+"""
+from __future__ import annotations
+
+import hashlib
+
+import matplotlib
+
+matplotlib.use("Agg")  # headless and deterministic; set before pyplot is imported
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.colors import to_rgba  # noqa: E402
+
+# A 20-colour qualitative palette readable on white and on dark backgrounds (tab20 reordered so
+# that neighbouring indices differ strongly), then shades of it for larger sets.
+_BASE = [
+    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+    "#bcbd22", "#17becf", "#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94",
+    "#f7b6d2", "#c7c7c7", "#dbdb8d", "#9edae5",
+]
+JUNK_COLOR = "#444444"
+ACCENT = "#3f51b5"  # indigo, the site's primary colour
+SECOND = "#e65100"
+
+_STYLE = {
+    "figure.dpi": 100,
+    "savefig.dpi": 150,
+    "font.size": 9,
+    "axes.titlesize": 10,
+    "axes.labelsize": 9,
+    "legend.fontsize": 8,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "axes.grid": True,
+    "grid.alpha": 0.25,
+    "figure.facecolor": "white",
+    "axes.facecolor": "white",
+    "svg.hashsalt": "face-embedding-atlas",
+    "pdf.fonttype": 42,
+}
+
+
+def figure(width: float = 6.4, height: float = 4.0, ncols: int = 1, nrows: int = 1, **kwargs):
+    """A new figure and axes in the report's style (sizes in inches)."""
+    with plt.rc_context(_STYLE):
+        fig, ax = plt.subplots(nrows, ncols, figsize=(width, height), layout="constrained", **kwargs)
+    fig.set_facecolor("white")
+    return fig, ax
+
+
+def style():
+    """Context manager applying the report style (use around plotting code)."""
+    return plt.rc_context(_STYLE)
+
+
+def identity_color(name: str) -> tuple[float, float, float, float]:
+    """RGBA colour of an identity, a function of its name only."""
+    if name in ("unknown", "junk"):
+        return to_rgba(JUNK_COLOR)
+    h = int.from_bytes(hashlib.sha256(str(name).encode("utf-8")).digest()[:4], "big")
+    base = to_rgba(_BASE[h % len(_BASE)])
+    shade = ((h >> 8) % 3 - 1) * 0.18  # three shades per base colour
+    rgb = np.clip(np.array(base[:3]) * (1 + shade) if shade < 0 else np.array(base[:3]) + (1 - np.array(base[:3])) * shade, 0, 1)
+    return (float(rgb[0]), float(rgb[1]), float(rgb[2]), 1.0)
+
+
+def identity_colors(names) -> np.ndarray:
+    """(n, 4) RGBA array, one row per name (see :func:`identity_color`)."""
+    return np.array([identity_color(str(n)) for n in names])
+
+
+def close(fig) -> None:
+    plt.close(fig)

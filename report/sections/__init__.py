@@ -1,0 +1,1 @@
+"""Page builders: typed analysis results -> page model sections, one module per analysis."""

@@ -1,0 +1,345 @@
+"""Audit pages: ranked lists of suspected label noise (mislabels, merged/split identities, duplicates)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Mapping
+
+import numpy as np
+import pandas as pd
+
+from analysis.audit import AuditResult
+from analysis.types import Cell
+from report import plotting
+from report.format import fixed, pct
+from report.model import Admonition, Bullets, Figure, P, Page, Section, Strong, Table, spans
+from report.steps import CellContext
+
+PAPER_TEXT = (
+    "We audit the labels of every cell: an image is a suspected mislabel when the centroid of another "
+    "identity is closer (cosine) than the leave-one-out centroid of its own identity, or when its "
+    "silhouette is negative; pairs of identities with unusually similar centroids are suspected to be "
+    "one person, identities whose images fall into distinct clusters to be several, and pairs of images "
+    "with near-identical embeddings to be duplicates."
+)
+
+_FMT = {
+    "own cosine": ".3f",
+    "nearest cosine": ".3f",
+    "margin": ".3f",
+    "silhouette": ".3f",
+    "cosine": ".4f",
+    "z-score": ".1f",
+    "largest share": ".0%",
+    "second share": ".0%",
+    "parts cosine": ".3f",
+    "precision": ".3f",
+    "recall": ".3f",
+}
+
+
+# --------------------------------------------------------------------------- tables
+def mislabel_frame(r: AuditResult) -> pd.DataFrame:
+    """Suspected mislabels, most negative margin first (NaN margins last)."""
+    im = r.images
+    truth = r.truth
+    sel = np.flatnonzero(im.suspected)
+    margin = np.where(np.isnan(im.margin[sel]), np.inf, im.margin[sel])
+    sel = sel[np.lexsort((im.rows[sel], im.silhouette[sel], margin))]
+    rows = im.rows[sel]
+    frame = pd.DataFrame(
+        {
+            "rank": np.arange(1, len(sel) + 1),
+            "item": r.items[rows].astype(str),
+            "label": r.identities[rows].astype(str),
+            "nearest other identity": r.names[im.nearest_other[sel]].astype(str),
+            "own cosine": im.own_cosine[sel],
+            "nearest cosine": im.other_cosine[sel],
+            "margin": im.margin[sel],
+            "silhouette": im.silhouette[sel],
+        }
+    )
+    if truth is not None:
+        frame["planted mislabel"] = np.where(truth[sel], "yes", "no")
+    return frame
+
+
+def merged_frame(r: AuditResult) -> pd.DataFrame:
+    m = r.merged
+    return pd.DataFrame(
+        {
+            "identity A": r.names[m.first].astype(str),
+            "identity B": r.names[m.second].astype(str),
+            "cosine": m.cosine,
+            "z-score": m.zscore,
+            "suspected": np.where(m.flagged, "yes", "no"),
+        }
+    )
+
+
+def split_frame(r: AuditResult) -> pd.DataFrame:
+    s = r.split
+    if s is None:
+        return pd.DataFrame(columns=["identity", "images", "parts", "largest share", "second share", "parts cosine", "suspected"])
+    order = np.lexsort((s.identity, -s.second_share, ~s.flagged))
+    return pd.DataFrame(
+        {
+            "identity": r.names[s.identity[order]].astype(str),
+            "images": s.images[order],
+            "parts": s.n_parts[order],
+            "largest share": s.largest_share[order],
+            "second share": s.second_share[order],
+            "parts cosine": s.parts_cosine[order],
+            "suspected": np.where(s.flagged[order], "yes", "no"),
+        }
+    )
+
+
+def duplicate_frame(r: AuditResult) -> pd.DataFrame:
+    d = r.duplicates
+    return pd.DataFrame(
+        {
+            "item A": r.items[d.first].astype(str),
+            "item B": r.items[d.second].astype(str),
+            "identity A": r.identities[d.first].astype(str),
+            "identity B": r.identities[d.second].astype(str),
+            "cosine": d.cosine,
+            "same identity": np.where(r.identities[d.first] == r.identities[d.second], "yes", "no"),
+        }
+    )
+
+
+def planted_frame(r: AuditResult) -> pd.DataFrame:
+    s = r.planted
+    return pd.DataFrame(
+        [{"planted": s.n_planted, "suspected": s.n_suspected, "true positives": s.n_true_positive,
+          "precision": s.precision, "recall": s.recall}]
+    )
+
+
+# --------------------------------------------------------------------------- figures
+@dataclass(frozen=True, eq=False)
+class _MarginData:
+    margin: np.ndarray
+    silhouette: np.ndarray
+    planted: np.ndarray | None  # bool per audited row, synthetic data only
+
+
+def plot_margins(d: _MarginData):
+    """Histogram of nearest-centroid margins and margin vs silhouette, suspected region shaded."""
+    fig, (a, b) = plotting.figure(9.5, 3.4, ncols=2)
+    ok = np.isfinite(d.margin)
+    m, s = d.margin[ok], d.silhouette[ok]
+    bins = np.linspace(min(m.min(), -0.05), max(m.max(), 0.05), 60) if len(m) else 10
+    a.hist(m, bins=bins, color=plotting.ACCENT, alpha=0.85, label="all images")
+    if d.planted is not None:
+        a.hist(m[d.planted[ok]], bins=bins, color=plotting.SECOND, alpha=0.9, label="planted mislabels")
+        a.legend()
+    a.axvline(0, color="black", lw=0.8)
+    a.set_yscale("log")
+    a.set_xlabel("margin: cos(own leave-one-out centroid) - cos(nearest other centroid)")
+    a.set_ylabel("images")
+    colors = np.where(d.planted[ok], plotting.SECOND, plotting.ACCENT) if d.planted is not None else plotting.ACCENT
+    b.scatter(m, s, s=4, c=colors, alpha=0.5, linewidths=0)
+    b.axvline(0, color="black", lw=0.8)
+    b.axhline(0, color="black", lw=0.8)
+    b.set_xlabel("margin")
+    b.set_ylabel("silhouette (cosine, identity labels)")
+    return fig
+
+
+@dataclass(frozen=True, eq=False)
+class _PairData:
+    cosine: np.ndarray  # all identity-pair centroid cosines shown in the table
+    median: float
+    threshold: float
+
+
+def plot_pair_cosines(d: _PairData):
+    """Most similar centroid pairs against the median and the suspicion threshold."""
+    fig, ax = plotting.figure(6.0, 3.2)
+    ranks = np.arange(1, len(d.cosine) + 1)
+    ax.plot(ranks, d.cosine, marker="o", ms=3, color=plotting.ACCENT, lw=1)
+    ax.axhline(d.threshold, color=plotting.SECOND, lw=1, ls="--", label=f"threshold {d.threshold:.3f}")
+    ax.axhline(d.median, color="grey", lw=1, ls=":", label=f"median of all pairs {d.median:.3f}")
+    ax.set_xlabel("identity pair rank (most similar first)")
+    ax.set_ylabel("centroid cosine")
+    ax.legend()
+    return fig
+
+
+# --------------------------------------------------------------------------- page
+def page(ctx: CellContext, r: AuditResult) -> Page:
+    """The audit page of one cell."""
+    p = r.params
+    im = r.images
+    truth = r.truth  # aligned with im.rows
+    n_audited = len(im.rows)
+    n_susp = int(im.suspected.sum())
+    n_merged = int(r.merged.flagged.sum())
+    n_split = int(r.split.flagged.sum()) if r.split is not None else 0
+    bullets = [
+        ("Suspected mislabels: ", Strong(f"{n_susp:,d} of {n_audited:,d} images ({pct(n_susp / max(n_audited, 1))})")),
+        ("Suspected merged identity pairs (centroid cosine at least ", Strong(fixed(r.merged.threshold)), "): ",
+         Strong(f"{n_merged:,d}")),
+        ("Suspected split identities: ", Strong(f"{n_split:,d}")),
+        ("Near-duplicate image pairs (cosine at least ", f"{p.duplicate_threshold:g}", "): ",
+         Strong(f"{r.duplicates.n_found:,d}")),
+    ]
+    if r.planted is not None:
+        bullets.append(("Planted mislabels found: ", Strong(f"recall {fixed(r.planted.recall)}, precision {fixed(r.planted.precision)}")))
+    intro = [
+        P(
+            "Cell ", Strong(ctx.label), f" ({ctx.subset_description}): candidates for label errors, ranked so that the "
+            "most suspicious come first. These are leads for a human to check, not verdicts: a hard image (profile, "
+            "occlusion, poor quality) looks like a mislabel to any embedding.",
+        ),
+        Bullets(*bullets),
+    ]
+    if r.n_ignored:
+        intro.append(P(f"{r.n_ignored:,d} images of the identities ", ", ".join(p.ignore_identities),
+                       " (not people) are left out of the mislabel, merge and split audits."))
+    if r.skipped:
+        intro.append(Admonition("note", "Not computed", spans("; ".join(r.skipped) + ".")))
+
+    mis = mislabel_frame(r)
+    planted_rows = truth
+    mis_blocks = [
+        P("An image is suspected when the centroid of another identity is closer (cosine) than the centroid of its own "
+          "identity computed without it (negative margin), or when its silhouette on the identity labels is negative."),
+        Table(
+            key=ctx.key("audit-mislabels"),
+            caption=(
+                f"Suspected mislabels, most negative margin first ({ctx.label}); margin = own cosine - nearest cosine. "
+                "Full list in the CSV."
+            ),
+            frame=mis,
+            formats=_FMT,
+            in_paper=ctx.cell.subset == "all",
+            max_rows=30,
+        ),
+        Figure(
+            key=ctx.key("audit-margins"),
+            caption=(
+                f"Nearest-centroid margins of every audited image (log scale) and margin against silhouette ({ctx.label}). "
+                "Images left of the vertical line are closer to another identity than to their own."
+                + (" Planted mislabels of the synthetic data in orange: they should sit in the negative tail." if truth is not None else "")
+            ),
+            plot=plot_margins,
+            data=_MarginData(im.margin, im.silhouette, planted_rows),
+            width=1.0,
+        ),
+    ]
+    if r.planted is not None:
+        mis_blocks.append(
+            Table(
+                key=ctx.key("audit-planted"),
+                caption=(
+                    f"Suspected mislabels scored against the mislabels planted in the synthetic data ({ctx.label}): "
+                    "recall is the share of planted errors found, precision the share of suspects that are planted errors."
+                ),
+                frame=planted_frame(r),
+                formats=_FMT,
+                in_paper=ctx.cell.subset == "all",
+                max_rows=None,
+            )
+        )
+    m = r.merged
+    merged_blocks = (
+        P(f"Identity pairs whose centroids are more similar than {fixed(m.threshold)}: the smaller of the absolute threshold "
+          f"merge_threshold = {p.merge_threshold:g} and the median pair cosine ({fixed(m.median_cosine)}) plus "
+          f"merge_zscore = {p.merge_zscore:g} robust standard deviations ({fixed(m.robust_std)}). Such pairs may be the "
+          "same person under two names, or relatives and look-alikes."),
+        Table(
+            key=ctx.key("audit-merged"),
+            caption=f"The most similar identity pairs by centroid cosine, suspected ones marked ({ctx.label}).",
+            frame=merged_frame(r),
+            formats=_FMT,
+            max_rows=30,
+        ),
+        Figure(
+            key=ctx.key("audit-pair-cosines"),
+            caption=(
+                f"Centroid cosine of the most similar identity pairs against the suspicion threshold ({ctx.label}). "
+                "A few points far above the others stand out as candidates for merged identities."
+            ),
+            plot=plot_pair_cosines,
+            data=_PairData(m.cosine, m.median_cosine, m.threshold),
+            width=0.7,
+        ),
+    )
+    split_blocks = (
+        P(f"A KMeans clustering of the images (k = {r.split.n_clusters if r.split else 0}, the number of identities) "
+          f"is compared with the labels. An identity with at least {p.split_min_images} images is suspected to mix "
+          f"people when two clusters hold at least {p.split_min_share:.0%} of its images each and the centroids of "
+          f"those two parts have a cosine below {p.split_max_cosine:g}."),
+        Table(
+            key=ctx.key("audit-split"),
+            caption=f"Identities by how much their images spread over clusters, suspected ones first ({ctx.label}).",
+            frame=split_frame(r),
+            formats=_FMT,
+            max_rows=20,
+        ),
+    )
+    dup = r.duplicates
+    dup_caption = f"Image pairs with cosine at least {p.duplicate_threshold:g}, most similar first ({ctx.label})."
+    if dup.truncated:
+        dup_caption += f" Only the {len(dup.cosine):,d} most similar of {dup.n_found:,d} pairs are kept (max_duplicates)."
+    dup_blocks = (
+        P("Near-identical embeddings are usually the same image stored twice (possibly resized or re-encoded); pairs "
+          "with different identities are also label errors."),
+        Table(key=ctx.key("audit-duplicates"), caption=dup_caption, frame=duplicate_frame(r), formats=_FMT, max_rows=30),
+    )
+    return Page(
+        path=(*ctx.path, "audit"),
+        title="Label audit",
+        intro=tuple(intro),
+        sections=(
+            Section("Suspected mislabelled images", tuple(mis_blocks)),
+            Section("Suspected merged identities", merged_blocks),
+            Section("Suspected split identities", split_blocks),
+            Section("Near-duplicate images", dup_blocks),
+        ),
+        synthetic=ctx.synthetic,
+        nav_titles=ctx.nav_titles,
+    )
+
+
+def compare(results: Mapping[Cell, AuditResult], contexts: Mapping[Cell, CellContext]) -> tuple[Section, ...]:
+    """One row per cell: how many suspects of each kind, and planted-mislabel scores when known."""
+    rows = []
+    for cell in sorted(results, key=lambda c: (c.dataset, c.network, c.subset)):
+        r = results[cell]
+        n = len(r.images.rows)
+        rows.append(
+            {
+                "dataset": cell.dataset,
+                "network": cell.network,
+                "subset": cell.subset,
+                "audited images": n,
+                "suspected mislabels": int(r.images.suspected.sum()),
+                "share": r.images.suspected.sum() / max(n, 1),
+                "merged pairs": int(r.merged.flagged.sum()),
+                "split identities": int(r.split.flagged.sum()) if r.split is not None else 0,
+                "near-duplicates": r.duplicates.n_found,
+                "planted precision": r.planted.precision if r.planted is not None else np.nan,
+                "planted recall": r.planted.recall if r.planted is not None else np.nan,
+            }
+        )
+    frame = pd.DataFrame(rows)
+    return (
+        Section(
+            "Label audit across networks and subsets",
+            (
+                P("Suspected label errors found through each network. An image suspected under every network is more "
+                  "likely a true label error than one suspected under a single network."),
+                Table(
+                    key="compare-audit",
+                    caption="Counts of suspected mislabels, merged and split identities and near-duplicates per cell.",
+                    frame=frame,
+                    formats={"share": ".1%", "planted precision": ".3f", "planted recall": ".3f"},
+                    in_paper=True,
+                    max_rows=None,
+                ),
+            ),
+        ),
+    )

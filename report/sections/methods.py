@@ -1,0 +1,94 @@
+"""The Methods page: the definition of every statistic and metric, with formulas and references."""
+from __future__ import annotations
+
+from report.model import Bullets, Cite, Code, InlineMath, Math, P, Page, Section
+
+_GEOMETRY = Section("Per-identity geometry", (
+    P("For identity ", InlineMath("c"), " with embeddings ", InlineMath(r"x_1,\dots,x_n"), " (raw, or L2-normalised "
+      "with ", InlineMath(r"\hat x = x/\lVert x\rVert"), "), the centroid, the distances to it, the radius and the dispersion are"),
+    Math(r"\mu_c = \frac{1}{n}\sum_{i=1}^{n} x_i,\qquad d_i = \lVert x_i-\mu_c\rVert_2,\qquad "
+         r"r_c = \max_i d_i,\qquad s_c = \sqrt{\frac{1}{n}\sum_i (d_i-\bar d)^2}."),
+    P("Intrinsic dimension by PCA counts the principal components whose explained-variance ratio exceeds 1% (and the "
+      "number needed for 90% and 95% of the variance). With ", InlineMath("n"), " samples at most ", InlineMath("n-1"),
+      " ratios are non-zero, so the estimate is capped: a balanced-6 subset can never show more than 5. The TwoNN "
+      "estimator ", Cite("facco2017twonn"), " uses the ratio of each point's second to first nearest-neighbour distance, ",
+      InlineMath(r"\mu_i = r_2/r_1"), ", whose law is Pareto with shape equal to the dimension:"),
+    Math(r"\hat d_{\mathrm{TwoNN}} = \frac{N-1}{\sum_{i=1}^{N}\log \mu_i}."),
+))
+
+_SIMILARITY = Section("Similarity and verification", (
+    P("Genuine pairs are two embeddings of the same identity, impostor pairs of different identities; all pairs are "
+      "counted exactly. With cosine similarity ", InlineMath(r"s=\hat x_i^\top \hat x_j"), " and angle ",
+      InlineMath(r"\theta=\arccos s"), ", the decidability index is"),
+    Math(r"d' = \frac{|\mu_g-\mu_i|}{\sqrt{(\sigma_g^2+\sigma_i^2)/2}}."),
+    P("The false accept rate at threshold ", InlineMath("t"), " is the share of impostor pairs with ",
+      InlineMath(r"s\ge t"), ", the false reject rate the share of genuine pairs with ", InlineMath("s<t"),
+      "; the equal error rate (EER) is where they meet, and TAR@FAR is the genuine accept rate at the threshold giving "
+      "that FAR. On LFW the standard 10-fold pairs protocol chooses the threshold on nine folds and tests on the tenth ",
+      Cite("huang2008lfw"), "."),
+))
+
+_CLUSTERING = Section("Clustering and cluster metrics", (
+    P("KMeans over a range of k, DBSCAN ", Cite("ester1996dbscan"), ", HDBSCAN ", Cite("campello2013hdbscan"),
+      " and agglomerative clustering (ward, average, complete, single linkage) run on L2-normalised vectors. "
+      "External metrics compare clusters ", InlineMath(r"\Omega=\{\omega_k\}"), " with identities ",
+      InlineMath(r"C=\{c_j\}"), " over ", InlineMath("N"), " items ", Cite("manning2008ir"), ":"),
+    Math(r"\mathrm{purity}(\Omega,C)=\frac{1}{N}\sum_k\max_j|\omega_k\cap c_j|,\qquad "
+         r"\mathrm{RI}=\frac{TP+TN}{TP+FP+FN+TN},"),
+    P("where the pair counts TP, FP, FN, TN classify every pair of items by same-cluster and same-identity. Pairwise "
+      "precision is ", InlineMath(r"TP/(TP+FP)"), ", recall ", InlineMath(r"TP/(TP+FN)"), " and ",
+      InlineMath(r"F_\beta=(1+\beta^2)PR/(\beta^2P+R)"), ". The adjusted Rand index ", Cite("hubert1985ari"),
+      " and the (adjusted) mutual information ", Cite("vinh2010ami"), " correct for chance. BCubed ",
+      Cite("amigo2009bcubed"), " averages per item:"),
+    Math(r"P_{B^3}=\frac{1}{N}\sum_i\frac{|\{j:\omega(j)=\omega(i),\,c(j)=c(i)\}|}{|\{j:\omega(j)=\omega(i)\}|},\quad "
+         r"R_{B^3}=\frac{1}{N}\sum_i\frac{|\{j:\omega(j)=\omega(i),\,c(j)=c(i)\}|}{|\{j:c(j)=c(i)\}|}."),
+    P("Internal metrics need no labels. The silhouette of item ", InlineMath("i"), " ", Cite("rousseeuw1987silhouette"),
+      " with mean intra-cluster distance ", InlineMath("a_i"), " and smallest mean distance to another cluster ",
+      InlineMath("b_i"), " is"),
+    Math(r"s_i=\frac{b_i-a_i}{\max(a_i,b_i)}\in[-1,1];"),
+    P("Davies-Bouldin ", Cite("davies1979cluster"), " averages the worst ratio of within-cluster scatter to centroid "
+      "separation (lower is better), Calinski-Harabasz ", Cite("calinski1974dendrite"), " is the ratio of between- to "
+      "within-cluster dispersion (higher is better), and the Dunn index ", Cite("dunn1973fuzzy"), " is"),
+    Math(r"D=\frac{\min_{k\ne l}\delta(\omega_k,\omega_l)}{\max_k \Delta(\omega_k)},"),
+    P("the smallest distance between two clusters over the largest cluster diameter (higher is better)."),
+))
+
+_MANIFOLD = Section("2-D maps", (
+    P("PCA, t-SNE ", Cite("vandermaaten2008tsne"), " and UMAP ", Cite("mcinnes2018umap"), " project L2-normalised "
+      "embeddings to two dimensions. Trustworthiness ", Cite("venna2001trustworthiness"),
+      " measures how many of a point's k nearest neighbours in the map were not neighbours in the original space "
+      "(1 = perfectly trustworthy):"),
+    Math(r"T(k)=1-\frac{2}{nk(2n-3k-1)}\sum_{i=1}^{n}\sum_{j\in U_i^{(k)}}\bigl(r(i,j)-k\bigr)."),
+))
+
+_CLASSIFIERS = Section("Identity classifiers and audit", (
+    P("Four classifiers predict the identity of an embedding: nearest centroid (cosine), k nearest neighbours "
+      "(k = 3, cosine), a linear SVM and logistic regression ", Cite("pedregosa2011sklearn"), ", evaluated by stratified "
+      "cross-validation (accuracy and macro-F1, mean and standard deviation over folds), trained on the true labels and "
+      "on KMeans pseudo-labels."),
+    P("The audit ranks suspected label errors: embeddings whose nearest centroid (own centroid computed without them) "
+      "belongs to another identity or whose silhouette is negative; identity pairs whose centroids are unusually "
+      "similar (possible merged identities); identities split across clusters; near-duplicate images."),
+))
+
+_PIPELINE = Section("Face pipeline", (
+    P("For image datasets, faces are detected with SCRFD ", Cite("guo2021scrfd"), " or RetinaFace ",
+      Cite("deng2020retinaface"), " (InsightFace) or dlib ", Cite("king2009dlib"), ", filtered by detector confidence "
+      "and box size, aligned on five landmarks by a similarity transform to the 112x112 ArcFace template, and embedded "
+      "by ArcFace ", Cite("deng2019arcface"), " ONNX models, dlib's ResNet or FaceNet ", Cite("schroff2015facenet"),
+      ". Raw (un-normalised) float32 vectors are stored so that norm distributions can be studied."),
+    Bullets(
+        ("Identity datasets keep one face per image (the largest, most central); the others are recorded.",),
+        ("Every input that yields no embedding is recorded with a reason (unreadable, no face, too small, low score).",),
+        ("Config keys: ", Code("[extraction]"), " in the study config.",),
+    ),
+))
+
+SECTIONS = (_GEOMETRY, _SIMILARITY, _CLUSTERING, _MANIFOLD, _CLASSIFIERS, _PIPELINE)
+
+
+def page() -> Page:
+    """The Methods page of the site."""
+    return Page(("methods",), "Methods", (P(
+        "Definitions of every statistic in this report. Formulas are rendered by MathJax; references are listed at the "
+        "bottom of this page and in the paper's bibliography."),), SECTIONS)

@@ -1,0 +1,303 @@
+"""Markdown/MkDocs renderer: page model -> ``docs/*.md`` through Jinja2 templates -> ``site/``.
+
+Templates hold no logic beyond loops and block-type switches; this module hands them a view
+model of pre-formatted strings. The Jinja environment escapes every expression with
+:func:`report.escape.md` unless the value is :class:`markupsafe.Markup` produced here, so a
+template cannot forget to escape an identity name. ``StrictUndefined`` turns a missing value
+into an error instead of an empty string.
+"""
+from __future__ import annotations
+
+import math
+import posixpath
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import numpy as np
+import yaml
+from markupsafe import Markup
+
+from report.escape import html, md, slugify
+from report.model import (
+    Admonition, BulletList, Cite, Code, CodeBlock, Emph, Figure, InlineMath, Links, Math, Page, Paragraph, Ref,
+    Strong, Table, Text,
+)
+from report.references import REFERENCES, label
+
+TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+SYNTHETIC_BANNER = "Synthetic demo, not faces"
+
+
+def page_file(page: Page) -> str:
+    """Path of a page's Markdown file relative to ``docs/`` (posix)."""
+    if page.path == ("index",):
+        return "index.md"
+    return "/".join(slugify(p) for p in page.path) + ".md"
+
+
+def figure_file(key: str) -> str:
+    return f"figures/{key}.png"
+
+
+def table_file(key: str) -> str:
+    return f"tables/{key}.csv"
+
+
+def rel(target: str, page_path: str) -> str:
+    """Link from the page file ``page_path`` to ``target`` (both relative to docs/)."""
+    return posixpath.relpath(target, posixpath.dirname(page_path) or ".")
+
+
+def format_value(value: Any, spec: str | None) -> str:
+    """Format one table cell; NaN/None as an em dash."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "\u2014"
+    if isinstance(value, (bool, np.bool_)):
+        return "yes" if value else "no"
+    if spec:
+        try:
+            return format(value, spec)
+        except (TypeError, ValueError):
+            return str(value)
+    if isinstance(value, (float, np.floating)):
+        return f"{float(value):.3g}" if abs(value) < 1e5 else f"{float(value):,.0f}"
+    if isinstance(value, (int, np.integer)):
+        return f"{int(value):,d}"
+    return str(value)
+
+
+def formatted_rows(table: Table, limit: int | None) -> tuple[list[str], list[list[str]]]:
+    frame = table.frame if limit is None else table.frame.head(limit)
+    header = [str(c) for c in frame.columns]
+    rows = [
+        [format_value(v, table.formats.get(col)) for col, v in zip(frame.columns, row)]
+        for row in frame.itertuples(index=False, name=None)
+    ]
+    return header, rows
+
+
+@dataclass
+class _Numbering:
+    """Figure and table numbers of one page, assigned in reading order."""
+
+    figures: dict[str, int]
+    tables: dict[str, int]
+
+
+def _numbering(page: Page) -> _Numbering:
+    figs, tabs = {}, {}
+    for b in page.blocks():
+        if isinstance(b, Figure):
+            figs[b.key] = len(figs) + 1
+        elif isinstance(b, Table):
+            tabs[b.key] = len(tabs) + 1
+    return _Numbering(figs, tabs)
+
+
+class MarkdownRenderer:
+    """Renders pages of the page model to Markdown strings."""
+
+    def __init__(self, templates: Path = TEMPLATES) -> None:
+        self.env = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(str(templates)),
+            undefined=jinja2.StrictUndefined,
+            autoescape=False,
+            finalize=_finalize,
+            keep_trailing_newline=True,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+
+    # ---------------------------------------------------------------- inline
+    def inline(self, parts, page_path: str, numbers: _Numbering) -> Markup:
+        out = []
+        for p in parts:
+            if isinstance(p, Text):
+                out.append(md(p.text))
+            elif isinstance(p, Strong):
+                out.append(f"<strong>{md(p.text)}</strong>")
+            elif isinstance(p, Emph):
+                out.append(f"<em>{md(p.text)}</em>")
+            elif isinstance(p, Code):
+                out.append(f"<code>{md(p.text)}</code>")
+            elif isinstance(p, InlineMath):
+                out.append(f"\\({p.latex}\\)")
+            elif isinstance(p, Ref):
+                if p.key in numbers.figures:
+                    out.append(f"[Figure {numbers.figures[p.key]}](#{p.key})")
+                elif p.key in numbers.tables:
+                    out.append(f"[Table {numbers.tables[p.key]}](#{p.key})")
+                else:
+                    raise KeyError(f"Ref to {p.key!r}, which is not a figure or table of the page {page_path}")
+            elif isinstance(p, Cite):
+                target = rel("methods.md", page_path)
+                out.append(f"[{md(label(p.key))}]({target}#ref-{slugify(p.key)})")
+            else:
+                raise TypeError(f"unknown inline span {type(p).__name__}")
+        return Markup("".join(out))
+
+    # ---------------------------------------------------------------- blocks
+    def block_view(self, block, page_path: str, numbers: _Numbering) -> dict:
+        if isinstance(block, Paragraph):
+            return {"type": "paragraph", "text": self.inline(block.parts, page_path, numbers)}
+        if isinstance(block, BulletList):
+            return {"type": "bullets", "entries": [self.inline(i, page_path, numbers) for i in block.items]}
+        if isinstance(block, Math):
+            return {"type": "math", "latex": Markup(block.latex)}
+        if isinstance(block, Admonition):
+            return {"type": "admonition", "kind": block.kind, "title": block.title,
+                    "text": self.inline(block.parts, page_path, numbers)}
+        if isinstance(block, CodeBlock):
+            return {"type": "code", "text": Markup(_pre(block.text))}
+        if isinstance(block, Links):
+            return {"type": "links", "entries": [{"label": lbl, "href": Markup(rel(href, page_path))} for lbl, href in block.items]}
+        if isinstance(block, Table):
+            header, rows = formatted_rows(block, block.max_rows)
+            return {
+                "type": "table",
+                "anchor": Markup(block.key),
+                "number": numbers.tables[block.key],
+                "caption": block.caption,
+                "header": header,
+                "rows": rows,
+                "shown": len(rows),
+                "total": len(block.frame),
+                "csv": Markup(rel(table_file(block.key), page_path)),
+            }
+        if isinstance(block, Figure):
+            return {
+                "type": "figure",
+                "anchor": Markup(block.key),
+                "number": numbers.figures[block.key],
+                "caption": block.caption,
+                "alt": Markup(html(f"Figure {numbers.figures[block.key]}: {block.caption}")),
+                "src": Markup(rel(figure_file(block.key), page_path)),
+            }
+        raise TypeError(f"unknown block {type(block).__name__}")
+
+    def page(self, page: Page, extra: dict | None = None) -> str:
+        """Markdown of one page."""
+        path = page_file(page)
+        numbers = _numbering(page)
+        view = {
+            "title": page.title,
+            "synthetic": page.synthetic,
+            "banner": SYNTHETIC_BANNER,
+            "intro": [self.block_view(b, path, numbers) for b in page.intro],
+            "sections": [
+                {"title": s.title, "level": Markup("#" * s.level), "blocks": [self.block_view(b, path, numbers) for b in s.blocks]}
+                for s in page.sections
+            ],
+            "references": [],
+        }
+        if page.path == ("methods",):
+            view["references"] = [
+                {"anchor": Markup(f"ref-{slugify(k)}"), "label": REFERENCES[k][0], "bibtex": Markup(_pre(REFERENCES[k][1]))}
+                for k in sorted(REFERENCES)
+            ]
+        return self.env.get_template("page.md.j2").render(page=view, **(extra or {}))
+
+
+def _pre(text: str) -> str:
+    """HTML <pre> content: escaped so that nothing inside can become markup."""
+    return "\n".join(html(line) for line in str(text).split("\n"))
+
+
+def _finalize(value):
+    """Escape every template expression for Markdown unless it is Markup built by the renderer."""
+    if isinstance(value, Markup):
+        return value
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return str(value)
+    return md(value)
+
+
+# --------------------------------------------------------------------------- navigation + mkdocs.yml
+def navigation(pages) -> list:
+    """MkDocs ``nav`` from page paths, in page order, grouping by path prefix.
+
+    Titles are escaped for HTML because MkDocs puts navigation titles into the page as they are.
+    """
+    nav: list = []
+
+    def insert(tree: list, titles: list[str], leaf_title: str, file: str) -> None:
+        if not titles:
+            tree.append({html(leaf_title): file})
+            return
+        head = html(titles[0])
+        for entry in tree:
+            if isinstance(entry, dict) and head in entry and isinstance(entry[head], list):
+                insert(entry[head], titles[1:], leaf_title, file)
+                return
+        child: list = []
+        tree.append({head: child})
+        insert(child, titles[1:], leaf_title, file)
+
+    for page in pages:
+        titles = list(page.nav_titles) if page.nav_titles else list(page.path[:-1])
+        insert(nav, titles, page.title, page_file(page))
+    return nav
+
+
+def mkdocs_config(title: str, site_url: str, pages, has_mathjax: bool) -> str:
+    """The generated ``mkdocs.yml`` (YAML text, deterministic)."""
+    mathjax = ["javascripts/mathjax-config.js"] + (
+        ["javascripts/mathjax/tex-chtml.js"] if has_mathjax else ["https://cdn.jsdelivr.net/npm/mathjax@3/es5/tex-chtml.js"]
+    )
+    cfg = {
+        "site_name": html(title) or "Face Embedding Atlas",
+        "docs_dir": "docs",
+        "site_dir": "site",
+        "use_directory_urls": False,  # the built site also works opened from disk
+        "strict": True,
+        "theme": {
+            "name": "material",
+            "font": False,  # no Google Fonts: the site must work offline
+            "palette": [
+                {"media": "(prefers-color-scheme: light)", "scheme": "default", "primary": "indigo", "accent": "indigo",
+                 "toggle": {"icon": "material/brightness-7", "name": "Switch to dark mode"}},
+                {"media": "(prefers-color-scheme: dark)", "scheme": "slate", "primary": "indigo", "accent": "indigo",
+                 "toggle": {"icon": "material/brightness-4", "name": "Switch to light mode"}},
+            ],
+            "features": ["navigation.sections", "navigation.top", "navigation.footer", "search.highlight", "toc.follow"],
+        },
+        "plugins": ["search"],
+        "markdown_extensions": [
+            "tables", "attr_list", "md_in_html", "admonition", "pymdownx.details",
+            {"pymdownx.arithmatex": {"generic": True}},
+            {"toc": {"permalink": True}},
+        ],
+        "extra_javascript": mathjax,
+        "extra_css": ["stylesheets/atlas.css"],
+        "nav": navigation(pages),
+    }
+    if site_url:
+        cfg["site_url"] = site_url
+    return yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True, width=1000)
+
+
+MATHJAX_CONFIG = """window.MathJax = {
+  tex: { inlineMath: [["\\\\(", "\\\\)"]], displayMath: [["\\\\[", "\\\\]"]], processEscapes: true, processEnvironments: true },
+  options: { ignoreHtmlClass: ".*|", processHtmlClass: "arithmatex" }
+};
+document$.subscribe(() => {
+  if (window.MathJax && MathJax.typesetPromise) {
+    MathJax.startup.output.clearCache(); MathJax.typesetClear(); MathJax.texReset(); MathJax.typesetPromise();
+  }
+});
+"""
+
+ATLAS_CSS = """.md-typeset figure img { max-width: 100%; height: auto; background: white; }
+.md-typeset figcaption { max-width: 48rem; font-size: .72rem; text-align: left; }
+.md-typeset table:not([class]) { font-size: .68rem; }
+.md-typeset .atlas-note { font-size: .68rem; color: var(--md-default-fg-color--light); }
+[data-md-color-scheme="slate"] .md-typeset figure img { filter: brightness(.92); }
+"""
+
+
+def table_csv(table: Table) -> str:
+    """CSV of a table's raw values (UTF-8, ``\\n`` line ends, deterministic float repr)."""
+    return table.frame.to_csv(index=False, lineterminator="\n")
+

@@ -1,0 +1,133 @@
+"""The registry of analyses: how each one is computed, cached and turned into pages.
+
+A :class:`CellStep` runs on every (dataset, network, subset) cell: ``compute`` is a pure,
+module-level function ``compute(emb, params, random_state) -> result`` (cached by the pipeline
+on the content of its arguments) and ``page`` builds the cell's page from the result.
+``compare`` (optional) builds sections of the Comparisons page from the results of every cell.
+
+A :class:`DatasetStep` runs once per dataset on all of its networks' embeddings at once (the
+cross-network analyses).
+
+Adding an analysis = writing ``analysis/<name>.py`` (params + compute), ``report/sections/
+<name>.py`` (page builders) and one entry in :data:`CELL_STEPS` / :data:`DATASET_STEPS`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+from analysis.types import Cell
+from report.escape import slugify
+
+
+@dataclass(frozen=True)
+class CellContext:
+    """What a page builder knows about the cell it renders.
+
+    Parameters
+    ----------
+    cell : Cell
+    subset_description : str
+        Human description of the subset ("identities with at least 10 images").
+    synthetic : bool
+        Data are synthetic (pages say so).
+    n_dims : int
+    seed : int
+    """
+
+    cell: Cell
+    subset_description: str
+    synthetic: bool
+    n_dims: int
+    seed: int = 0
+
+    @property
+    def path(self) -> tuple[str, ...]:
+        """Site path of the cell's pages: ``(dataset, network, subset)``."""
+        return (self.cell.dataset, self.cell.network, self.cell.subset)
+
+    @property
+    def nav_titles(self) -> tuple[str, ...]:
+        return (self.cell.dataset, self.cell.network, self.cell.subset)
+
+    @property
+    def label(self) -> str:
+        """``demo / arcface-512 / all`` for captions."""
+        return f"{self.cell.dataset} / {self.cell.network} / {self.cell.subset}"
+
+    def key(self, name: str) -> str:
+        """Report-wide unique key for a figure or table of this cell."""
+        return "-".join(slugify(p) for p in (*self.path, name))
+
+
+@dataclass(frozen=True)
+class CellStep:
+    """An analysis run on every cell. See module docstring."""
+
+    name: str
+    title: str
+    params: Callable[[Any], Any]  # StudyConfig -> params dataclass
+    compute: Callable[..., Any]
+    page: Callable[[CellContext, Any], Any]  # -> report.model.Page
+    compare: Callable[[Mapping[Cell, Any], Mapping[Cell, CellContext]], tuple] | None = None
+    paper_text: str = ""  # one paragraph introducing the analysis in the paper's Results
+
+    def enabled(self, config) -> bool:
+        return bool(getattr(self.params(config), "enabled", True))
+
+
+@dataclass(frozen=True)
+class DatasetContext:
+    """What a dataset-level page builder knows: the dataset and its networks."""
+
+    dataset: str
+    networks: tuple[str, ...]
+    synthetic: bool
+    seed: int = 0
+
+    def key(self, name: str) -> str:
+        return "-".join(slugify(p) for p in (self.dataset, "networks", name))
+
+
+@dataclass(frozen=True)
+class DatasetStep:
+    """An analysis run once per dataset across its networks (``compute(dict network->emb, params, seed)``)."""
+
+    name: str
+    title: str
+    params: Callable[[Any], Any]
+    compute: Callable[..., Any]
+    page: Callable[[DatasetContext, Any], Any]
+    paper_text: str = ""
+
+    def enabled(self, config) -> bool:
+        return bool(getattr(self.params(config), "enabled", True))
+
+
+def _registry() -> tuple[tuple[CellStep, ...], tuple[DatasetStep, ...]]:
+    from analysis.geometry import analyze_geometry
+    from report.sections import geometry
+
+    cell_steps = [
+        CellStep(
+            name="geometry",
+            title="Geometry",
+            params=lambda c: c.geometry,
+            compute=analyze_geometry,
+            page=geometry.page,
+            compare=geometry.compare,
+            paper_text=geometry.PAPER_TEXT,
+        ),
+    ]
+    dataset_steps: list[DatasetStep] = []
+    return tuple(cell_steps), tuple(dataset_steps)
+
+
+def cell_steps() -> tuple[CellStep, ...]:
+    """Every per-cell analysis in page order."""
+    return _registry()[0]
+
+
+def dataset_steps() -> tuple[DatasetStep, ...]:
+    """Every per-dataset (cross-network) analysis."""
+    return _registry()[1]
