@@ -109,10 +109,11 @@ def twonn_dimension(x: np.ndarray, discard_fraction: float = 0.1) -> float:
     """Intrinsic dimension by the TwoNN maximum-likelihood estimator.
 
     For each point, ``mu = r2 / r1`` (distances to its second and first nearest neighbours)
-    follows a Pareto law with shape equal to the intrinsic dimension; its MLE is
-    ``(N - 1) / sum(log mu)`` [1]_. The largest ``discard_fraction`` of ratios is dropped, as
-    recommended, because they come from points in sparse regions. Duplicate points
-    (``r1 = 0``) are ignored.
+    follows a Pareto law with shape ``d``, the intrinsic dimension, so that
+    ``-log(1 - F(mu)) = d log(mu)``. As in [1]_, ``d`` is the slope through the origin of that
+    line fitted on the empirical distribution after dropping the largest ``discard_fraction``
+    of ratios, which come from points in sparse regions. Duplicate points (``r1 = 0``) are
+    ignored.
 
     Parameters
     ----------
@@ -136,11 +137,18 @@ def twonn_dimension(x: np.ndarray, discard_fraction: float = 0.1) -> float:
     r1, r2 = dist[:, 1], dist[:, 2]
     ok = r1 > 0
     mu = np.sort(r2[ok] / r1[ok])
-    mu = mu[: max(2, int(np.floor(len(mu) * (1 - discard_fraction))))]
-    logs = np.log(mu)
-    if len(mu) < 2 or logs.sum() <= 0:
+    n = len(mu)
+    if n < 3:
         return float("nan")
-    return float((len(mu) - 1) / logs.sum())
+    cdf = np.arange(1, n + 1) / n
+    keep = max(2, int(np.floor(n * (1 - discard_fraction))))
+    keep = min(keep, n - 1)  # F = 1 at the last point would give an infinite -log(1 - F)
+    xs = np.log(mu[:keep])
+    ys = -np.log(1.0 - cdf[:keep])
+    denom = float(xs @ xs)
+    if denom <= 0:
+        return float("nan")
+    return float((xs @ ys) / denom)
 
 
 def pca_dimensions(x: np.ndarray, threshold: float) -> tuple[int, int, int, bool]:

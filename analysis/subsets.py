@@ -61,7 +61,7 @@ def parse_subset(text: str) -> SubsetSpec:
         n = int(m.group(2))
         if n < 2:
             raise ValueError(f"subset {text!r}: balanced-N needs N >= 2")
-        return SubsetSpec(text, "balanced", n, n)
+        return SubsetSpec(text, "balanced", n, None)
     if m.group(3):
         return SubsetSpec(text, "min", int(m.group(3)), None)
     if m.group(4):

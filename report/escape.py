@@ -19,13 +19,14 @@ _MD_SPECIAL = set("\\`*_{}[]()<>#+!|~^$&\":")
 _MAX_LEN = 200
 
 
-def md(text: object) -> str:
+def md(text: object, max_len: int | None = _MAX_LEN) -> str:
     """Escape text for Markdown with inline HTML (pages built by MkDocs).
 
     Newlines and tabs become spaces (a name must not start a new block); control characters
-    are dropped; empty text becomes an em dash so that table cells never collapse.
+    are dropped; empty text becomes an em dash so that table cells never collapse; text longer
+    than ``max_len`` characters is cut with an ellipsis (``None``: never).
     """
-    s = _clean(str(text))
+    s = _clean(str(text), max_len)
     if not s:
         return "\u2014"
     out = "".join(f"&#{ord(c)};" if c in _MD_SPECIAL else c for c in s)
@@ -94,12 +95,12 @@ def latex(text: object) -> str:
     return "".join(out)
 
 
-def _clean(s: str) -> str:
+def _clean(s: str, max_len: int | None = _MAX_LEN) -> str:
     s = unicodedata.normalize("NFC", s)
     s = re.sub(r"[\r\n\t\f\v]+", " ", s)
     s = "".join(c for c in s if unicodedata.category(c) not in ("Cc", "Cf", "Cs", "Co", "Cn") or c == " ")
-    if len(s) > _MAX_LEN:
-        s = s[: _MAX_LEN - 1] + "\u2026"
+    if max_len is not None and len(s) > max_len:
+        s = s[: max_len - 1] + "\u2026"
     return s
 
 
@@ -113,6 +114,6 @@ def slugify(text: object) -> str:
     raw = str(text)
     ascii_text = unicodedata.normalize("NFKD", raw).encode("ascii", "ignore").decode()
     slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")[:60]
-    if slug == raw:
+    if slug and slug == raw:
         return slug
     return (slug + "-" if slug else "x-") + hashlib.sha256(raw.encode()).hexdigest()[:8]

@@ -88,7 +88,8 @@ def block_tex(b) -> str:
     if isinstance(b, Math):
         return f"\\[\n{b.latex}\n\\]\n"
     if isinstance(b, Admonition):
-        return rf"\noindent\fbox{{\parbox{{0.95\linewidth}}{{\textbf{{{tex(b.title)}.}} {inline(b.parts)}}}}}" + "\n"
+        return ("\n\\par\\medskip\\noindent\\fbox{\\parbox{\\dimexpr\\linewidth-2\\fboxsep-2\\fboxrule}"
+                f"{{\\textbf{{{tex(b.title)}.}} {inline(b.parts)}}}}}\\par\\medskip\n")
     if isinstance(b, CodeBlock):
         return "\\begin{verbatim}\n" + b.text.replace("\\end{verbatim}", "\\end {verbatim}") + "\n\\end{verbatim}\n"
     if isinstance(b, Links):
@@ -138,7 +139,7 @@ def document(report: Report) -> Document:
         geometry_options={"margin": "2.2cm"},
     )
     for pkg, opts in (("amsmath", None), ("booktabs", None), ("graphicx", None), ("natbib", "numbers"),
-                      ("xcolor", None), ("hyperref", "hidelinks"), ("float", None), ("microtype", None)):
+                      ("xcolor", None), ("hyperref", "hidelinks,hypertexnames=false"), ("float", None), ("microtype", None)):
         doc.packages.append(Package(pkg, options=opts))
     # Reproducible PDF: no wall-clock date, empty trailer id (with SOURCE_DATE_EPOCH set by the driver).
     doc.preamble.append(NoEscape(r"\pdftrailerid{}"))

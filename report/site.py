@@ -99,9 +99,9 @@ def _numbering(page: Page) -> _Numbering:
 class MarkdownRenderer:
     """Renders pages of the page model to Markdown strings."""
 
-    def __init__(self, templates: Path = TEMPLATES) -> None:
+    def __init__(self, templates: Path | None = None) -> None:
         self.env = jinja2.Environment(
-            loader=jinja2.FileSystemLoader(str(templates)),
+            loader=jinja2.FileSystemLoader(str(templates or TEMPLATES)),
             undefined=jinja2.StrictUndefined,
             autoescape=False,
             finalize=_finalize,
@@ -123,7 +123,8 @@ class MarkdownRenderer:
             elif isinstance(p, Code):
                 out.append(f"<code>{md(p.text)}</code>")
             elif isinstance(p, InlineMath):
-                out.append(f"\\({p.latex}\\)")
+                # Raw HTML span: Markdown would otherwise eat the backslash of "\(".
+                out.append(f'<span class="arithmatex">\\({html(p.latex)}\\)</span>')
             elif isinstance(p, Ref):
                 if p.key in numbers.figures:
                     out.append(f"[Figure {numbers.figures[p.key]}](#{p.key})")
@@ -145,7 +146,7 @@ class MarkdownRenderer:
         if isinstance(block, BulletList):
             return {"type": "bullets", "entries": [self.inline(i, page_path, numbers) for i in block.items]}
         if isinstance(block, Math):
-            return {"type": "math", "latex": Markup(block.latex)}
+            return {"type": "math", "html": Markup(_math_html(block.latex, display=True))}
         if isinstance(block, Admonition):
             return {"type": "admonition", "kind": block.kind, "title": block.title,
                     "text": self.inline(block.parts, page_path, numbers)}
@@ -203,6 +204,12 @@ class MarkdownRenderer:
 def _pre(text: str) -> str:
     """HTML <pre> content: escaped so that nothing inside can become markup."""
     return "\n".join(html(line) for line in str(text).split("\n"))
+
+
+def _math_html(latex_text: str, display: bool) -> str:
+    """Formula for MathJax, entity-encoded so that Markdown cannot eat ``\\`` or ``_`` in it."""
+    tag, left, right = ("div", "\\[", "\\]") if display else ("span", "\\(", "\\)")
+    return f'<{tag} class="arithmatex">{md(left + latex_text + right, max_len=None)}</{tag}>'
 
 
 def _finalize(value):

@@ -268,13 +268,14 @@ def page(ctx: CellContext, r: AuditResult) -> Page:
         ),
     )
     split_blocks = (
-        P(f"A KMeans clustering of the images (k = {r.split.n_clusters if r.split else 0}, the number of identities) "
-          f"is compared with the labels. An identity with at least {p.split_min_images} images is suspected to mix "
-          f"people when two clusters hold at least {p.split_min_share:.0%} of its images each and the centroids of "
-          f"those two parts have a cosine below {p.split_max_cosine:g}."),
+        P(f"The images of every identity with at least {p.split_min_images} images are split in two by 2-means "
+          f"clustering. The identity is suspected to mix people when both parts hold at least {p.split_min_share:.0%} "
+          f"of its images and the centroids of the parts have a cosine below {fixed(r.split.max_cosine) if r.split else '-'}"
+          + (" (the merge threshold)" if p.split_max_cosine is None else "")
+          + ": two views of one person stay similar, two people are about as dissimilar as two identities."),
         Table(
             key=ctx.key("audit-split"),
-            caption=f"Identities by how much their images spread over clusters, suspected ones first ({ctx.label}).",
+            caption=f"Identities split in two parts, suspected ones first, then by the share of the smaller part ({ctx.label}).",
             frame=split_frame(r),
             formats=_FMT,
             max_rows=20,

@@ -84,7 +84,7 @@ def dbscan_frame(d: DBSCANSweep) -> pd.DataFrame:
         {
             "eps": d.eps,
             "cosine similarity": 1.0 - d.eps**2 / 2.0,
-            "chosen": np.where(np.isclose(d.eps, d.chosen_eps), "knee", ""),
+            "chosen": np.where(np.isclose(d.eps, d.chosen_eps), "yes", ""),
             "clusters": d.n_clusters,
             "noise": d.noise_fraction,
             "ARI": d.ari,
@@ -111,7 +111,7 @@ def plot_sweep(d: _SweepData):
     fig, axes = plotting.figure(10.5, 6.0, ncols=3, nrows=2)
     ext = {name: np.array([getattr(e, f) for e in s.external]) for f, name in (("ari", "ARI"), ("nmi", "NMI"), ("bcubed_f", "BCubed F"), ("purity", "purity"))}
     panels = (
-        ("distortion (mean squared distance to centre)", {"distortion": s.distortion}),
+        ("distortion (mean sq. distance)", {"distortion": s.distortion}),
         ("silhouette (higher is better)", {"silhouette": s.silhouette}),
         ("Davies-Bouldin (lower is better)", {"Davies-Bouldin": s.davies_bouldin}),
         ("Calinski-Harabasz (higher is better)", {"Calinski-Harabasz": s.calinski_harabasz}),
@@ -188,7 +188,7 @@ def plot_dbscan(d: DBSCANSweep):
     """k-distance curve with the chosen eps, and DBSCAN agreement / noise over eps."""
     fig, (a, b) = plotting.figure(9.5, 3.4, ncols=2)
     a.plot(np.arange(len(d.k_distance)), d.k_distance, color=plotting.ACCENT)
-    a.axhline(d.chosen_eps, color=plotting.SECOND, ls="--", lw=1, label=f"knee: eps = {d.chosen_eps:.3f}")
+    a.axhline(d.chosen_eps, color=plotting.SECOND, ls="--", lw=1, label=f"chosen eps = {d.chosen_eps:.3f}")
     a.set_xlabel("rows sorted by distance")
     a.set_ylabel(f"distance to {d.min_samples}-th neighbour")
     a.legend(frameon=False)
@@ -213,6 +213,8 @@ def plot_dendrogram(d: Dendrogram):
         color_threshold=0, above_threshold_color=plotting.ACCENT, show_leaf_counts=True,
     )
     ax.set_ylabel("Ward merge distance")
+    shown = d.linkage[-39:, 2] if truncate else d.linkage[:, 2]
+    ax.set_ylim(bottom=0.95 * float(shown.min()))  # merges are all far from 0: zoom on their range
     ax.grid(False)
     if truncate:
         ax.set_xlabel(f"{n_leaves} identities; the 40 top branches (leaf sizes hidden)")
@@ -226,11 +228,9 @@ def _sampling_note(r: ClusteringResult) -> Admonition | None:
     if s.kmeans_fit_rows < s.n_samples:
         parts.append(f"KMeans fitted on {s.kmeans_fit_rows:,d} seeded rows, then every row assigned")
     if s.silhouette_rows < s.n_samples:
-        parts.append(f"silhouettes on {s.silhouette_rows:,d} seeded rows")
+        parts.append(f"silhouettes and Dunn indices of KMeans on {s.silhouette_rows:,d} seeded rows")
     if s.density_rows < s.n_samples:
-        parts.append(f"agglomerative, DBSCAN and HDBSCAN on {s.density_rows:,d} seeded rows")
-    if s.dunn_rows < s.n_samples:
-        parts.append(f"Dunn index on {s.dunn_rows:,d} seeded rows")
+        parts.append(f"agglomerative, DBSCAN and HDBSCAN on the {s.density_rows:,d} rows of seeded whole identities")
     if not parts:
         return None
     return Admonition("info", "Sampled computations", spans(f"Of {s.n_samples:,d} rows: " + "; ".join(parts) + ". "
@@ -340,8 +340,8 @@ def page(ctx: CellContext, r: ClusteringResult) -> Page:
                 "DBSCAN",
                 (
                     P("Distances between unit vectors relate to cosine similarity by ", InlineMath(r"d^2 = 2 - 2\cos\theta"),
-                      ". The eps of DBSCAN is chosen at the knee of the k-distance curve, without looking at the labels; "
-                      "the sweep shows what other eps values would have given."),
+                      ". The eps values are quantiles of the k-distance curve; the chosen one gives the most clusters, a rule "
+                      "that does not look at the labels. The sweep shows what the other values would have given."),
                     Figure(
                         key=ctx.key("clustering-dbscan"),
                         caption=(f"k-distance curve with the chosen eps, and DBSCAN agreement and noise over eps ({ctx.label})."),
