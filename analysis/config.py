@@ -23,6 +23,7 @@ from typing import Any, Mapping
 from analysis.classifiers import ClassifierParams
 from analysis.audit import AuditParams
 from analysis.clustering import ClusteringParams
+from analysis.crossnet import CrossNetworkParams
 from analysis.geometry import GeometryParams
 from analysis.manifold import ManifoldParams
 from analysis.similarity import SimilarityParams
@@ -107,7 +108,7 @@ class StudyConfig:
     subsets : tuple of str
         Subset specifications (``all``, ``balanced-6``, ``min-10``, ``range-5-10``), see
         :mod:`analysis.subsets`.
-    geometry, similarity, clustering, manifold, classifiers, audit
+    geometry, similarity, clustering, manifold, classifiers, audit, crossnet
         Per-analysis parameters.
     extraction : Any
         Face pipeline parameters (detection, alignment, batching, devices), see
@@ -125,6 +126,7 @@ class StudyConfig:
     manifold: ManifoldParams = field(default_factory=ManifoldParams)
     classifiers: ClassifierParams = field(default_factory=ClassifierParams)
     audit: AuditParams = field(default_factory=AuditParams)
+    crossnet: CrossNetworkParams = field(default_factory=CrossNetworkParams)
     extraction: Any = None
 
 
@@ -136,6 +138,7 @@ _SECTION_TYPES: dict[str, type] = {
     "manifold": ManifoldParams,
     "classifiers": ClassifierParams,
     "audit": AuditParams,
+    "crossnet": CrossNetworkParams,
 }
 
 

@@ -16,10 +16,16 @@ import unicodedata
 # to HTML, or to arithmatex ($) becomes a numeric character reference. References are
 # inert in Markdown, decoded by the browser, and keep the search index readable.
 _MD_SPECIAL = set("\\`*_{}[]()<>#+!|~^$&\":")
-_MAX_LEN = 200
+#: Longest text shown in one table cell (the CSV keeps the full value).
+CELL_MAX_LEN = 200
 
 
-def md(text: object, max_len: int | None = _MAX_LEN) -> str:
+def truncate(text: str, max_len: int = CELL_MAX_LEN) -> str:
+    """Cut ``text`` to ``max_len`` characters with an ellipsis (for table cells)."""
+    return text if len(text) <= max_len else text[: max_len - 1] + "\u2026"
+
+
+def md(text: object, max_len: int | None = None) -> str:
     """Escape text for Markdown with inline HTML (pages built by MkDocs).
 
     Newlines and tabs become spaces (a name must not start a new block); control characters
@@ -38,7 +44,7 @@ def md(text: object, max_len: int | None = _MAX_LEN) -> str:
 
 def html(text: object) -> str:
     """Escape text for an HTML attribute or element (alt text, titles)."""
-    s = _clean(str(text))
+    s = _clean(str(text), None)
     return "".join(f"&#{ord(c)};" if c in "<>&\"'`" else c for c in s)
 
 
@@ -74,7 +80,7 @@ def latex(text: object) -> str:
     Every special character is replaced by a command that prints it; unusual Unicode becomes
     ``[U+XXXX]``; long unbroken strings get break points so that they cannot overflow a table.
     """
-    s = _clean(str(text))
+    s = _clean(str(text), None)
     if not s:
         return "---"
     out = []
@@ -95,7 +101,7 @@ def latex(text: object) -> str:
     return "".join(out)
 
 
-def _clean(s: str, max_len: int | None = _MAX_LEN) -> str:
+def _clean(s: str, max_len: int | None = None) -> str:
     s = unicodedata.normalize("NFC", s)
     s = re.sub(r"[\r\n\t\f\v]+", " ", s)
     s = "".join(c for c in s if unicodedata.category(c) not in ("Cc", "Cf", "Cs", "Co", "Cn") or c == " ")

@@ -11,7 +11,6 @@ so that a second run with nothing changed recomputes nothing:
 """
 from __future__ import annotations
 
-import dataclasses
 import logging
 import time
 from dataclasses import dataclass, field
@@ -194,7 +193,11 @@ def compute_all(config: StudyConfig, inputs, build: BuildLog, progress: bool) ->
             cached = memory.cache(_timed(step.compute))
             params = step.params(config)
             hit = cached.check_call_in_cache(inp.embeddings, params, seed)
-            result, secs = cached(inp.embeddings, params, seed)
+            try:
+                result, secs = cached(inp.embeddings, params, seed)
+            except ValueError as exc:  # e.g. networks that share no item: say so, keep going
+                build.warnings.append(f"{step.name} skipped on dataset {inp.spec.name}: {exc}")
+                continue
             dataset_results.setdefault(step.name, {})[inp.spec.name] = result
             seconds[f"{step.name}/{inp.spec.name}"] = secs
             build.record(f"{step.name} {inp.spec.name}", hit)
@@ -276,6 +279,3 @@ def embedding_summary(emb: EmbeddingSet) -> dict[str, Any]:
         "provenance": dict(sorted(emb.meta.items())),
     }
 
-
-__all__ = ["run", "load_inputs", "compute_all", "StudyResults", "BuildLog", "DatasetInput", "embedding_summary",
-           "dataset_context", "dataclasses"]

@@ -19,7 +19,7 @@ import numpy as np
 import yaml
 from markupsafe import Markup
 
-from report.escape import html, md, slugify
+from report.escape import html, md, slugify, truncate
 from report.model import (
     Admonition, BulletList, Cite, Code, CodeBlock, Emph, Figure, InlineMath, Links, Math, Page, Paragraph, Ref,
     Strong, Table, Text,
@@ -72,7 +72,7 @@ def formatted_rows(table: Table, limit: int | None) -> tuple[list[str], list[lis
     frame = table.frame if limit is None else table.frame.head(limit)
     header = [str(c) for c in frame.columns]
     rows = [
-        [format_value(v, table.formats.get(col)) for col, v in zip(frame.columns, row)]
+        [truncate(format_value(v, table.formats.get(col))) for col, v in zip(frame.columns, row)]
         for row in frame.itertuples(index=False, name=None)
     ]
     return header, rows

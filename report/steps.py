@@ -105,22 +105,32 @@ class DatasetStep:
 
 
 def _registry() -> tuple[tuple[CellStep, ...], tuple[DatasetStep, ...]]:
+    from analysis.audit import analyze_audit
+    from analysis.classifiers import analyze_classifiers
+    from analysis.clustering import analyze_clustering
+    from analysis.crossnet import analyze_crossnet
     from analysis.geometry import analyze_geometry
-    from report.sections import geometry
+    from analysis.manifold import analyze_manifold
+    from analysis.similarity import analyze_similarity
+    from report.sections import audit, classifiers, clustering, crossnet, geometry, manifold, similarity
 
-    cell_steps = [
-        CellStep(
-            name="geometry",
-            title="Geometry",
-            params=lambda c: c.geometry,
-            compute=analyze_geometry,
-            page=geometry.page,
-            compare=geometry.compare,
-            paper_text=geometry.PAPER_TEXT,
-        ),
-    ]
-    dataset_steps: list[DatasetStep] = []
-    return tuple(cell_steps), tuple(dataset_steps)
+    def cell(name, title, params, compute, module) -> CellStep:
+        return CellStep(name=name, title=title, params=params, compute=compute, page=module.page,
+                        compare=getattr(module, "compare", None), paper_text=getattr(module, "PAPER_TEXT", ""))
+
+    cell_steps = (
+        cell("geometry", "Geometry", lambda c: c.geometry, analyze_geometry, geometry),
+        cell("similarity", "Similarity", lambda c: c.similarity, analyze_similarity, similarity),
+        cell("clustering", "Clustering", lambda c: c.clustering, analyze_clustering, clustering),
+        cell("manifold", "Manifold", lambda c: c.manifold, analyze_manifold, manifold),
+        cell("classifiers", "Classifiers", lambda c: c.classifiers, analyze_classifiers, classifiers),
+        cell("audit", "Audit", lambda c: c.audit, analyze_audit, audit),
+    )
+    dataset_steps = (
+        DatasetStep(name="crossnet", title="Across networks", params=lambda c: c.crossnet, compute=analyze_crossnet,
+                    page=crossnet.page, paper_text=getattr(crossnet, "PAPER_TEXT", "")),
+    )
+    return cell_steps, dataset_steps
 
 
 def cell_steps() -> tuple[CellStep, ...]:

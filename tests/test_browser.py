@@ -94,7 +94,7 @@ def test_formulas_are_typeset(served_site, browser):
     _, base = served_site
     page = browser.new_page()
     page.goto(base + "methods.html", wait_until="load")
-    page.wait_for_selector("mjx-container", timeout=20000)
+    page.wait_for_selector("mjx-container", state="attached", timeout=20000)
     assert page.locator("mjx-container").count() >= 10
     page.close()
 

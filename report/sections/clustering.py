@@ -282,7 +282,7 @@ def page(ctx: CellContext, r: ClusteringResult) -> Page:
                     width=1.0,
                 ),
                 Table(
-                    key=ctx.key("clustering-kmeans-sweep"),
+                    key=ctx.key("clustering-kmeans-sweep-table"),
                     caption=f"KMeans sweep ({ctx.label}): one row per k; distortion is the mean squared distance to the nearest centre.",
                     frame=sweep_frame(r.sweep),
                     formats=_METRIC_FORMATS,

@@ -117,7 +117,8 @@ def page(ctx: CellContext, r: ManifoldResult) -> Page:
             *[(f"{m.title} trustworthiness: ", Strong(fixed(m.trustworthiness))) for m in r.maps],
             ("Most faithful map: ", Strong(best.title)),
             (
-                f"Agreement of the KMeans clustering (k = {r.n_clusters}) with the identities (adjusted Rand index): ",
+                f"Agreement of the KMeans clustering (k = {r.n_clusters}, {r.kmeans_init} seeding) with the identities "
+                "(adjusted Rand index): ",
                 Strong(fixed(r.cluster_ari)),
             ),
         ),

@@ -1,0 +1,613 @@
+"""Clustering analyses: KMeans sweep, DBSCAN, agglomerative, HDBSCAN, scored against identities.
+
+Everything runs on L2-normalised vectors, where squared Euclidean distance is ``2 - 2 cos``: the
+Euclidean methods (KMeans, Ward) and the cosine geometry the networks were trained for agree.
+
+* **KMeans sweep** over ``k`` (by default small ``k`` values plus a grid spanning half to one and
+  a half times the number of identities): distortion (mean squared distance to the nearest
+  centre), inertia, silhouette, Davies-Bouldin, Calinski-Harabasz and the external metrics
+  against the identity labels. The KMeans at ``k = n_identities`` gives the pseudo-labels that
+  the classifiers analysis trains on (:attr:`ClusteringResult.pseudo_labels`).
+* **DBSCAN** with an ``eps`` sweep and the k-distance curve (``eps`` chosen without labels:
+  the sweep value giving the most clusters),
+  **agglomerative** clustering (ward, average, complete, single) cut at the number of
+  identities, with a dendrogram, and **HDBSCAN** (:class:`sklearn.cluster.HDBSCAN`).
+* For each method at its chosen setting: external metrics (purity, ARI, NMI, AMI, pairwise and
+  BCubed precision/recall/F) and internal metrics (silhouette, Davies-Bouldin,
+  Calinski-Harabasz, Dunn); the noise fraction for density methods. Noise points count as
+  singleton clusters in the external metrics and are left out of the internal ones.
+
+Cost control, recorded in :class:`Sampling` and stated on the page: KMeans is fitted with
+``n_init=1`` (Lloyd, float32) on at most ``kmeans_max_samples`` seeded rows and then assigns
+every row; silhouettes and Dunn indices use one distance matrix between
+``silhouette_sample_size`` seeded rows; agglomerative, DBSCAN and HDBSCAN share one distance
+matrix between the rows of seeded whole identities totalling at most ``max_samples`` rows
+(density methods need an identity's images together). Davies-Bouldin and Calinski-Harabasz
+(``O(n d)``) always use every row.
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+from sklearn.cluster import DBSCAN, HDBSCAN, KMeans, MiniBatchKMeans
+from sklearn.decomposition import PCA
+from sklearn.neighbors import NearestNeighbors
+
+from analysis import metrics
+from analysis.types import EmbeddingSet
+
+LINKAGES = ("ward", "average", "complete", "single")
+
+
+@dataclass(frozen=True)
+class ClusteringParams:
+    """The ``[clustering]`` table.
+
+    Parameters
+    ----------
+    enabled : bool, default=True
+    k_values : tuple of int, default=()
+        KMeans ``k`` values; empty means automatic: ``small_k`` plus ``n_k`` values spanning
+        ``[k_low * n_identities, k_high * n_identities]`` and ``n_identities`` itself.
+    small_k : tuple of int, default=(2, 5, 10)
+    k_low, k_high : float, default=0.5, 1.5
+    n_k : int, default=4
+    kmeans_max_iter : int, default=50
+    kmeans_max_samples : int, default=10000
+        KMeans is fitted on at most this many seeded rows, then every row is assigned.
+    minibatch : bool, default=False
+        Use :class:`~sklearn.cluster.MiniBatchKMeans` instead of Lloyd KMeans (measured slower
+        and less accurate than Lloyd on a 10k sample with k ~ 1000; kept for very large fits).
+    kmeans_init : {"auto", "k-means++", "random"}, default="auto"
+        ``auto`` uses k-means++ while ``k * fit rows <= kmeans_pp_max_work`` and random rows
+        beyond (k-means++ costs ``O(n k d log k)``: minutes for k ~ 1000 on 10k rows).
+    kmeans_pp_max_work : int, default=1000000
+    silhouette_sample_size : int, default=4000
+        Silhouette (score, diagrams) and Dunn on this many seeded rows when there are more
+        (memory: a float64 square matrix, 128 MB at 4000).
+    max_samples : int, default=4000
+        Agglomerative, DBSCAN and HDBSCAN run on whole identities drawn in seeded order up to
+        this many rows when there are more (same memory note).
+    dbscan_min_samples : int, default=4
+        DBSCAN ``min_samples``; also the ``k`` of the k-distance curve.
+    dbscan_eps : tuple of float, default=()
+        ``eps`` values of the sweep (Euclidean on unit vectors); empty means quantiles 5%..95%
+        of the k-distance curve.
+    hdbscan_min_cluster_size : int, default=4
+    linkages : tuple of str, default=("ward", "average", "complete", "single")
+    n_diagrams : int, default=3
+        ``k`` values shown as silhouette diagrams and PCA scatters.
+    dbscan, agglomerative, hdbscan : bool, default=True
+        Switch each method off.
+    """
+
+    enabled: bool = True
+    k_values: tuple[int, ...] = ()
+    small_k: tuple[int, ...] = (2, 5, 10)
+    k_low: float = 0.5
+    k_high: float = 1.5
+    n_k: int = 4
+    kmeans_max_iter: int = 50
+    kmeans_max_samples: int = 10000
+    minibatch: bool = False
+    kmeans_init: Literal["auto", "k-means++", "random"] = "auto"
+    kmeans_pp_max_work: int = 1_000_000
+    silhouette_sample_size: int = 4000
+    max_samples: int = 4000
+    dbscan_min_samples: int = 4
+    dbscan_eps: tuple[float, ...] = ()
+    hdbscan_min_cluster_size: int = 4
+    linkages: tuple[str, ...] = LINKAGES
+    n_diagrams: int = 3
+    dbscan: bool = True
+    agglomerative: bool = True
+    hdbscan: bool = True
+
+    def __post_init__(self) -> None:
+        if any(k < 2 for k in (*self.k_values, *self.small_k)):
+            raise ValueError("k_values and small_k must be integers >= 2 (KMeans with one cluster says nothing)")
+        if not 0 < self.k_low <= 1 <= self.k_high:
+            raise ValueError(f"need 0 < k_low <= 1 <= k_high, got k_low={self.k_low}, k_high={self.k_high}")
+        if self.n_k < 1 or self.kmeans_max_iter < 1 or self.n_diagrams < 0:
+            raise ValueError("n_k >= 1, kmeans_max_iter >= 1 and n_diagrams >= 0 are required")
+        for name in ("kmeans_max_samples", "silhouette_sample_size", "max_samples"):
+            if getattr(self, name) < 100:
+                raise ValueError(f"{name} must be at least 100, got {getattr(self, name)}")
+        if self.dbscan_min_samples < 2 or self.hdbscan_min_cluster_size < 2:
+            raise ValueError("dbscan_min_samples and hdbscan_min_cluster_size must be at least 2")
+        if any(e <= 0 or e > 2 for e in self.dbscan_eps):
+            raise ValueError("dbscan_eps values must be in (0, 2] (Euclidean distances between unit vectors)")
+        bad = [m for m in self.linkages if m not in LINKAGES]
+        if bad:
+            raise ValueError(f"unknown linkage(s) {bad}; valid: {', '.join(LINKAGES)}")
+
+
+# --------------------------------------------------------------------------- results
+@dataclass(frozen=True)
+class ExternalScores:
+    """Agreement of a clustering with the identity labels (see :mod:`analysis.metrics`)."""
+
+    purity: float
+    rand: float
+    ari: float
+    nmi: float
+    ami: float
+    pair_precision: float
+    pair_recall: float
+    pair_f: float
+    bcubed_precision: float
+    bcubed_recall: float
+    bcubed_f: float
+
+
+@dataclass(frozen=True)
+class InternalScores:
+    """Geometry-only quality of a clustering; NaN where undefined (fewer than 2 clusters)."""
+
+    silhouette: float
+    davies_bouldin: float
+    calinski_harabasz: float
+    dunn: float
+
+
+@dataclass(frozen=True)
+class MethodScores:
+    """One method at its chosen setting.
+
+    ``n_evaluated`` rows were clustered (all rows, or a seeded sample: ``sampled``);
+    ``noise_fraction`` is the share labelled noise by density methods (0 otherwise).
+    """
+
+    method: str
+    setting: str
+    n_clusters: int
+    noise_fraction: float
+    n_evaluated: int
+    sampled: bool
+    external: ExternalScores
+    internal: InternalScores
+
+
+@dataclass(frozen=True, eq=False)
+class KMeansSweep:
+    """Per-``k`` arrays of the KMeans sweep, aligned with ``k``."""
+
+    k: np.ndarray
+    inertia: np.ndarray  # on every row
+    distortion: np.ndarray  # inertia / n_samples
+    silhouette: np.ndarray
+    davies_bouldin: np.ndarray
+    calinski_harabasz: np.ndarray
+    external: tuple[ExternalScores, ...]
+    best_silhouette_k: int
+
+
+@dataclass(frozen=True, eq=False)
+class SilhouetteDiagram:
+    """Per-sample silhouettes of the sampled rows for one KMeans ``k``."""
+
+    k: int
+    values: np.ndarray
+    labels: np.ndarray
+    score: float
+
+
+@dataclass(frozen=True, eq=False)
+class ClusterMap:
+    """2-D PCA of sampled rows with their KMeans cluster for each diagram ``k``."""
+
+    points: np.ndarray  # (m, 2)
+    ks: tuple[int, ...]
+    labels: tuple[np.ndarray, ...]  # one (m,) array per k
+    true_labels: np.ndarray  # (m,)
+    variance: tuple[float, float]
+
+
+@dataclass(frozen=True, eq=False)
+class DBSCANSweep:
+    """DBSCAN over ``eps`` on the density sample, with the k-distance curve."""
+
+    min_samples: int
+    k_distance: np.ndarray  # sorted distance of every sampled row to its min_samples-th neighbour
+    eps: np.ndarray
+    n_clusters: np.ndarray
+    noise_fraction: np.ndarray
+    ari: np.ndarray
+    nmi: np.ndarray
+    bcubed_f: np.ndarray
+    chosen_eps: float
+
+
+@dataclass(frozen=True, eq=False)
+class Dendrogram:
+    """Ward linkage of the identity centroids (scipy format), for a truncated dendrogram."""
+
+    linkage: np.ndarray
+    names: np.ndarray
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """How many rows each computation used (all rows when equal to ``n_samples``)."""
+
+    n_samples: int
+    kmeans_fit_rows: int
+    silhouette_rows: int
+    density_rows: int
+    kmeans_algorithm: str
+
+
+@dataclass(frozen=True, eq=False)
+class ClusteringResult:
+    """Result of :func:`analyze_clustering`.
+
+    ``pseudo_labels`` are the KMeans clusters at ``pseudo_k`` (the number of identities, or the
+    closest ``k`` the data allow), an int64 array aligned with the rows of the input set.
+    ``skipped`` lists methods not run, with the reason.
+    """
+
+    n_samples: int
+    n_dims: int
+    n_identities: int
+    sweep: KMeansSweep
+    methods: tuple[MethodScores, ...]
+    pseudo_labels: np.ndarray
+    pseudo_k: int
+    diagrams: tuple[SilhouetteDiagram, ...]
+    cluster_map: ClusterMap
+    dbscan: DBSCANSweep | None
+    dendrogram: Dendrogram | None
+    sampling: Sampling
+    skipped: tuple[str, ...]
+    params: ClusteringParams
+
+    def method(self, name: str) -> MethodScores:
+        for m in self.methods:
+            if m.method == name:
+                return m
+        raise KeyError(f"no method {name!r}; available: {', '.join(m.method for m in self.methods)}")
+
+
+# --------------------------------------------------------------------------- helpers
+def k_grid(n_identities: int, n_samples: int, params: ClusteringParams) -> np.ndarray:
+    """The sorted ``k`` values of the sweep, clipped to ``[2, n_samples - 1]``."""
+    if params.k_values:
+        ks = list(params.k_values)
+    else:
+        span = np.linspace(params.k_low * n_identities, params.k_high * n_identities, params.n_k)
+        ks = [*params.small_k, *np.round(span).astype(int), n_identities]
+    ks = np.unique(np.clip(np.asarray(ks, dtype=np.int64), 2, max(2, n_samples - 1)))
+    return ks
+
+
+def external_scores(labels_true: np.ndarray, labels_pred: np.ndarray) -> ExternalScores:
+    """Every external metric of one clustering."""
+    pp, pr, pf = metrics.pairwise_precision_recall_fscore(labels_true, labels_pred)
+    bp, br, bf = metrics.bcubed_precision_recall_fscore(labels_true, labels_pred)
+    return ExternalScores(
+        purity=metrics.purity_score(labels_true, labels_pred),
+        rand=metrics.rand_index(labels_true, labels_pred),
+        ari=metrics.adjusted_rand(labels_true, labels_pred),
+        nmi=metrics.normalized_mutual_info(labels_true, labels_pred),
+        ami=metrics.adjusted_mutual_info(labels_true, labels_pred),
+        pair_precision=pp, pair_recall=pr, pair_f=pf,
+        bcubed_precision=bp, bcubed_recall=br, bcubed_f=bf,
+    )
+
+
+def _n_clusters_ok(labels: np.ndarray) -> bool:
+    return 2 <= len(np.unique(labels)) <= len(labels) - 1
+
+
+def internal_scores(x: np.ndarray, labels: np.ndarray, dist: np.ndarray, rows: np.ndarray) -> InternalScores:
+    """Internal metrics of one clustering; NaN where undefined (fewer than 2 clusters).
+
+    Davies-Bouldin and Calinski-Harabasz use every row of ``x``; silhouette and Dunn (both
+    ``O(n^2)``) use the precomputed Euclidean distance matrix ``dist`` between the rows ``rows``.
+    """
+    if len(labels) < 3 or not _n_clusters_ok(labels):
+        return InternalScores(np.nan, np.nan, np.nan, np.nan)
+    sub = labels[rows]
+    sil = dunn = np.nan
+    if _n_clusters_ok(sub):
+        sil = float(metrics.silhouette_samples(dist, sub, metric="precomputed").mean())
+        dunn = metrics.dunn_index(dist, sub, metric="precomputed")
+    return InternalScores(
+        silhouette=sil,
+        davies_bouldin=metrics.davies_bouldin(x, labels),
+        calinski_harabasz=metrics.calinski_harabasz(x, labels),
+        dunn=dunn,
+    )
+
+
+def _distances(x: np.ndarray) -> np.ndarray:
+    """Square Euclidean distance matrix (float64, zero diagonal) of a sample of rows."""
+    from sklearn.metrics import pairwise_distances
+
+    d = pairwise_distances(x.astype(np.float64))
+    np.fill_diagonal(d, 0.0)
+    return d
+
+
+def identity_sample(labels: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
+    """Sorted rows of whole identities, taken in seeded random order until ``size`` rows.
+
+    Density and hierarchical methods need the images of an identity together: a row sample
+    of 10% leaves three images per identity, below any sensible ``min_samples``. At least two
+    identities are kept whatever their size.
+    """
+    if len(labels) <= size:
+        return np.arange(len(labels))
+    counts = np.bincount(labels)
+    order = rng.permutation(np.flatnonzero(counts))
+    total = np.cumsum(counts[order])
+    keep = order[: max(2, int(np.searchsorted(total, size, side="right")))]
+    return np.flatnonzero(np.isin(labels, keep))
+
+
+def _sample(n: int, size: int, rng: np.random.Generator) -> np.ndarray:
+    """Sorted seeded sample of ``min(n, size)`` row positions (all rows when ``n <= size``)."""
+    if n <= size:
+        return np.arange(n)
+    return np.sort(rng.choice(n, size=size, replace=False))
+
+
+def kmeans_init(k: int, n_fit: int, params: ClusteringParams) -> str:
+    """The KMeans ``init`` used for ``k`` clusters on ``n_fit`` rows (see ``ClusteringParams.kmeans_init``)."""
+    if params.kmeans_init != "auto":
+        return params.kmeans_init
+    return "k-means++" if k * n_fit <= params.kmeans_pp_max_work else "random"
+
+
+def _fit_kmeans(x_fit: np.ndarray, k: int, params: ClusteringParams, random_state: int):
+    init = kmeans_init(k, len(x_fit), params)
+    if params.minibatch:
+        model = MiniBatchKMeans(
+            n_clusters=k, init=init, n_init=1, max_iter=params.kmeans_max_iter, batch_size=4096,
+            init_size=max(3 * k, 3 * 4096) if 3 * k < len(x_fit) else None, random_state=random_state,
+        )
+    else:
+        model = KMeans(n_clusters=k, init=init, n_init=1, algorithm="lloyd", max_iter=params.kmeans_max_iter, random_state=random_state)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # ConvergenceWarning on duplicate points: recorded via n_clusters
+        model.fit(x_fit)
+    return model
+
+
+def _assign(x: np.ndarray, centres: np.ndarray, chunk: int = 8192) -> tuple[np.ndarray, float]:
+    """Nearest centre of every row and the inertia, in row blocks (memory ``chunk * k``)."""
+    labels = np.empty(len(x), dtype=np.int64)
+    inertia = 0.0
+    c_sq = np.einsum("ij,ij->i", centres, centres)
+    for start in range(0, len(x), chunk):
+        block = x[start : start + chunk]
+        d2 = np.einsum("ij,ij->i", block, block)[:, None] - 2.0 * block @ centres.T + c_sq[None, :]
+        labels[start : start + chunk] = d2.argmin(axis=1)
+        inertia += float(np.maximum(d2.min(axis=1), 0.0).sum())
+    return labels, inertia
+
+
+def _noise_as_singletons(labels: np.ndarray) -> np.ndarray:
+    out = labels.astype(np.int64).copy()
+    noise = out < 0
+    out[noise] = out.max(initial=-1) + 1 + np.arange(noise.sum())
+    return out
+
+
+def _density_scores(method, setting, xs, ys, labels, dist, sampled) -> MethodScores:
+    noise = labels < 0
+    keep = np.flatnonzero(~noise)
+    n_clusters = len(np.unique(labels[keep]))
+    internal = (
+        internal_scores(xs[keep], labels[keep], dist[np.ix_(keep, keep)], np.arange(len(keep)))
+        if len(keep) >= 3 and n_clusters >= 2
+        else InternalScores(np.nan, np.nan, np.nan, np.nan)
+    )
+    return MethodScores(
+        method=method, setting=setting, n_clusters=n_clusters, noise_fraction=float(noise.mean()),
+        n_evaluated=len(labels), sampled=sampled,
+        external=external_scores(ys, _noise_as_singletons(labels)), internal=internal,
+    )
+
+
+def _centroids(x: np.ndarray, y: np.ndarray, k: int) -> np.ndarray:
+    return (metrics.group_sums(x, y, k) / np.bincount(y, minlength=k)[:, None]).astype(np.float32)
+
+
+# --------------------------------------------------------------------------- main
+def analyze_clustering(emb: EmbeddingSet, params: ClusteringParams, random_state: int = 0) -> ClusteringResult:
+    """Cluster the L2-normalised embeddings and score every clustering against the identities.
+
+    Parameters
+    ----------
+    emb : EmbeddingSet
+        At least 2 identities and 4 rows.
+    params : ClusteringParams
+    random_state : int, default=0
+        Seed of every sample and of KMeans.
+
+    Returns
+    -------
+    ClusteringResult
+
+    Raises
+    ------
+    ValueError
+        With fewer than 2 identities or 4 rows.
+    """
+    names = emb.identity_names
+    n = emb.n_samples
+    if len(names) < 2:
+        raise ValueError(f"clustering needs at least 2 identities, got {len(names)}; choose a larger subset")
+    if n < 4:
+        raise ValueError(f"clustering needs at least 4 embeddings, got {n}; choose a larger subset")
+    x = emb.normalized()
+    y = emb.labels
+    n_id = len(names)
+    rng = np.random.default_rng(random_state)
+    skipped: list[str] = []
+
+    # ---- KMeans sweep: fit on a sample, assign every row
+    fit_rows = _sample(n, params.kmeans_max_samples, rng)
+    sil_rows = _sample(n, params.silhouette_sample_size, rng)
+    sil_dist = _distances(x[sil_rows])
+    ks = k_grid(n_id, len(fit_rows), params)
+    pseudo_k = int(ks[np.argmin(np.abs(ks - n_id))])
+    diagram_ks = _diagram_ks(ks, n_id, params.n_diagrams)
+    inertia, sil, db, ch, ext = [], [], [], [], []
+    assignments: dict[int, np.ndarray] = {}
+    diagrams = []
+    for k in ks:
+        model = _fit_kmeans(x[fit_rows], int(k), params, random_state)
+        labels, inert = _assign(x, model.cluster_centers_.astype(np.float32))
+        inertia.append(inert)
+        ext.append(external_scores(y, labels))
+        ok = _n_clusters_ok(labels)
+        db.append(metrics.davies_bouldin(x, labels) if ok else np.nan)
+        ch.append(metrics.calinski_harabasz(x, labels) if ok else np.nan)
+        if _n_clusters_ok(labels[sil_rows]):
+            values = metrics.silhouette_samples(sil_dist, labels[sil_rows], metric="precomputed")
+            sil.append(float(values.mean()))
+            if int(k) in diagram_ks:
+                diagrams.append(SilhouetteDiagram(int(k), values.astype(np.float32), labels[sil_rows], float(values.mean())))
+        else:
+            sil.append(np.nan)
+        if int(k) in diagram_ks or int(k) == pseudo_k:
+            assignments[int(k)] = labels
+    sil_arr = np.asarray(sil)
+    best_k = int(ks[np.nanargmax(sil_arr)]) if np.isfinite(sil_arr).any() else pseudo_k
+    sweep = KMeansSweep(
+        k=ks, inertia=np.asarray(inertia), distortion=np.asarray(inertia) / n, silhouette=sil_arr,
+        davies_bouldin=np.asarray(db), calinski_harabasz=np.asarray(ch), external=tuple(ext), best_silhouette_k=best_k,
+    )
+    pseudo_labels = assignments[pseudo_k]
+    inits = sorted({kmeans_init(int(k), len(fit_rows), params) for k in ks})
+    algo = f"{'MiniBatchKMeans' if params.minibatch else 'KMeans (Lloyd)'}, n_init=1, init {' / '.join(inits)}"
+    methods = [
+        MethodScores(
+            method="kmeans", setting=f"k={pseudo_k}", n_clusters=len(np.unique(pseudo_labels)), noise_fraction=0.0,
+            n_evaluated=n, sampled=len(fit_rows) < n, external=ext[int(np.flatnonzero(ks == pseudo_k)[0])],
+            internal=internal_scores(x, pseudo_labels, sil_dist, sil_rows),
+        )
+    ]
+
+    # ---- 2-D map coloured by cluster
+    pca = PCA(n_components=2, svd_solver="full").fit(x[sil_rows])
+    cmap = ClusterMap(
+        points=pca.transform(x[sil_rows]).astype(np.float32),
+        ks=tuple(d.k for d in diagrams),
+        labels=tuple(assignments[d.k][sil_rows] for d in diagrams),
+        true_labels=y[sil_rows],
+        variance=(float(pca.explained_variance_ratio_[0]), float(pca.explained_variance_ratio_[1])),
+    )
+
+    # ---- density and hierarchical methods on a seeded sample of whole identities, one distance matrix
+    dens_rows = identity_sample(y, params.max_samples, rng)
+    xs, ys = x[dens_rows], y[dens_rows]
+    sampled = len(dens_rows) < n
+    dist = _distances(xs) if params.dbscan or params.agglomerative or params.hdbscan else None
+    k_s = max(2, min(len(np.unique(ys)), len(xs) - 1))
+    dbscan_sweep = None
+    if params.dbscan:
+        if len(xs) <= params.dbscan_min_samples + 1:
+            skipped.append(f"DBSCAN: {len(xs)} rows, need more than min_samples + 1 = {params.dbscan_min_samples + 1}")
+        else:
+            dbscan_sweep, best = _dbscan(dist, ys, params)
+            methods.append(_density_scores("dbscan", f"eps={dbscan_sweep.chosen_eps:.3f}, min_samples={params.dbscan_min_samples}",
+                                           xs, ys, best, dist, sampled))
+    else:
+        skipped.append("DBSCAN: switched off (dbscan = false)")
+    if params.agglomerative:
+        from scipy.cluster.hierarchy import fcluster, linkage
+        from scipy.spatial.distance import squareform
+
+        condensed = squareform(dist, checks=False)
+        all_rows = np.arange(len(xs))
+        for method in params.linkages:
+            # Ward from Euclidean distances equals Ward on the vectors (Lance-Williams update).
+            z = linkage(condensed, method=method)
+            labels = fcluster(z, t=k_s, criterion="maxclust").astype(np.int64) - 1
+            methods.append(MethodScores(
+                method=f"agglomerative-{method}", setting=f"{method} linkage, cut at {k_s} clusters",
+                n_clusters=len(np.unique(labels)), noise_fraction=0.0, n_evaluated=len(xs), sampled=sampled,
+                external=external_scores(ys, labels), internal=internal_scores(xs, labels, dist, all_rows),
+            ))
+    else:
+        skipped.append("agglomerative: switched off (agglomerative = false)")
+    if params.hdbscan:
+        if len(xs) < 2 * params.hdbscan_min_cluster_size:
+            skipped.append(f"HDBSCAN: {len(xs)} rows, need at least 2 * min_cluster_size")
+        else:
+            labels = HDBSCAN(min_cluster_size=params.hdbscan_min_cluster_size, min_samples=params.dbscan_min_samples,
+                             metric="precomputed", copy=True).fit_predict(dist)
+            methods.append(_density_scores("hdbscan", f"min_cluster_size={params.hdbscan_min_cluster_size}",
+                                           xs, ys, labels, dist, sampled))
+    else:
+        skipped.append("HDBSCAN: switched off (hdbscan = false)")
+
+    # ---- dendrogram of identity centroids (one leaf per identity, truncated when drawn)
+    dendrogram = None
+    if n_id >= 3:
+        from scipy.cluster.hierarchy import linkage
+
+        dendrogram = Dendrogram(linkage(_centroids(x, y, n_id).astype(np.float64), method="ward"), names)
+
+    return ClusteringResult(
+        n_samples=n, n_dims=emb.n_dims, n_identities=n_id, sweep=sweep, methods=tuple(methods),
+        pseudo_labels=pseudo_labels, pseudo_k=pseudo_k, diagrams=tuple(diagrams), cluster_map=cmap,
+        dbscan=dbscan_sweep, dendrogram=dendrogram,
+        sampling=Sampling(n_samples=n, kmeans_fit_rows=len(fit_rows), silhouette_rows=len(sil_rows),
+                          density_rows=len(dens_rows), kmeans_algorithm=algo),
+        skipped=tuple(skipped), params=params,
+    )
+
+
+def _diagram_ks(ks: np.ndarray, n_id: int, n_diagrams: int) -> tuple[int, ...]:
+    """Up to ``n_diagrams`` k values: the one closest to the identity count, then the smallest ks and the largest."""
+    if n_diagrams == 0:
+        return ()
+    true_k = int(ks[np.argmin(np.abs(ks - n_id))])
+    chosen = [true_k]
+    for k in (int(ks[0]), int(ks[-1]), *map(int, ks)):
+        if len(chosen) >= n_diagrams:
+            break
+        if k not in chosen:
+            chosen.append(k)
+    return tuple(sorted(chosen))
+
+
+def _dbscan(dist: np.ndarray, ys: np.ndarray, params: ClusteringParams) -> tuple[DBSCANSweep, np.ndarray]:
+    """DBSCAN over eps on a precomputed distance matrix; eps chosen without labels.
+
+    The chosen eps is the one of the sweep giving the most clusters (ties: the smallest eps), a
+    label-free rule that also works when the knee of the k-distance curve sits among impostor
+    distances (identities with fewer than ``min_samples`` images).
+    """
+    ms = params.dbscan_min_samples
+    # k-distance: distance to the ms-th nearest row counting the row itself, as DBSCAN counts it
+    # in min_samples: the radius at which the row becomes a core point.
+    kd = np.sort(np.partition(dist, ms - 1, axis=1)[:, ms - 1])
+    eps_values = (
+        np.asarray(params.dbscan_eps, dtype=np.float64)
+        if params.dbscan_eps
+        else np.unique(np.round(np.quantile(kd, np.linspace(0.05, 0.95, 10)), 4))
+    )
+    eps_values = np.unique(eps_values[eps_values > 0])
+    if not len(eps_values):
+        eps_values = np.array([0.5])
+    rows, all_labels = [], []
+    for eps in eps_values:
+        labels = DBSCAN(eps=float(eps), min_samples=ms, metric="precomputed").fit_predict(dist)
+        e = external_scores(ys, _noise_as_singletons(labels))
+        rows.append((len(np.unique(labels[labels >= 0])), float((labels < 0).mean()), e.ari, e.nmi, e.bcubed_f))
+        all_labels.append(labels)
+    arr = np.asarray(rows, dtype=np.float64)
+    best = int(np.argmax(arr[:, 0]))  # first maximum: smallest eps
+    sweep = DBSCANSweep(
+        min_samples=ms, k_distance=kd.astype(np.float32), eps=eps_values, n_clusters=arr[:, 0].astype(np.int64),
+        noise_fraction=arr[:, 1], ari=arr[:, 2], nmi=arr[:, 3], bcubed_f=arr[:, 4], chosen_eps=float(eps_values[best]),
+    )
+    return sweep, all_labels[best]

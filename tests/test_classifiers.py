@@ -1,0 +1,125 @@
+"""Tests of analysis.classifiers and its page."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis.classifiers import (
+    CLASSIFIERS,
+    ClassifierParams,
+    CosineCentroidClassifier,
+    _stratified_cap,
+    analyze_classifiers,
+)
+from analysis.types import EmbeddingSet
+
+FAST = ClassifierParams(folds=3, pca_dims=8, max_samples=0, logreg_max_iter=200)
+
+
+def _emb(x, ids):
+    return EmbeddingSet("t", "net", np.asarray(x, dtype=np.float32), np.asarray(ids),
+                        np.array([f"img{i:05d}" for i in range(len(x))]))
+
+
+def _clusters(k=6, per=12, dim=16, spread=0.2, seed=0):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(k, dim))
+    x = np.repeat(centres, per, axis=0) + spread * rng.normal(size=(k * per, dim))
+    return x.astype(np.float32), np.repeat([f"id{i:02d}" for i in range(k)], per)
+
+
+def test_separable_identities_are_learned():
+    x, ids = _clusters()
+    r = analyze_classifiers(_emb(x, ids), FAST, 0)
+    assert not r.skipped
+    for name in CLASSIFIERS:
+        s = r.score(name, "true")
+        assert s.accuracy.shape == (3,) and s.accuracy_mean > 0.95 and s.f1_mean > 0.95
+        # Well-separated clusters: KMeans recovers them, so pseudo-labels are learnable too.
+        assert r.score(name, "kmeans").accuracy_mean > 0.9
+    assert r.kmeans_ari > 0.9
+
+
+def test_random_labels_near_chance_and_deterministic():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(120, 10))
+    ids = np.repeat(["a", "b", "c", "d"], 30)
+    p = ClassifierParams(folds=3, pca_dims=0, max_samples=0, pseudo_labels=False)
+    r = analyze_classifiers(_emb(x, ids), p, 0)
+    for name in CLASSIFIERS:
+        assert r.score(name, "true").accuracy_mean < 0.5
+    assert r.score("centroid", "kmeans") is None
+    r2 = analyze_classifiers(_emb(x, ids), p, 0)
+    assert all(np.array_equal(a.accuracy, b.accuracy) for a, b in zip(r.scores, r2.scores))
+
+
+def test_small_identities_dropped_and_recorded():
+    x, ids = _clusters(k=4, per=10)
+    x = np.vstack([x, x[:2] + 0.01])
+    ids = np.concatenate([ids, ["tiny", "tiny"]])
+    r = analyze_classifiers(_emb(x, ids), FAST, 0)
+    true = r.sources[0]
+    assert true.dropped_classes == ("tiny",) and true.dropped_samples == 2 and true.n_classes == 4
+    assert "tiny" not in set(r.confusion.names)
+
+
+def test_skipped_when_too_few_identities():
+    x, ids = _clusters(k=2, per=2)
+    r = analyze_classifiers(_emb(x, ids), FAST, 0)
+    assert r.skipped and "fewer than 2 identities" in r.skipped and r.scores == ()
+    with pytest.raises(ValueError, match="folds"):
+        ClassifierParams(folds=1)
+
+
+def test_confusion_finds_the_merged_pair():
+    # id00 and id01 share a centre: they must be the most confused pair.
+    x, ids = _clusters(k=5, per=15, spread=0.2)
+    x[15:30] = x[0:15] + 0.2 * np.random.default_rng(1).normal(size=(15, x.shape[1]))
+    r = analyze_classifiers(_emb(x, ids), FAST, 0)
+    c = r.confusion
+    assert {c.names[c.pair_a[0]], c.names[c.pair_b[0]]} == {"id00", "id01"}
+    assert c.pair_count[0] == c.a_to_b[0] + c.b_to_a[0] > 5
+    assert c.matrix.sum() == len(x)
+
+
+def test_centroid_classifier_and_cap():
+    x = np.array([[1, 0], [0.9, 0.1], [0, 1], [0.1, 0.9]], dtype=np.float32)
+    clf = CosineCentroidClassifier().fit(x, np.array([0, 0, 1, 1]))
+    assert list(clf.predict(np.array([[5, 1], [1, 5]], dtype=np.float32))) == [0, 1]
+    y = np.repeat(np.arange(10), [100] + [5] * 9)
+    idx = _stratified_cap(y, 50, 2, 0)
+    assert len(np.unique(y[idx])) == 10 and len(idx) < 100
+    assert np.array_equal(idx, _stratified_cap(y, 50, 2, 0))
+
+
+def test_page_renders_demo():
+    from analysis.synthetic import SyntheticDatasetOptions, SyntheticNetworkOptions, generate
+    from analysis.types import Cell
+    from report.model import Figure, Table
+    from report.sections import classifiers as sec
+    from report.steps import CellContext
+    import matplotlib.pyplot as plt
+
+    emb = generate(SyntheticDatasetOptions(n_identities=15, max_images=25), {"a": SyntheticNetworkOptions()}, "demo", 0)["a"]
+    r = analyze_classifiers(emb, ClassifierParams(folds=3, pca_dims=16), 0)
+    ctx = CellContext(cell=Cell("demo", "a", "all"), subset_description="all", synthetic=True, n_dims=emb.n_dims)
+    page = sec.page(ctx, r)
+    blocks = list(page.blocks())
+    keys = [b.key for b in blocks if isinstance(b, (Figure, Table))]
+    assert len(keys) == len(set(keys)) and page.path[-1] == "classifiers"
+    for b in blocks:
+        if isinstance(b, Figure):
+            plt.close(b.plot(b.data))
+        if isinstance(b, Table):
+            assert isinstance(b.frame, pd.DataFrame) and len(b.frame) > 0
+    (section,) = sec.compare({ctx.cell: r}, {ctx.cell: ctx})
+    assert len(section.blocks[-1].frame) == 1
+    skipped = analyze_classifiers(emb.take(np.arange(3)), ClassifierParams(), 0)
+    assert sec.page(ctx, skipped).intro
+
+
+def test_two_identities_two_images_each():
+    x = np.array([[1, 0, 0], [0.9, 0.1, 0], [0, 1, 0], [0.1, 0.9, 0]], dtype=np.float32)
+    r = analyze_classifiers(_emb(x, ["a", "a", "b", "b"]), ClassifierParams(folds=2, pca_dims=0, pseudo_labels=False), 0)
+    assert not r.skipped and r.score("knn", "true").accuracy.shape == (2,)
