@@ -152,3 +152,57 @@ class EmbeddingStore:
         emb = create()
         self.save(key, emb)
         return emb, False
+
+
+def content_hash(obj: Any) -> str:
+    """Canonical SHA-256 (hex, 24 chars) of a value built from dataclasses, arrays and builtins.
+
+    Unlike a pickle-based hash, the result depends only on the content: a result computed now
+    and the same result loaded from a cache hash identically (pickle memoises shared
+    references, so the two can pickle differently).
+    """
+    h = hashlib.sha256()
+    _feed(h, obj)
+    return h.hexdigest()[:24]
+
+
+def _feed(h, obj: Any) -> None:
+    import dataclasses
+    import enum
+
+    if obj is None or isinstance(obj, (bool, int, str, bytes)):
+        h.update(f"{type(obj).__name__}:{obj!r};".encode())
+    elif isinstance(obj, float):
+        h.update(f"float:{obj!r};".encode())
+    elif isinstance(obj, np.generic):
+        _feed(h, obj.item())
+    elif isinstance(obj, np.ndarray):
+        a = obj.astype(str) if obj.dtype == object else np.ascontiguousarray(obj)
+        h.update(f"ndarray:{a.dtype.str}:{a.shape};".encode())
+        h.update(a.tobytes())
+    elif isinstance(obj, pd.DataFrame):
+        _feed(h, list(map(str, obj.columns)))
+        for col in obj.columns:
+            _feed(h, obj[col].to_numpy())
+    elif isinstance(obj, enum.Enum):
+        _feed(h, f"{type(obj).__qualname__}.{obj.name}")
+    elif dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        h.update(f"dc:{type(obj).__module__}.{type(obj).__qualname__};".encode())
+        for f in dataclasses.fields(obj):
+            h.update(f.name.encode())
+            _feed(h, getattr(obj, f.name))
+    elif isinstance(obj, (list, tuple)):
+        h.update(f"{type(obj).__name__}[{len(obj)}];".encode())
+        for item in obj:
+            _feed(h, item)
+    elif isinstance(obj, (set, frozenset)):
+        _feed(h, sorted(obj, key=repr))
+    elif isinstance(obj, dict):
+        h.update(f"dict[{len(obj)}];".encode())
+        for k in sorted(obj, key=repr):
+            _feed(h, k)
+            _feed(h, obj[k])
+    elif isinstance(obj, Path):
+        _feed(h, str(obj))
+    else:
+        raise TypeError(f"content_hash cannot hash {type(obj).__name__}; use dataclasses, arrays and builtins")

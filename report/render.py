@@ -27,7 +27,7 @@ from report.model import Figure, Page, Report, Table
 from report.pipeline import BuildLog, StudyResults, embedding_summary
 from report.escape import slugify
 from report.references import bibtex
-from analysis.store import atomic_write_bytes, atomic_write_text
+from analysis.store import atomic_write_bytes, atomic_write_text, content_hash
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 MATHJAX_DIR = PROJECT_ROOT / ".vendor" / "mathjax" / "es5"
@@ -60,7 +60,7 @@ def _source_hash(fn) -> str:
 
 def figure_hash(fig: Figure) -> str:
     """Cache key of a figure: the plot function's code, its module, the style and the data."""
-    return joblib.hash((fig.plot.__module__, fig.plot.__qualname__, _source_hash(fig.plot), fig.data))
+    return content_hash((fig.plot.__module__, fig.plot.__qualname__, _source_hash(fig.plot), fig.data))
 
 
 def draw_figure(fig: Figure, png: Path, pdf: Path) -> None:

@@ -103,8 +103,9 @@ def test_search_finds_a_page(served_site, browser):
     _, base = served_site
     page = browser.new_page()
     page.goto(base + "index.html", wait_until="load")
-    page.click("label[for=__search]")
-    page.fill("input[data-md-component=search-query]", "dispersion")
+    query = page.locator("input[data-md-component=search-query]")
+    query.click()
+    query.fill("dispersion")
     page.wait_for_selector(".md-search-result__item", timeout=20000)
     assert page.locator(".md-search-result__item").count() >= 1
     page.close()

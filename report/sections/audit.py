@@ -344,3 +344,13 @@ def compare(results: Mapping[Cell, AuditResult], contexts: Mapping[Cell, CellCon
             ),
         ),
     )
+
+
+def headline(r) -> str:
+    """One sentence of key numbers for the Overview page."""
+    n = int(r.images.suspected.sum())
+    text = f"{n} suspected mislabelled images, {int(r.merged.flagged.sum())} suspected merged identity pairs"
+    if r.planted is not None:
+        text += (f"; against the {r.planted.n_planted} planted mislabels: precision {r.planted.precision:.2f}, "
+                 f"recall {r.planted.recall:.2f}")
+    return text + "."

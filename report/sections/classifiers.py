@@ -267,3 +267,13 @@ def compare(results: Mapping[Cell, ClassifierResult], contexts: Mapping[Cell, Ce
             ),
         ),
     )
+
+
+def headline(r) -> str:
+    """One sentence of key numbers for the Overview page."""
+    true_scores = [s for s in r.scores if s.labels == "true"]
+    if r.skipped or not true_scores:
+        return ""
+    best = max(true_scores, key=lambda s: (float(s.accuracy.mean()), s.classifier))
+    return (f"best identity classifier {best.classifier}: cross-validated accuracy {float(best.accuracy.mean()):.3f} "
+            f"+- {float(best.accuracy.std()):.3f} ({r.folds} folds).")

@@ -436,3 +436,12 @@ def compare(results: Mapping[Cell, ClusteringResult], contexts: Mapping[Cell, Ce
             ),
         ),
     )
+
+
+def headline(r) -> str:
+    """One sentence of key numbers for the Overview page."""
+    if not r.methods:
+        return ""
+    best = max(r.methods, key=lambda m: (m.external.ari, m.method))
+    return (f"best clustering {best.method} ({best.setting}) with ARI {best.external.ari:.3f}, "
+            f"NMI {best.external.nmi:.3f}, {best.n_clusters} clusters for {r.n_identities} identities.")

@@ -481,3 +481,10 @@ def compare(results: Mapping[Cell, SimilarityResult], contexts: Mapping[Cell, Ce
             ),
         ),
     )
+
+
+def headline(r) -> str:
+    """One sentence of key numbers for the Overview page."""
+    v = r.verification
+    return (f"EER {100 * v.eer:.2f}%, d' {v.d_prime:.2f}, genuine/impostor overlap {100 * v.overlap:.1f}% "
+            f"over all pairs of {r.n_samples:,d} embeddings.")
