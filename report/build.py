@@ -64,7 +64,9 @@ def data_page(inp, seed: int) -> Page:
     names, counts = np.unique(first.identities, return_counts=True)
     synthetic = any(e.synthetic for e in inp.embeddings.values())
     networks = pd.DataFrame([
-        {k: v for k, v in embedding_summary(e).items() if k not in ("provenance", "dataset")}
+        # The content hash and provenance are on the Reproducibility page; here they would only
+        # make the table too wide for the paper.
+        {k: v for k, v in embedding_summary(e).items() if k not in ("provenance", "dataset", "content_hash")}
         for _, e in sorted(inp.embeddings.items())
     ])
     per_identity = pd.DataFrame({"identity": names, "images": counts}).sort_values(

@@ -1,0 +1,61 @@
+"""With galleries off (the default), no face pixel of the inputs reaches docs/, site/ or paper/."""
+from __future__ import annotations
+
+import hashlib
+import shutil
+
+import pytest
+
+from tests.conftest import SHARED
+
+pytestmark = pytest.mark.slow
+CELEBS = SHARED / "data" / "celebrity-faces"
+
+
+@pytest.mark.skipif(not CELEBS.is_dir(), reason="../shared/data/celebrity-faces not present")
+def test_no_input_image_reaches_the_outputs(tmp_path):
+    from analysis.config import load_config
+    from report.pipeline import run
+
+    images = tmp_path / "faces"
+    inputs = []
+    for person in ("Barack Obama", "Angelina Jolie", "Tom Cruise"):
+        (images / person).mkdir(parents=True)
+        for src in sorted((CELEBS / person).glob("*.jpg"))[:4]:
+            shutil.copyfile(src, images / person / src.name)
+            inputs.append(src.read_bytes())
+    (tmp_path / "study.toml").write_text('''
+subsets = ["all"]
+
+[study]
+output_dir = "out"
+cache_dir = "cache"
+
+[[datasets]]
+name = "faces"
+kind = "folder"
+root = "faces"
+
+[[networks]]
+name = "dlib"
+kind = "dlib"
+
+[manifold]
+umap = false
+''', encoding="utf-8")
+    cfg = load_config(tmp_path / "study.toml")
+    assert cfg.study.galleries is False
+    results, outputs, _ = run(cfg, progress=False)
+    assert results.inputs[0].embeddings["dlib"].n_samples >= 8
+    input_hashes = {hashlib.sha256(b).hexdigest() for b in inputs}
+    out = tmp_path / "out"
+    raster = {".jpg", ".jpeg", ".png", ".webp", ".avif", ".bmp", ".gif"}
+    for folder in ("docs", "site", "paper"):
+        for f in (out / folder).rglob("*"):
+            if not f.is_file():
+                continue
+            assert hashlib.sha256(f.read_bytes()).hexdigest() not in input_hashes, f"input image copied to {f}"
+            if f.suffix.lower() in raster:
+                # Only figures drawn from numbers and the theme's own assets may be raster images.
+                rel = f.relative_to(out / folder).as_posix()
+                assert rel.startswith(("figures/", "assets/")), f"unexpected image {rel}"
