@@ -184,6 +184,10 @@ def parse_config(raw: Mapping[str, Any], source: Path, overrides: Mapping[str, A
         _reject_unknown(fixed, {f.name for f in dataclasses.fields(StudySettings)}, where="overrides")
         study = dataclasses.replace(study, **fixed)
 
+    if study.galleries:
+        # Face galleries are not implemented yet (issue #5): fail loudly rather than pretend.
+        raise ConfigError("[study] galleries = true is not supported yet: face galleries are not implemented; "
+                          "remove the key or set it to false")
     dataset_specs = tuple(
         _build_spec(DatasetSpec, entry, i, "datasets", datasets.options_type, base)
         for i, entry in enumerate(_list_of_tables(raw, "datasets"))

@@ -76,3 +76,30 @@ def identity_colors(names) -> np.ndarray:
 
 def close(fig) -> None:
     plt.close(fig)
+
+
+def linkage_order(distances: np.ndarray) -> np.ndarray:
+    """Row order that puts similar identities next to each other (average-linkage leaves).
+
+    ``distances`` is a square matrix of non-negative distances; its diagonal is ignored.
+    """
+    from scipy.cluster.hierarchy import leaves_list, linkage
+    from scipy.spatial.distance import squareform
+
+    d = np.array(distances, dtype=np.float64)
+    np.fill_diagonal(d, 0.0)
+    if len(d) <= 2:
+        return np.arange(len(d))
+    return leaves_list(linkage(squareform(d, checks=False), method="average"))
+
+
+def identity_heatmap(m: np.ndarray, cmap: str, vmin: float, vmax: float, label: str):
+    """Heatmap of an (already ordered) identity x identity matrix with a colour bar."""
+    fig, ax = figure(6.0, 5.0)
+    im = ax.imshow(m, cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest")
+    ax.grid(False)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_xlabel(f"{len(m)} identities (ordered by average-linkage clustering)")
+    fig.colorbar(im, ax=ax, shrink=0.8, label=label)
+    return fig

@@ -31,6 +31,7 @@ def test_demo_config_loads():
         ({"study": {"seed": "7"}}, "[study] seed must be an integer, got '7'"),
         ({"study": {"seed": True}}, "[study] seed must be an integer"),
         ({"study": {"build_site": "yes"}}, "[study] build_site must be true or false"),
+        ({"study": {"galleries": True}}, "galleries = true is not supported yet"),
         ({"geometry": {"top_n": 2.5}}, "[geometry] top_n must be an integer"),
         ({"geometry": {"variance_threshold": 2.0}}, "variance_threshold must be in (0, 1)"),
         ({"geometry": {"varianceThreshold": 0.1}}, "unknown key 'varianceThreshold' in [geometry]"),

@@ -165,23 +165,11 @@ class _MatrixData:
 
 def plot_centroid_cosine(d: _MatrixData):
     """Heatmap of centroid cosine similarities, identities ordered by hierarchical clustering."""
-    from scipy.cluster.hierarchy import leaves_list, linkage
-    from scipy.spatial.distance import squareform
-
-    dist = np.clip(1.0 - d.matrix, 0.0, 2.0)
-    np.fill_diagonal(dist, 0.0)
-    order = leaves_list(linkage(squareform(dist, checks=False), method="average")) if len(dist) > 2 else np.arange(len(dist))
+    order = plotting.linkage_order(np.clip(1.0 - d.matrix, 0.0, 2.0))
     m = d.matrix[np.ix_(order, order)]
-    fig, ax = plotting.figure(6.0, 5.0)
     off = m[~np.eye(len(m), dtype=bool)]
     vmax = max(0.2, float(np.percentile(np.abs(off), 99))) if off.size else 1.0
-    im = ax.imshow(m, cmap="RdBu_r", vmin=-vmax, vmax=vmax, interpolation="nearest")
-    ax.grid(False)
-    ax.set_xticks([])
-    ax.set_yticks([])
-    ax.set_xlabel(f"{len(m)} identities (ordered by average-linkage clustering)")
-    fig.colorbar(im, ax=ax, shrink=0.8, label="cosine similarity of centroids (diagonal = 1, clipped)")
-    return fig
+    return plotting.identity_heatmap(m, "RdBu_r", -vmax, vmax, "cosine similarity of centroids (diagonal = 1, clipped)")
 
 
 @dataclass(frozen=True, eq=False)

@@ -215,23 +215,13 @@ class _EuclidData:
 
 def plot_centroid_euclidean(d: _EuclidData):
     """Heatmap of Euclidean distances between centroids, ordered by average-linkage clustering."""
-    from scipy.cluster.hierarchy import leaves_list, linkage
-    from scipy.spatial.distance import squareform
-
-    m0 = d.matrix.copy()
-    np.fill_diagonal(m0, 0.0)
-    order = leaves_list(linkage(squareform(m0, checks=False), method="average")) if len(m0) > 2 else np.arange(len(m0))
-    m = m0[np.ix_(order, order)]
-    fig, ax = plotting.figure(6.0, 5.0)
+    order = plotting.linkage_order(d.matrix)
+    m = d.matrix[np.ix_(order, order)].copy()
+    np.fill_diagonal(m, 0.0)
     off = m[~np.eye(len(m), dtype=bool)]
     vmin, vmax = (float(np.percentile(off, 1)), float(np.percentile(off, 99))) if off.size else (0.0, 1.0)
-    im = ax.imshow(m, cmap="viridis_r", vmin=vmin, vmax=max(vmax, vmin + 1e-6), interpolation="nearest")
-    ax.grid(False)
-    ax.set_xticks([])
-    ax.set_yticks([])
-    ax.set_xlabel(f"{len(m)} identities (ordered by average-linkage clustering)")
-    fig.colorbar(im, ax=ax, shrink=0.8, label="Euclidean distance of centroids (diagonal = 0)")
-    return fig
+    return plotting.identity_heatmap(m, "viridis_r", vmin, max(vmax, vmin + 1e-6),
+                                     "Euclidean distance of centroids (diagonal = 0)")
 
 
 @dataclass(frozen=True, eq=False)
