@@ -105,8 +105,16 @@ def test_search_finds_a_page(served_site, browser):
     page.goto(base + "index.html", wait_until="load")
     query = page.locator("input[data-md-component=search-query]")
     query.click()
-    query.fill("dispersion")
-    page.wait_for_selector(".md-search-result__item", timeout=20000)
+    # Material builds the lunr index in a web worker and shows "Initializing search" until it is
+    # ready; it reads the query on keyup, so wait for the worker, then type key by key (a bare
+    # fill() sends no keyup and can be lost on a slow, loaded machine).
+    page.wait_for_function(
+        "() => { const m = document.querySelector('.md-search-result__meta');"
+        " return m && m.textContent.trim() && !/initializ/i.test(m.textContent); }",
+        timeout=60000,
+    )
+    query.press_sequentially("dispersion", delay=20)
+    page.wait_for_selector(".md-search-result__item", timeout=30000)
     assert page.locator(".md-search-result__item").count() >= 1
     page.close()
 
