@@ -18,8 +18,9 @@ Everything is measured with cosine similarity on L2-normalised vectors.
   as two identities). A global clustering
   with one cluster per identity was tried first and rejected: KMeans cuts large identities
   into several clusters of similar size whatever their labels.
-* **Near-duplicates.** Pairs of images with cosine at least ``duplicate_threshold``, found by a
-  blockwise float32 matrix product (memory bounded by ``block_size`` rows at a time).
+* **Near-duplicates.** Pairs of images with cosine at least ``duplicate_threshold``, found
+  exactly by a blockwise screen in a low-dimensional projection (which can only shorten
+  distances) and a full-cosine check of the survivors (memory bounded by ``block_size`` rows).
 
 Silhouette and nearest-centroid margins use an exact identity: for unit vectors the cosine
 distance ``1 - x.y`` is linear in ``y``, so the mean distance of ``x`` to a set of unit vectors is
@@ -378,30 +379,49 @@ def _split_identities(x, labels, codes, params: AuditParams, max_cosine: float, 
 
 
 # --------------------------------------------------------------------------- near-duplicates
-def near_duplicate_pairs(x: np.ndarray, threshold: float, max_pairs: int, block_size: int = 512) -> NearDuplicates:
-    """Pairs ``i < j`` of unit rows with cosine >= ``threshold``, most similar first.
+def near_duplicate_pairs(x: np.ndarray, threshold: float, max_pairs: int, block_size: int = 512,
+                         prefilter_dims: int = 32) -> NearDuplicates:
+    """Pairs ``i < j`` of unit rows with cosine >= ``threshold``, most similar first (exact).
 
-    Blockwise float32 products of ``block_size`` rows against the rows after them keep memory at
+    For unit rows ``cos >= t`` means ``|x_i - x_j|^2 <= 2 - 2t``, and an orthonormal projection
+    ``P`` never lengthens a difference: ``|P x_i - P x_j| <= |x_i - x_j|``. So pairs are first
+    screened in ``prefilter_dims`` dimensions (the leading principal axes of a sample, where
+    the rows spread most, so the screen discards the most pairs): no pair at or above the
+    threshold can fail the screen, and the few survivors are checked with their full cosine.
+    At 40,000 x 512 this replaced a 512-D all-pairs product (about 10 s) by a 32-D one.
+    Blockwise products of ``block_size`` rows against the rows after them keep memory at
     ``block_size x n`` floats; only the ``max_pairs`` most similar pairs are kept.
     """
     x = np.asarray(x, dtype=np.float32)
-    n = len(x)
+    n, d = x.shape
+    radius2 = max(2.0 - 2.0 * float(threshold), 0.0)
+    if 0 < prefilter_dims < d:
+        sample = x[np.random.default_rng(0).choice(n, size=min(n, 5000), replace=False)]
+        basis = np.linalg.svd(sample.astype(np.float64), full_matrices=False)[2][:prefilter_dims]
+        z = (x.astype(np.float64) @ basis.T).astype(np.float32)
+    else:
+        z = x
+    sq = np.einsum("ij,ij->i", z, z)
+    # float32 products of values near 1 carry ~1e-6 relative error: widen the screen by far more.
+    screen = radius2 + 1e-4
     firsts, seconds, sims = [], [], []
     for start in range(0, n, block_size):
         stop = min(n, start + block_size)
-        sim = x[start:stop] @ x[start:].T  # rows start..stop against columns start..n
         m = stop - start
-        sim[np.arange(m), np.arange(m)] = -np.inf  # a row with itself is not a pair
-        # Near-duplicates are rare: a row maximum (one vectorised pass) finds the few rows
-        # holding any, and only those are searched, instead of a full boolean scan per block.
-        hot = np.flatnonzero(sim.max(axis=1) >= threshold)
-        i, j = np.nonzero(sim[hot] >= threshold)
+        d2 = sq[start:stop, None] + sq[None, start:] - 2.0 * (z[start:stop] @ z[start:].T)
+        d2[np.arange(m), np.arange(m)] = np.inf  # a row with itself is not a pair
+        # Near-duplicates are rare: a row minimum (one vectorised pass) finds the few rows
+        # holding a candidate, and only those are searched.
+        hot = np.flatnonzero(d2.min(axis=1) <= screen)
+        i, j = np.nonzero(d2[hot] <= screen)
         i = hot[i]
         keep = j > i  # upper triangle only (column offset equals row offset)
-        i, j = i[keep], j[keep]
-        firsts.append(i + start)
-        seconds.append(j + start)
-        sims.append(np.minimum(sim[i, j], 1.0).astype(np.float64))
+        i, j = i[keep] + start, j[keep] + start
+        cos = np.einsum("ij,ij->i", x[i], x[j])
+        ok = cos >= threshold
+        firsts.append(i[ok])
+        seconds.append(j[ok])
+        sims.append(np.minimum(cos[ok], 1.0).astype(np.float64))
     first = np.concatenate(firsts) if firsts else np.zeros(0, dtype=np.int64)
     second = np.concatenate(seconds) if seconds else np.zeros(0, dtype=np.int64)
     cosine = np.concatenate(sims) if sims else np.zeros(0)

@@ -10,16 +10,26 @@ macro-F1, mean and standard deviation over folds):
 * ``svm``: one-vs-rest linear SVM (:class:`sklearn.svm.LinearSVC`);
 * ``logreg``: multinomial logistic regression (:class:`sklearn.linear_model.LogisticRegression`).
 
-The two linear models are fitted on a PCA projection (``pca_dims`` components, fitted on each
-training fold only) and, above ``max_samples`` rows, on a seeded stratified sample of each
-training fold: with about 1000 identities a one-vs-rest SVM or a 1000-way softmax on 40,000 x
-512 vectors is the slow part of the whole report. The test folds are never sampled.
+Cost control. The nearest-centroid and k-NN classifiers always use every identity, every
+training image and every dimension; k-NN reads one exact neighbour search shared by all folds
+and label sources (:class:`NeighbourGraph`). The two linear models cost ``O(classes x rows)``
+per fit (a one-vs-rest SVM fits one model per identity), which made them take minutes at 1,600
+identities and 40,000 images, so:
+
+* above ``linear_max_identities`` classes they are cross-validated on a seeded subset of that
+  many classes, with every image of those classes; the nearest-centroid and k-NN classifiers are
+  then scored on the same subset too (``scope="subset"``), so that the four are compared on the
+  same task. Accuracy falls with the number of classes, so subset and all-class scores are never
+  compared with each other;
+* they are fitted on a PCA projection (``pca_dims`` components, fitted on each training fold
+  only) and, above ``max_samples`` rows, on a seeded stratified sample of each training fold.
+  Test folds are never sampled.
 
 Every classifier is trained twice: on the true labels, and on KMeans pseudo-labels (``k`` = the
-number of identities, computed here with :class:`sklearn.cluster.KMeans`, one initialisation), which says
-how much of the identity structure an unsupervised partition recovers in a form classifiers can
-learn. Identities (or clusters) with fewer images than folds cannot be stratified: they are
-dropped and listed in the result.
+number of identities; fitted on at most ``kmeans_max_samples`` seeded rows, one initialisation,
+then every row assigned), which says how much of the identity structure an unsupervised
+partition recovers in a form classifiers can learn. Identities (or clusters) with fewer images
+than folds cannot be stratified: they are dropped and listed in the result.
 """
 from __future__ import annotations
 
@@ -34,7 +44,6 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
 from sklearn.model_selection import StratifiedKFold
-from sklearn.neighbors import KNeighborsClassifier
 from sklearn.svm import LinearSVC
 
 from analysis.types import EmbeddingSet, l2_normalize
@@ -67,10 +76,17 @@ class ClassifierParams:
         Inverse regularisation strengths.
     logreg_max_iter : int, default=50
         lbfgs iterations (non-converged fits are counted in the result, not hidden).
+    linear_max_identities : int, default=100
+        Above this many classes the SVM and logistic regression (and, for comparison, the
+        other two) are also cross-validated on a seeded subset of this many classes, and
+        the linear models only there; 0 for no cap.
     pseudo_labels : bool, default=True
         Also train on KMeans pseudo-labels.
     kmeans_max_iter : int, default=20
         Lloyd iterations of the pseudo-label KMeans (one initialisation).
+    kmeans_max_samples : int, default=10000
+        The pseudo-label KMeans is fitted on at most this many seeded rows, then every row is
+        assigned to its nearest centre.
     top_confused : int, default=10
         Rows of the most-confused-pairs table.
     confusion_max_identities : int, default=20
@@ -85,8 +101,10 @@ class ClassifierParams:
     svm_c: float = 1.0
     logreg_c: float = 10.0
     logreg_max_iter: int = 50
+    linear_max_identities: int = 100
     pseudo_labels: bool = True
     kmeans_max_iter: int = 20
+    kmeans_max_samples: int = 10000
     top_confused: int = 10
     confusion_max_identities: int = 20
 
@@ -95,8 +113,10 @@ class ClassifierParams:
             raise ValueError(f"folds must be >= 2, got {self.folds}")
         if self.knn_k < 1:
             raise ValueError(f"knn_k must be >= 1, got {self.knn_k}")
-        if self.max_samples < 0 or self.pca_dims < 0:
-            raise ValueError("max_samples and pca_dims must be >= 0 (0 switches the cap / the PCA off)")
+        if self.max_samples < 0 or self.pca_dims < 0 or self.linear_max_identities < 0:
+            raise ValueError("max_samples, pca_dims and linear_max_identities must be >= 0 (0 switches the cap / the PCA off)")
+        if 0 < self.linear_max_identities < 2 or self.kmeans_max_samples < 2:
+            raise ValueError("linear_max_identities must be 0 or >= 2, and kmeans_max_samples >= 2")
         if self.svm_c <= 0 or self.logreg_c <= 0 or self.logreg_max_iter < 1 or self.kmeans_max_iter < 1:
             raise ValueError("svm_c > 0, logreg_c > 0 and logreg_max_iter >= 1 and kmeans_max_iter >= 1 are required")
         if self.top_confused < 1 or self.confusion_max_identities < 2:
@@ -114,6 +134,8 @@ class ClassifierScore:
     macro_f1: np.ndarray  # (folds,)
     not_converged: int  # folds whose fit hit its iteration limit (svm, logreg)
     fit_seconds: float  # wall time summed over folds (not part of page content)
+    scope: str = "all"  # "all" classes of the source, or the seeded "subset" (linear_max_identities)
+    n_classes: int = 0  # classes cross-validated
 
     @property
     def accuracy_mean(self) -> float:
@@ -171,18 +193,35 @@ class ClassifierResult:
     confusion: ConfusionSummary | None
     kmeans_ari: float  # agreement of the pseudo-labels with the true labels (NaN when not run)
     sampled: bool  # the SVM / logistic regression training folds were capped at max_samples
+    linear_subset: bool  # the linear models ran on a seeded subset of classes only
     pca_dims: int  # components the linear models used (0 = full vectors)
     skipped: str
     params: ClassifierParams
 
-    def score(self, classifier: str, labels: str) -> ClassifierScore | None:
-        for s in self.scores:
-            if s.classifier == classifier and s.labels == labels:
-                return s
-        return None
+    def score(self, classifier: str, labels: str, scope: str | None = None) -> ClassifierScore | None:
+        """The score of ``classifier`` on ``labels``: on all classes when it ran there, else on the subset
+        (or exactly ``scope`` when given)."""
+        found = [s for s in self.scores if s.classifier == classifier and s.labels == labels
+                 and (scope is None or s.scope == scope)]
+        found.sort(key=lambda s: s.scope != "all")
+        return found[0] if found else None
 
 
 # --------------------------------------------------------------------------- classifiers
+class _GraphKNN:
+    """k-NN of one fold on the shared neighbour graph, behind the ``fit(x, y).predict(x)`` calls
+    of the cross-validation loop (their arguments are ignored: the fold's rows are given here)."""
+
+    def __init__(self, graph: NeighbourGraph, train: np.ndarray, test: np.ndarray, y_graph: np.ndarray, k: int):
+        self.graph, self.train, self.test, self.y_graph, self.k = graph, train, test, y_graph, k
+
+    def fit(self, _x, _y):
+        return self
+
+    def predict(self, _x):
+        return knn_predict(self.graph, self.train, self.test, self.y_graph, self.k)
+
+
 class CosineCentroidClassifier(ClassifierMixin, BaseEstimator):
     """Nearest centroid by cosine similarity.
 
@@ -191,10 +230,10 @@ class CosineCentroidClassifier(ClassifierMixin, BaseEstimator):
     """
 
     def fit(self, x, y):
+        from analysis.metrics import group_sums
+
         self.classes_, inv = np.unique(y, return_inverse=True)
-        sums = np.zeros((len(self.classes_), x.shape[1]), dtype=np.float64)
-        np.add.at(sums, inv, x)
-        self.centroids_ = l2_normalize(sums).astype(np.float32)
+        self.centroids_ = l2_normalize(group_sums(x, inv, len(self.classes_))).astype(np.float32)
         return self
 
     def predict(self, x):
@@ -217,6 +256,77 @@ def _stratified_cap(y: np.ndarray, cap: int, min_per_class: int, seed: int) -> n
     return np.sort(np.concatenate(keep))
 
 
+@dataclass(frozen=True, eq=False)
+class NeighbourGraph:
+    """The ``m`` nearest other rows of every row of a set, computed once.
+
+    Cross-validated k-NN only ever needs, for a test row, its ``k`` nearest *training* rows;
+    with random folds those are almost always among its ``m`` (>> k) nearest rows overall.
+    One exact all-rows search therefore serves every fold and both label sources, instead of
+    one brute-force search per fold (ten at five folds): rows whose list holds fewer than ``k``
+    training rows are searched again exactly (:func:`knn_predict`), so the result is exact.
+    """
+
+    x: np.ndarray  # (n, d) the rows searched
+    index: np.ndarray  # (n, m) nearest other rows, nearest first
+    distance: np.ndarray  # (n, m)
+
+
+def neighbour_graph(x: np.ndarray, m: int) -> NeighbourGraph:
+    """Exact ``m`` nearest other rows of every row (Euclidean; cosine order on unit vectors)."""
+    from sklearn.neighbors import NearestNeighbors
+
+    n = len(x)
+    m = int(min(m, n - 1))
+    # Euclidean on unit vectors ranks neighbours exactly as cosine does, and scikit-learn's
+    # Euclidean brute-force path is a chunked matmul with a heap (its cosine path is slower).
+    dist, idx = NearestNeighbors(n_neighbors=m + 1, algorithm="brute", metric="euclidean").fit(x).kneighbors(x)
+    # Drop each row itself; with exact duplicates it need not come first, so remove it by value.
+    self_hit = idx == np.arange(n)[:, None]
+    drop = np.where(self_hit.any(axis=1), self_hit.argmax(axis=1), m)
+    keep = np.arange(m + 1)[None, :] != drop[:, None]
+    return NeighbourGraph(x, idx[keep].reshape(n, m), dist[keep].reshape(n, m))
+
+
+def knn_predict(graph: NeighbourGraph, train: np.ndarray, test: np.ndarray, y: np.ndarray, k: int) -> np.ndarray:
+    """Majority vote of the ``k`` nearest training rows of each test row (rows of ``graph.x``).
+
+    Parameters
+    ----------
+    graph : NeighbourGraph
+    train, test : ndarray of int
+        Row positions in ``graph.x``; ``y`` holds a label for every row (used for ``train`` only).
+    k : int
+
+    Returns
+    -------
+    ndarray
+        Labels; ties go to the smallest label, as in
+        :class:`sklearn.neighbors.KNeighborsClassifier` (both use :func:`scipy.stats.mode`).
+    """
+    from scipy.stats import mode
+
+    is_train = np.zeros(len(graph.x), dtype=bool)
+    is_train[train] = True
+    k = int(min(k, len(train)))
+    cand = graph.index[test]
+    ok = is_train[cand]
+    # Position of each candidate among the training candidates of its row: the first k win.
+    rank = np.cumsum(ok, axis=1)
+    chosen = ok & (rank <= k)
+    short = np.flatnonzero(ok.sum(axis=1) < k)
+    neigh = np.empty((len(test), k), dtype=np.int64)
+    full = np.setdiff1d(np.arange(len(test)), short, assume_unique=True)
+    neigh[full] = cand[full][chosen[full]].reshape(len(full), k)
+    if len(short):
+        # Rare: fewer than k training rows among the m nearest: search those rows exactly.
+        from sklearn.neighbors import NearestNeighbors
+
+        nn = NearestNeighbors(n_neighbors=k, algorithm="brute", metric="euclidean").fit(graph.x[train])
+        neigh[short] = train[nn.kneighbors(graph.x[test[short]], return_distance=False)]
+    return mode(y[neigh], axis=1, keepdims=False).mode
+
+
 def _keep_classes(y: np.ndarray, folds: int) -> np.ndarray:
     """Boolean mask of rows whose class has at least ``folds`` rows."""
     classes, inv, counts = np.unique(y, return_inverse=True, return_counts=True)
@@ -224,57 +334,95 @@ def _keep_classes(y: np.ndarray, folds: int) -> np.ndarray:
 
 
 def _cross_validate(
-    x: np.ndarray, y: np.ndarray, params: ClassifierParams, seed: int, source: str
+    x: np.ndarray, y: np.ndarray, params: ClassifierParams, seed: int, source: str,
+    graph: NeighbourGraph, rows: np.ndarray, which: tuple[str, ...] = CLASSIFIERS, scope: str = "all",
 ) -> tuple[list[ClassifierScore], dict[str, np.ndarray], bool]:
-    """Scores of the four classifiers and their out-of-fold predictions on labels ``y``."""
+    """Scores of the classifiers ``which`` and their out-of-fold predictions on labels ``y``.
+
+    ``rows`` are the positions of the rows of ``x`` in ``graph.x`` (the k-NN search shared by
+    every fold and label source).
+    """
     import time
 
+    y_graph = np.full(len(graph.x), -1, dtype=y.dtype)
+    y_graph[rows] = y
+    linear = [c for c in which if c in ("svm", "logreg")]
     skf = StratifiedKFold(n_splits=params.folds, shuffle=True, random_state=seed)
-    acc = {c: [] for c in CLASSIFIERS}
-    f1 = {c: [] for c in CLASSIFIERS}
-    secs = {c: 0.0 for c in CLASSIFIERS}
-    not_conv = {c: 0 for c in CLASSIFIERS}
-    oof = {c: np.empty_like(y) for c in CLASSIFIERS}
+    acc = {c: [] for c in which}
+    f1 = {c: [] for c in which}
+    secs = {c: 0.0 for c in which}
+    not_conv = {c: 0 for c in which}
+    oof = {c: np.empty_like(y) for c in which}
     sampled = False
     for fold, (train, test) in enumerate(skf.split(x, y)):
-        sub = train[_stratified_cap(y[train], params.max_samples, 2, seed + fold)]
-        sampled = sampled or len(sub) < len(train)
-        t0 = time.perf_counter()
-        if params.pca_dims and params.pca_dims < x.shape[1]:
-            pca = PCA(n_components=min(params.pca_dims, len(sub) - 1), svd_solver="randomized", random_state=seed)
-            z_train, z_test = pca.fit_transform(x[sub]), None
-            z_test = pca.transform(x[test])
-        else:
-            z_train, z_test = x[sub], x[test]
-        pca_secs = (time.perf_counter() - t0) / 2  # shared by the two linear models
         models = {
             "centroid": (CosineCentroidClassifier(), x[train], y[train], x[test]),
-            "knn": (
-                # Euclidean on unit vectors ranks neighbours exactly as cosine does, and sklearn's
-                # Euclidean path is a single matmul (its cosine path is several times slower).
-                KNeighborsClassifier(n_neighbors=min(params.knn_k, len(train)), metric="euclidean", algorithm="brute"),
-                x[train], y[train], x[test],
-            ),
-            "svm": (LinearSVC(C=params.svm_c, dual="auto", random_state=seed), z_train, y[sub], z_test),
-            "logreg": (
+            "knn": (_GraphKNN(graph, rows[train], rows[test], y_graph, params.knn_k), None, None, None),
+        }
+        pca_secs = 0.0
+        if linear:
+            sub = train[_stratified_cap(y[train], params.max_samples, 2, seed + fold)]
+            sampled = sampled or len(sub) < len(train)
+            t0 = time.perf_counter()
+            if params.pca_dims and params.pca_dims < x.shape[1]:
+                pca = PCA(n_components=min(params.pca_dims, len(sub) - 1), svd_solver="randomized", random_state=seed)
+                z_train = pca.fit_transform(x[sub])
+                z_test = pca.transform(x[test])
+            else:
+                z_train, z_test = x[sub], x[test]
+            pca_secs = (time.perf_counter() - t0) / len(linear)  # shared by the linear models
+            # dual=True: liblinear's dual coordinate descent was 1.8x faster than the primal
+            # solver "auto" picks here (rows > PCA dimensions), at the same accuracy.
+            models["svm"] = (LinearSVC(C=params.svm_c, dual=True, random_state=seed), z_train, y[sub], z_test)
+            models["logreg"] = (
                 LogisticRegression(C=params.logreg_c, max_iter=params.logreg_max_iter, solver="lbfgs"),
                 z_train, y[sub], z_test,
-            ),
-        }
-        for name, (model, xtr, ytr, xte) in models.items():
+            )
+        for name in which:
+            model, xtr, ytr, xte = models[name]
             t0 = time.perf_counter()
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always", ConvergenceWarning)
                 pred = model.fit(xtr, ytr).predict(xte)
             not_conv[name] += any(issubclass(w.category, ConvergenceWarning) for w in caught)
-            secs[name] += time.perf_counter() - t0 + (pca_secs if name in ("svm", "logreg") else 0.0)
+            secs[name] += time.perf_counter() - t0 + (pca_secs if name in linear else 0.0)
             oof[name][test] = pred
             acc[name].append(accuracy_score(y[test], pred))
             f1[name].append(f1_score(y[test], pred, average="macro", zero_division=0))
+    n_classes = len(np.unique(y))
     scores = [
-        ClassifierScore(c, source, np.array(acc[c]), np.array(f1[c]), not_conv[c], secs[c]) for c in CLASSIFIERS
+        ClassifierScore(c, source, np.array(acc[c]), np.array(f1[c]), not_conv[c], secs[c], scope, n_classes)
+        for c in which
     ]
     return scores, oof, sampled
+
+
+def _class_subset(y: np.ndarray, size: int, seed: int) -> np.ndarray:
+    """Sorted rows of a seeded sample of ``size`` classes (all rows when there are fewer classes)."""
+    classes = np.unique(y)
+    if size == 0 or len(classes) <= size:
+        return np.arange(len(y))
+    chosen = np.random.default_rng(seed).choice(classes, size=size, replace=False)
+    return np.flatnonzero(np.isin(y, chosen))
+
+
+def _score_source(
+    x: np.ndarray, y: np.ndarray, params: ClassifierParams, seed: int, source: str,
+    graph: NeighbourGraph, rows: np.ndarray,
+) -> tuple[list[ClassifierScore], dict[str, np.ndarray], bool, bool]:
+    """All classifiers on one label source, with the class cap of the linear models.
+
+    Returns the scores, the out-of-fold predictions on all classes (centroid and k-NN always;
+    the linear models too when uncapped), whether training folds were sampled and whether the
+    class cap applied.
+    """
+    sub = _class_subset(y, params.linear_max_identities, seed)
+    if len(sub) == len(y):
+        scores, oof, sampled = _cross_validate(x, y, params, seed, source, graph, rows)
+        return scores, oof, sampled, False
+    scores, oof, _ = _cross_validate(x, y, params, seed, source, graph, rows, ("centroid", "knn"))
+    sub_scores, _, sampled = _cross_validate(x[sub], y[sub], params, seed, source, graph, rows[sub], CLASSIFIERS, "subset")
+    return scores + sub_scores, oof, sampled, True
 
 
 def _confusion(y: np.ndarray, pred: np.ndarray, names: np.ndarray, classifier: str, params: ClassifierParams) -> ConfusionSummary:
@@ -307,15 +455,24 @@ def _confusion(y: np.ndarray, pred: np.ndarray, names: np.ndarray, classifier: s
     )
 
 
-def pseudo_labels(x: np.ndarray, k: int, random_state: int, max_iter: int = 20) -> np.ndarray:
-    """KMeans pseudo-labels with ``k`` clusters (Lloyd, one seeded k-means++ initialisation).
+def pseudo_labels(x: np.ndarray, k: int, random_state: int, max_iter: int = 20, max_samples: int = 10000) -> np.ndarray:
+    """KMeans pseudo-labels with ``k`` clusters: fitted on a seeded sample, every row assigned.
 
-    Full-batch KMeans rather than MiniBatchKMeans: with about 1000 clusters on 25,000 synthetic
-    rows the mini-batch variant was slower (35 s vs 21 s) and far worse (ARI with the true labels
-    0.06 vs 0.43). ``max_iter`` bounds the cost; the clustering page runs the full analysis.
+    Lloyd KMeans with one seeded initialisation, k-means++ while ``k x fit rows <= 10^6`` and
+    random rows beyond (the rule of :func:`analysis.clustering.kmeans_init`: k-means++ seeding
+    of 1,600 centres on 40,000 rows took a minute, longer than everything else here). Full-batch
+    rather than MiniBatchKMeans: with about 1000 clusters on 25,000 synthetic rows the
+    mini-batch variant was slower (35 s vs 21 s) and far worse (ARI with the true labels 0.06 vs
+    0.43). The clustering page runs the full analysis.
     """
-    km = KMeans(n_clusters=k, n_init=1, max_iter=max_iter, random_state=random_state)
-    return km.fit_predict(x).astype(np.int64)
+    n = len(x)
+    fit = np.arange(n) if n <= max_samples else np.sort(np.random.default_rng(random_state).choice(n, max_samples, replace=False))
+    init = "k-means++" if k * len(fit) <= 1_000_000 else "random"
+    km = KMeans(n_clusters=k, init=init, n_init=1, max_iter=max_iter, random_state=random_state)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # duplicate rows: fewer distinct clusters
+        km.fit(x[fit])
+    return km.predict(x).astype(np.int64)
 
 
 def analyze_classifiers(emb: EmbeddingSet, params: ClassifierParams, random_state: int = 0) -> ClassifierResult:
@@ -346,7 +503,7 @@ def analyze_classifiers(emb: EmbeddingSet, params: ClassifierParams, random_stat
     empty = ClassifierResult(
         n_samples=emb.n_samples, n_dims=emb.n_dims, n_identities=len(names_all), folds=params.folds,
         sources=(LabelSource("true", int(keep.sum()), len(kept_ids), dropped, int((~keep).sum())),),
-        scores=(), confusion=None, kmeans_ari=float("nan"), sampled=False,
+        scores=(), confusion=None, kmeans_ari=float("nan"), sampled=False, linear_subset=False,
         pca_dims=params.pca_dims if params.pca_dims < emb.n_dims else 0, skipped="", params=params,
     )
     if len(kept_ids) < 2:
@@ -358,14 +515,18 @@ def analyze_classifiers(emb: EmbeddingSet, params: ClassifierParams, random_stat
     # Re-code the kept identities 0..k-1 so confusion matrices are dense.
     y = np.searchsorted(kept_ids, labels_all[keep])
     names = names_all[kept_ids]
-    true_scores, oof, sampled = _cross_validate(x, y, params, random_state, "true")
-    best = max(true_scores, key=lambda s: (s.accuracy_mean, -CLASSIFIERS.index(s.classifier)))
+    # One exact neighbour search serves k-NN in every fold of both label sources.
+    graph = neighbour_graph(x, max(4 * params.knn_k, 16))
+    true_scores, oof, sampled, capped = _score_source(x, y, params, random_state, "true", graph, np.arange(len(x)))
+    # The confusion matrix is of the best classifier on all classes (a subset score is of an easier task).
+    best = max((s for s in true_scores if s.scope == "all"),
+               key=lambda s: (s.accuracy_mean, -CLASSIFIERS.index(s.classifier)))
     confusion = _confusion(y, oof[best.classifier], names, best.classifier, params)
     sources = [empty.sources[0]]
     scores = list(true_scores)
     ari = float("nan")
     if params.pseudo_labels:
-        pl = pseudo_labels(x, len(names), random_state, params.kmeans_max_iter)
+        pl = pseudo_labels(x, len(names), random_state, params.kmeans_max_iter, params.kmeans_max_samples)
         ari = float(adjusted_rand_score(y, pl))
         keep_pl = _keep_classes(pl, params.folds)
         pl_counts = np.bincount(pl, minlength=len(names))
@@ -373,11 +534,14 @@ def analyze_classifiers(emb: EmbeddingSet, params: ClassifierParams, random_stat
         n_cl = int((pl_counts >= params.folds).sum())
         sources.append(LabelSource("kmeans", int(keep_pl.sum()), n_cl, dropped_pl, int((~keep_pl).sum())))
         if n_cl >= 2:
-            pl_scores, _, s2 = _cross_validate(x[keep_pl], pl[keep_pl], params, random_state, "kmeans")
+            pl_scores, _, s2, c2 = _score_source(
+                x[keep_pl], pl[keep_pl], params, random_state, "kmeans", graph, np.flatnonzero(keep_pl)
+            )
             scores.extend(pl_scores)
-            sampled = sampled or s2
+            sampled, capped = sampled or s2, capped or c2
     return _replace(
-        empty, sources=tuple(sources), scores=tuple(scores), confusion=confusion, kmeans_ari=ari, sampled=sampled
+        empty, sources=tuple(sources), scores=tuple(scores), confusion=confusion, kmeans_ari=ari, sampled=sampled,
+        linear_subset=capped,
     )
 
 

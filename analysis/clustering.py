@@ -315,12 +315,8 @@ def internal_scores(x: np.ndarray, labels: np.ndarray, dist: np.ndarray, rows: n
     if _n_clusters_ok(sub):
         sil = float(metrics.silhouette_samples(dist, sub, metric="precomputed").mean())
         dunn = metrics.dunn_index(dist, sub, metric="precomputed")
-    return InternalScores(
-        silhouette=sil,
-        davies_bouldin=metrics.davies_bouldin(x, labels),
-        calinski_harabasz=metrics.calinski_harabasz(x, labels),
-        dunn=dunn,
-    )
+    db, ch = metrics.davies_bouldin_calinski_harabasz(x, labels)
+    return InternalScores(silhouette=sil, davies_bouldin=db, calinski_harabasz=ch, dunn=dunn)
 
 
 def _distances(x: np.ndarray) -> np.ndarray:
@@ -466,8 +462,9 @@ def analyze_clustering(emb: EmbeddingSet, params: ClusteringParams, random_state
         inertia.append(inert)
         ext.append(external_scores(y, labels))
         ok = _n_clusters_ok(labels)
-        db.append(metrics.davies_bouldin(x, labels) if ok else np.nan)
-        ch.append(metrics.calinski_harabasz(x, labels) if ok else np.nan)
+        db_k, ch_k = metrics.davies_bouldin_calinski_harabasz(x, labels) if ok else (np.nan, np.nan)
+        db.append(db_k)
+        ch.append(ch_k)
         if _n_clusters_ok(labels[sil_rows]):
             values = metrics.silhouette_samples(sil_dist, labels[sil_rows], metric="precomputed")
             sil.append(float(values.mean()))

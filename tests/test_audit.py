@@ -165,3 +165,20 @@ def test_page_renders_and_ranks_by_margin(demo_result):
     assert planted["recall"].iloc[0] == demo_result.planted.recall
     (cmp,) = section.compare({ctx.cell: demo_result}, {ctx.cell: ctx})
     assert len(cmp.blocks[-1].frame) == 1
+
+
+@pytest.mark.parametrize("threshold", [0.995, 0.9, 0.5])
+def test_near_duplicates_match_brute_force(threshold):
+    # The projected screen must never lose a pair: compare with every pair's exact cosine.
+    from analysis.audit import near_duplicate_pairs
+
+    rng = np.random.default_rng(7)
+    centres = rng.normal(size=(30, 64))
+    x = np.repeat(centres, 20, axis=0) + 0.3 * rng.normal(size=(600, 64))
+    x[::7] = x[1::7][: len(x[::7])] + 1e-3 * rng.normal(size=(len(x[::7]), 64))  # planted near-copies
+    x = (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+    got = near_duplicate_pairs(x, threshold, max_pairs=10**6, block_size=128, prefilter_dims=8)
+    cos = x.astype(np.float64) @ x.T.astype(np.float64)
+    i, j = np.nonzero(np.triu(cos >= threshold, k=1))
+    assert got.n_found == len(i) > 0
+    assert set(zip(got.first.tolist(), got.second.tolist())) == set(zip(i.tolist(), j.tolist()))

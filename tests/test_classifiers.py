@@ -123,3 +123,39 @@ def test_two_identities_two_images_each():
     x = np.array([[1, 0, 0], [0.9, 0.1, 0], [0, 1, 0], [0.1, 0.9, 0]], dtype=np.float32)
     r = analyze_classifiers(_emb(x, ["a", "a", "b", "b"]), ClassifierParams(folds=2, pca_dims=0, pseudo_labels=False), 0)
     assert not r.skipped and r.score("knn", "true").accuracy.shape == (2,)
+
+
+def test_graph_knn_matches_scikit_learn():
+    # The shared neighbour graph must give exactly KNeighborsClassifier's predictions, including
+    # rows whose m nearest rows hold fewer than k training rows (searched again exactly).
+    from sklearn.neighbors import KNeighborsClassifier
+
+    from analysis.classifiers import knn_predict, neighbour_graph
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(300, 12)).astype(np.float32)
+    y = rng.integers(0, 7, size=300)
+    graph = neighbour_graph(x, 4)
+    test = np.arange(0, 300, 2)  # half the rows: many candidate lists run short of training rows
+    train = np.setdiff1d(np.arange(300), test)
+    ours = knn_predict(graph, train, test, y, 3)
+    ref = KNeighborsClassifier(n_neighbors=3, algorithm="brute").fit(x[train], y[train]).predict(x[test])
+    np.testing.assert_array_equal(ours, ref)
+    assert graph.index.shape == (300, 4) and not (graph.index == np.arange(300)[:, None]).any()
+
+
+def test_linear_models_on_a_class_subset_above_the_cap():
+    x, ids = _clusters(k=8, per=12)
+    p = ClassifierParams(folds=3, pca_dims=8, max_samples=0, linear_max_identities=4)
+    r = analyze_classifiers(_emb(x, ids), p, 0)
+    assert r.linear_subset
+    for source in ("true", "kmeans"):
+        # centroid and k-NN: on all 8 classes and, for comparison, on the 4-class subset.
+        assert r.score("centroid", source, "all").n_classes == 8
+        assert r.score("knn", source, "subset").n_classes == 4
+        # the linear models only on the subset; score() falls back to it.
+        assert r.score("svm", source, "all") is None
+        assert r.score("svm", source).scope == "subset" and r.score("svm", source).n_classes == 4
+    assert r.confusion.classifier in ("centroid", "knn")
+    uncapped = analyze_classifiers(_emb(x, ids), ClassifierParams(folds=3, pca_dims=8, max_samples=0), 0)
+    assert not uncapped.linear_subset and {s.scope for s in uncapped.scores} == {"all"}
