@@ -45,6 +45,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.cluster.vq import kmeans2
+from threadpoolctl import threadpool_limits
 
 from analysis.types import EmbeddingSet, l2_normalize
 
@@ -347,9 +348,15 @@ def _two_means(x: np.ndarray, random_state: int, n_init: int = 3) -> np.ndarray:
 
 def _split_identities(x, labels, codes, params: AuditParams, max_cosine: float, random_state: int) -> SplitIdentities:
     """2-means inside every identity with enough images: two substantial, dissimilar parts = suspect."""
-    rows_out = []
     order = np.argsort(labels, kind="stable")
     bounds = np.searchsorted(labels[order], codes, side="left"), np.searchsorted(labels[order], codes, side="right")
+    # One BLAS thread for a thousand tiny problems (see analysis.geometry._space_geometry).
+    with threadpool_limits(limits=1):
+        return _split_rows(x, order, bounds, codes, params, max_cosine, random_state)
+
+
+def _split_rows(x, order, bounds, codes, params: AuditParams, max_cosine: float, random_state: int) -> SplitIdentities:
+    rows_out = []
     for code, lo, hi in zip(codes, *bounds):
         members = order[lo:hi]
         if len(members) < params.split_min_images:
@@ -396,8 +403,10 @@ def near_duplicate_pairs(x: np.ndarray, threshold: float, max_pairs: int, block_
     n, d = x.shape
     radius2 = max(2.0 - 2.0 * float(threshold), 0.0)
     if 0 < prefilter_dims < d:
-        sample = x[np.random.default_rng(0).choice(n, size=min(n, 5000), replace=False)]
-        basis = np.linalg.svd(sample.astype(np.float64), full_matrices=False)[2][:prefilter_dims]
+        sample = x[np.random.default_rng(0).choice(n, size=min(n, 5000), replace=False)].astype(np.float64)
+        # Leading eigenvectors of the d x d second-moment matrix (an SVD of the sample rows gives
+        # the same axes at many times the cost); any orthonormal basis keeps the screen exact.
+        basis = np.linalg.eigh(sample.T @ sample)[1][:, ::-1][:, :prefilter_dims].T
         z = (x.astype(np.float64) @ basis.T).astype(np.float32)
     else:
         z = x
@@ -408,7 +417,10 @@ def near_duplicate_pairs(x: np.ndarray, threshold: float, max_pairs: int, block_
     for start in range(0, n, block_size):
         stop = min(n, start + block_size)
         m = stop - start
-        d2 = sq[start:stop, None] + sq[None, start:] - 2.0 * (z[start:stop] @ z[start:].T)
+        d2 = z[start:stop] @ z[start:].T  # squared distances, built in place (no temporaries)
+        d2 *= -2.0
+        d2 += sq[None, start:]
+        d2 += sq[start:stop, None]
         d2[np.arange(m), np.arange(m)] = np.inf  # a row with itself is not a pair
         # Near-duplicates are rare: a row minimum (one vectorised pass) finds the few rows
         # holding a candidate, and only those are searched.

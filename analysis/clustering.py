@@ -54,7 +54,7 @@ class ClusteringParams:
         ``[k_low * n_identities, k_high * n_identities]`` and ``n_identities`` itself.
     small_k : tuple of int, default=(2, 5, 10)
     k_low, k_high : float, default=0.5, 1.5
-    n_k : int, default=4
+    n_k : int, default=3
     kmeans_max_iter : int, default=50
     kmeans_max_samples : int, default=10000
         KMeans is fitted on at most this many seeded rows, then every row is assigned.
@@ -89,7 +89,7 @@ class ClusteringParams:
     small_k: tuple[int, ...] = (2, 5, 10)
     k_low: float = 0.5
     k_high: float = 1.5
-    n_k: int = 4
+    n_k: int = 3
     kmeans_max_iter: int = 50
     kmeans_max_samples: int = 10000
     minibatch: bool = False
@@ -441,6 +441,8 @@ def analyze_clustering(emb: EmbeddingSet, params: ClusteringParams, random_state
     if n < 4:
         raise ValueError(f"clustering needs at least 4 embeddings, got {n}; choose a larger subset")
     x = emb.normalized()
+    # Davies-Bouldin and Calinski-Harabasz sum in float64: convert once, not once per clustering.
+    x64 = x.astype(np.float64)
     y = emb.labels
     n_id = len(names)
     rng = np.random.default_rng(random_state)
@@ -462,7 +464,7 @@ def analyze_clustering(emb: EmbeddingSet, params: ClusteringParams, random_state
         inertia.append(inert)
         ext.append(external_scores(y, labels))
         ok = _n_clusters_ok(labels)
-        db_k, ch_k = metrics.davies_bouldin_calinski_harabasz(x, labels) if ok else (np.nan, np.nan)
+        db_k, ch_k = metrics.davies_bouldin_calinski_harabasz(x64, labels) if ok else (np.nan, np.nan)
         db.append(db_k)
         ch.append(ch_k)
         if _n_clusters_ok(labels[sil_rows]):
@@ -487,12 +489,12 @@ def analyze_clustering(emb: EmbeddingSet, params: ClusteringParams, random_state
         MethodScores(
             method="kmeans", setting=f"k={pseudo_k}", n_clusters=len(np.unique(pseudo_labels)), noise_fraction=0.0,
             n_evaluated=n, sampled=len(fit_rows) < n, external=ext[int(np.flatnonzero(ks == pseudo_k)[0])],
-            internal=internal_scores(x, pseudo_labels, sil_dist, sil_rows),
+            internal=internal_scores(x64, pseudo_labels, sil_dist, sil_rows),
         )
     ]
 
     # ---- 2-D map coloured by cluster
-    pca = PCA(n_components=2, svd_solver="full").fit(x[sil_rows])
+    pca = PCA(n_components=2, svd_solver="covariance_eigh").fit(x[sil_rows])
     cmap = ClusterMap(
         points=pca.transform(x[sil_rows]).astype(np.float32),
         ks=tuple(d.k for d in diagrams),

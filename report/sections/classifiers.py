@@ -29,6 +29,7 @@ def scores_frame(r: ClassifierResult) -> pd.DataFrame:
             {
                 "classifier": CLASSIFIER_TITLES[s.classifier],
                 "labels": _SOURCE_TITLE[s.labels],
+                "classes": "all " + format(s.n_classes, ",d") if s.scope == "all" else f"subset of {s.n_classes:,d}",
                 "accuracy mean": s.accuracy_mean,
                 "accuracy std": s.accuracy_std,
                 "macro-F1 mean": s.f1_mean,
@@ -37,7 +38,7 @@ def scores_frame(r: ClassifierResult) -> pd.DataFrame:
             }
             for s in r.scores
         ],
-        columns=["classifier", "labels", "accuracy mean", "accuracy std", "macro-F1 mean", "macro-F1 std",
+        columns=["classifier", "labels", "classes", "accuracy mean", "accuracy std", "macro-F1 mean", "macro-F1 std",
                  "folds not converged"],
     )
 
@@ -134,13 +135,20 @@ def page(ctx: CellContext, r: ClassifierResult) -> Page:
             synthetic=ctx.synthetic, nav_titles=ctx.nav_titles,
         )
     frame = scores_frame(r)
-    true = [s for s in r.scores if s.labels == "true"]
+    true = [s for s in r.scores if s.labels == "true" and s.scope == "all"]
     best = max(true, key=lambda s: s.accuracy_mean)
     sampling = (
         f"The linear SVM and the logistic regression are fitted on {'a PCA projection to ' + str(r.pca_dims) + ' components' if r.pca_dims else 'the full vectors'}"
         f" of each training fold{f', on a seeded stratified sample of at most {p.max_samples:,d} training images' if r.sampled else ''}; "
         "the nearest-centroid and k-NN classifiers use all training images and all dimensions; test folds are never sampled."
     )
+    if r.linear_subset:
+        sampling += (
+            f" With more than {p.linear_max_identities:,d} classes the linear models (one model per class) are "
+            f"cross-validated on a seeded subset of {p.linear_max_identities:,d} classes only, and the other two "
+            "are scored on that subset as well: compare classifiers within one 'classes' value, never across, "
+            "since accuracy falls as the number of classes grows."
+        )
     intro = [
         P("Cell ", Strong(ctx.label), f": {r.n_identities} identities, {p.folds}-fold stratified cross-validation on "
           f"L2-normalised embeddings ({ctx.subset_description}). Each classifier is trained on the true labels and on "
@@ -158,8 +166,10 @@ def page(ctx: CellContext, r: ClassifierResult) -> Page:
             f"Identities or clusters with fewer than {p.folds} images cannot appear in every stratified fold and are left "
             "out; see the table of label sources."),)))
     sources = tuple(dict.fromkeys(s.labels for s in r.scores))
-    mean = np.array([[r.score(c, s).accuracy_mean if r.score(c, s) else np.nan for c in CLASSIFIERS] for s in sources])
-    std = np.array([[r.score(c, s).accuracy_std if r.score(c, s) else np.nan for c in CLASSIFIERS] for s in sources])
+    # The bars compare the four classifiers on one task: the class subset when the linear models ran only there.
+    scope = "subset" if r.linear_subset else "all"
+    mean = np.array([[r.score(c, s, scope).accuracy_mean if r.score(c, s, scope) else np.nan for c in CLASSIFIERS] for s in sources])
+    std = np.array([[r.score(c, s, scope).accuracy_std if r.score(c, s, scope) else np.nan for c in CLASSIFIERS] for s in sources])
     sections = [
         Section(
             "Cross-validated accuracy",
@@ -176,7 +186,8 @@ def page(ctx: CellContext, r: ClassifierResult) -> Page:
                 ),
                 Figure(
                     key=ctx.key("classifiers-bars"),
-                    caption=(f"Cross-validated accuracy per classifier and label source ({ctx.label}); error bars are "
+                    caption=(f"Cross-validated accuracy per classifier and label source ({ctx.label}"
+                             f"{f', seeded subset of {p.linear_max_identities:,d} classes' if r.linear_subset else ''}); error bars are "
                              "the standard deviation over folds. A gap between true labels and pseudo-labels measures "
                              "how much identity structure KMeans misses."),
                     plot=plot_bars,
@@ -240,10 +251,10 @@ def compare(results: Mapping[Cell, ClassifierResult], contexts: Mapping[Cell, Ce
         r = results[cell]
         row = {"dataset": cell.dataset, "network": cell.network, "subset": cell.subset, "identities": r.n_identities}
         for name in CLASSIFIERS:
-            s = r.score(name, "true")
+            s = r.score(name, "true", "all")
             row[f"{name} accuracy"] = s.accuracy_mean if s else np.nan
             row[f"{name} macro-F1"] = s.f1_mean if s else np.nan
-        s = r.score("centroid", "kmeans")
+        s = r.score("centroid", "kmeans", "all")
         row["centroid accuracy (pseudo-labels)"] = s.accuracy_mean if s else np.nan
         row["KMeans ARI"] = r.kmeans_ari
         rows.append(row)
@@ -254,8 +265,9 @@ def compare(results: Mapping[Cell, ClassifierResult], contexts: Mapping[Cell, Ce
         Section(
             "Classifiers across networks and subsets",
             (
-                P("Cross-validated accuracy and macro-F1 on the true labels of every cell (mean over folds); cells with "
-                  "fewer than two identities with enough images show empty values."),
+                P("Cross-validated accuracy and macro-F1 on the true labels of every cell (mean over folds), on all "
+                  "identities with enough images; cells with fewer than two such identities show empty values, and so "
+                  "do the SVM and logistic regression where they ran on a class subset only (see the cell's page)."),
                 Table(
                     key="compare-classifiers",
                     caption="Cross-validated identity classification of every (dataset, network, subset) cell.",
@@ -271,7 +283,7 @@ def compare(results: Mapping[Cell, ClassifierResult], contexts: Mapping[Cell, Ce
 
 def headline(r) -> str:
     """One sentence of key numbers for the Overview page."""
-    true_scores = [s for s in r.scores if s.labels == "true"]
+    true_scores = [s for s in r.scores if s.labels == "true" and s.scope == "all"]
     if r.skipped or not true_scores:
         return ""
     best = max(true_scores, key=lambda s: (float(s.accuracy.mean()), s.classifier))
