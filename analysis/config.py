@@ -49,8 +49,13 @@ class StudySettings:
     cache_dir : Path
         Folder of the content-addressed embedding store and analysis cache.
     galleries : bool
-        Put face thumbnails in the report. Off by default: face images are biometric data and
-        datasets such as FRGC forbid redistribution.
+        Add a "Face galleries" page per (dataset, network) of image datasets: montages of aligned
+        faces per cluster, of the most confused identity pairs and of the suspected mislabels
+        (:mod:`analysis.galleries`, thumbnails cut from the original images by
+        :mod:`analysis.thumbnails`). Off by default: face images are biometric data and
+        datasets such as FRGC forbid redistribution; when off, no face pixel reaches the site
+        or the paper. The paper never shows faces. Datasets without images (synthetic,
+        precomputed embeddings) get no gallery, with a note on the Overview page, not an error.
     build_site, build_paper : bool
         Run ``mkdocs build`` / ``latexmk`` after writing the sources.
     authors : str
@@ -184,10 +189,6 @@ def parse_config(raw: Mapping[str, Any], source: Path, overrides: Mapping[str, A
         _reject_unknown(fixed, {f.name for f in dataclasses.fields(StudySettings)}, where="overrides")
         study = dataclasses.replace(study, **fixed)
 
-    if study.galleries:
-        # Face galleries are not implemented yet (issue #5): fail loudly rather than pretend.
-        raise ConfigError("[study] galleries = true is not supported yet: face galleries are not implemented; "
-                          "remove the key or set it to false")
     dataset_specs = tuple(
         _build_spec(DatasetSpec, entry, i, "datasets", datasets.options_type, base)
         for i, entry in enumerate(_list_of_tables(raw, "datasets"))

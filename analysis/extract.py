@@ -137,8 +137,9 @@ class ExtractionParams:
     dask_shards : int, default=0
         Shards sent to the cluster; 0 means one per Dask worker.
     save_aligned : bool, default=False
-        Also write the aligned crops as JPEG thumbnails under ``<cache_dir>/aligned/<key>/``
-        (for galleries; never published by default).
+        Also write the network's aligned input crops as JPEG files under
+        ``<cache_dir>/aligned/<key>/`` (for inspection; never published). Galleries do not
+        need them: :mod:`analysis.thumbnails` cuts the few faces they show from the trace.
     """
 
     detector: Literal["auto", "insightface", "dlib-hog", "dlib-cnn"] = "auto"

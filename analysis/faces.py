@@ -432,8 +432,6 @@ def similarity_matrix(landmarks: np.ndarray, size: int = 112) -> np.ndarray:
     simply by ``size / 112`` for other sizes, such as FaceNet's 160); the transform is the same
     least-squares (Umeyama) estimate, through scikit-image's non-deprecated constructor.
     """
-    from skimage.transform import SimilarityTransform
-
     if size % 112 == 0:
         dst = ARCFACE_TEMPLATE * (size / 112.0)
     elif size % 128 == 0:
@@ -442,9 +440,27 @@ def similarity_matrix(landmarks: np.ndarray, size: int = 112) -> np.ndarray:
         dst[:, 0] += 8.0 * ratio
     else:
         dst = ARCFACE_TEMPLATE * (size / 112.0)
+    return estimate_similarity(np.asarray(landmarks).reshape(5, 2), dst)
+
+
+def estimate_similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+    """2x3 least-squares (Umeyama) similarity transform mapping the points ``src`` onto ``dst``.
+
+    Parameters
+    ----------
+    src, dst : ndarray of shape (k, 2)
+        Corresponding points, ``k >= 2``.
+
+    Raises
+    ------
+    ValueError
+        For degenerate points (all equal), where no similarity transform exists.
+    """
+    from skimage.transform import SimilarityTransform
+
     # float32 in, as InsightFace passes them: the matrix is then identical to estimate_norm's.
-    src = np.asarray(landmarks, np.float32).reshape(5, 2)
-    dst = dst.astype(np.float32)
+    src = np.asarray(src, np.float32).reshape(-1, 2)
+    dst = np.asarray(dst, np.float32).reshape(-1, 2)
     if hasattr(SimilarityTransform, "from_estimate"):
         tform = SimilarityTransform.from_estimate(src, dst)
         if not tform:

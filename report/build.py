@@ -15,7 +15,7 @@ from report.model import (
     Admonition, Bullets, Cite, Code, CodeBlock, Figure, Links, P, Page, PaperSection, Report, Section, Strong, Table, Text, spans,
 )
 from report.pipeline import StudyResults, dataset_context, embedding_summary
-from report.sections import methods
+from report.sections import galleries, methods
 from report.steps import cell_steps, dataset_steps
 
 SYNTHETIC_NOTE = "synthetic demo, not faces"
@@ -167,6 +167,11 @@ def key_findings(results: StudyResults) -> list:
     return items
 
 
+def gallery_pages(results: StudyResults) -> dict:
+    """Gallery page of every cell that has one (``[study] galleries = true``), by cell."""
+    return {cell: galleries.page(results.contexts[cell], g) for cell, g in results.galleries.items()}
+
+
 def overview_page(results: StudyResults, has_pdf: bool) -> Page:
     cfg = results.config
     synthetic = any(e.synthetic for i in results.inputs for e in i.embeddings.values())
@@ -193,6 +198,9 @@ def overview_page(results: StudyResults, has_pdf: bool) -> Page:
             ("Downloads: every table as CSV, the paper as PDF, the embeddings' metadata.",),
         ),
     )))
+    gallery = galleries.overview_section(cfg.study.galleries, list(gallery_pages(results).values()), results.gallery_notes)
+    if gallery is not None:
+        sections.append(gallery)
     return Page(path=("index",), title="Overview", intro=tuple(intro), sections=tuple(sections), synthetic=synthetic)
 
 
@@ -241,10 +249,15 @@ def reproducibility_page(results: StudyResults, config_text: str, timings: pd.Da
     return Page(("reproducibility",), "Reproducibility", (), tuple(sections))
 
 
-def downloads_page(tables: list[Table], has_pdf: bool, embedding_files: list[tuple[str, str]]) -> Page:
+def downloads_page(tables: list[Table], has_pdf: bool, embedding_files: list[tuple[str, str]],
+                   galleries: bool = False) -> Page:
+    """The Downloads page; ``galleries`` says whether gallery pages show face images."""
+    published = ("Embedding vectors are not published; face images appear only in the figures of the gallery pages "
+                 "(galleries = true), never as files to download." if galleries
+                 else "Face images and embedding vectors are not published.")
     blocks = [
         P("Every table of the site as CSV (UTF-8, raw unformatted values), the paper, and the metadata of every embedding "
-          "set. Face images and embedding vectors are not published."),
+          "set. " + published),
         Links(tuple([("Paper (PDF)", "downloads/report.pdf")] if has_pdf else []) + tuple(embedding_files)),
     ]
     sections = [
@@ -333,6 +346,7 @@ def build_report(results: StudyResults) -> Report:
     pages: list[Page] = []
     for inp in results.inputs:
         pages.append(data_page(inp, seed))
+    gallery = gallery_pages(results)
     for cell in results.cells:
         for step in cell_steps():
             res = results.cell_results.get(step.name, {}).get(cell)
@@ -343,6 +357,8 @@ def build_report(results: StudyResults) -> Report:
                 pages.append(Page((*ctx.path, step.name), step.title, (Admonition(
                     "warning", "Skipped", spans(f"This analysis could not run on this cell: {results.cell_skips[step.name][cell]}")),),
                     synthetic=ctx.synthetic, nav_titles=ctx.nav_titles))
+        if cell in gallery:
+            pages.append(gallery[cell])
     for step in dataset_steps():
         for inp in results.inputs:
             res = results.dataset_results.get(step.name, {}).get(inp.spec.name)

@@ -6,11 +6,14 @@ so that a second run with nothing changed recomputes nothing:
 * embeddings: content-addressed :class:`analysis.store.EmbeddingStore`;
 * analyses: :class:`joblib.Memory`, keyed on the content of the embeddings, the params and the
   seed (and the analysis function's code);
+* gallery thumbnails (``[study] galleries = true`` only): :class:`joblib.Memory`, keyed on the
+  extraction that found the faces and the faces chosen;
 * figures: keyed on the plot function's module source and the plotted data (``report.render``);
 * site and paper: ``mkdocs build`` / ``latexmk`` run only when their sources changed.
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass, field
@@ -23,7 +26,8 @@ import pandas as pd
 
 from analysis import datasets as dataset_adapters
 from analysis.config import DatasetSpec, StudyConfig
-from analysis.store import EmbeddingStore, embedding_hash, stable_hash
+from analysis.galleries import GalleryParams, GallerySelection, select_gallery
+from analysis.store import EmbeddingStore, content_hash, embedding_hash, stable_hash
 from analysis.subsets import parse_subset, select_subset
 from analysis.synthetic import GENERATOR_VERSION, generate
 from analysis.types import Cell, EmbeddingSet
@@ -42,6 +46,7 @@ class DatasetInput:
     trace: dict[str, pd.DataFrame]  # network -> traceability table (image datasets)
     reused: dict[str, bool]
     family: str
+    image_root: Path | None = None  # folder the manifest paths are relative to (image datasets)
 
 
 @dataclass
@@ -69,6 +74,19 @@ class StudyResults:
     cell_skips: dict[str, dict[Cell, str]]  # step name -> cell -> reason
     dataset_results: dict[str, dict[str, Any]]  # step name -> dataset -> result
     compute_seconds: dict[str, float]  # "step/cell" -> seconds when first computed
+    galleries: dict[Cell, "CellGallery"] = field(default_factory=dict)  # only with [study] galleries = true
+    gallery_notes: tuple[str, ...] = ()  # why a dataset or network has no gallery, faces not re-read
+
+
+@dataclass(frozen=True, eq=False)
+class CellGallery:
+    """The faces a cell's gallery shows and their aligned thumbnails.
+
+    ``thumbnails`` is an :class:`analysis.thumbnails.Thumbnails` keyed by item.
+    """
+
+    selection: GallerySelection
+    thumbnails: Any
 
 
 def family_of(spec: DatasetSpec) -> str:
@@ -123,7 +141,7 @@ def load_inputs(config: StudyConfig, store: EmbeddingStore, build: BuildLog, pro
                 skips.append(res.skipped.assign(network=net.name))
                 reused[net.name] = res.reused
             skipped = pd.concat([s for s in skips if len(s)], ignore_index=True) if any(len(s) for s in skips) else skips[0]
-            inp = DatasetInput(spec, embs, skipped, traces, reused, family)
+            inp = DatasetInput(spec, embs, skipped, traces, reused, family, image_root=Path(manifest.root))
         for net_name, was_reused in sorted(inp.reused.items()):
             build.record(f"embeddings {spec.name}/{net_name}", was_reused)
         build.timings[f"embeddings {spec.name}"] = time.perf_counter() - t0
@@ -220,6 +238,75 @@ def _progress(total: int, desc: str, enabled: bool):
     return tqdm(total=total, desc=desc, unit="step", leave=False)
 
 
+def gallery_cell(config: StudyConfig, inp: DatasetInput, network: str, results: StudyResults) -> Cell | None:
+    """The cell whose gallery is drawn for one (dataset, network): the first analysed subset.
+
+    One gallery per (dataset, network), not per subset: the faces are the same images in every
+    subset, and publishing as few face images as the page needs is the point of the switch.
+    """
+    for subset in config.subsets:
+        cell = Cell(inp.spec.name, network, subset)
+        if cell in results.contexts:
+            return cell
+    return None
+
+
+def _cut_thumbnails(root: Path, faces: pd.DataFrame, faces_key: str, size: int, source_key: str, version: str):
+    """Cached body of :func:`add_galleries`; the cache ignores ``root`` and ``faces``, keyed by the rest."""
+    from analysis.thumbnails import load_thumbnails
+
+    return load_thumbnails(root, faces, list(faces["item"]), size=size)
+
+
+def add_galleries(config: StudyConfig, results: StudyResults, build: BuildLog) -> StudyResults:
+    """Choose the faces of every gallery and cut their thumbnails (``[study] galleries = true``).
+
+    Datasets without face images (synthetic, precomputed embeddings) get no gallery; the
+    reason is recorded in ``gallery_notes`` (shown on the Overview page) and in the build log,
+    never raised: a study mixing image and embedding datasets is normal.
+
+    Thumbnails are cached by the extraction key (which covers the content of every image) and
+    the chosen faces' trace rows, not by the dataset's folder: moving the images keeps the cache.
+    """
+    from analysis.thumbnails import FACE_COLUMNS, THUMBNAIL_VERSION, kept_faces
+
+    params = GalleryParams()
+    # Keyed by content: joblib's own hash of the trace differs between a fresh extraction and one
+    # loaded from the store (dtypes), which would cut the thumbnails again on every rebuild.
+    cut = joblib.Memory(Path(config.study.cache_dir) / "galleries", verbose=0).cache(
+        _cut_thumbnails, ignore=["root", "faces"])
+    galleries: dict[Cell, CellGallery] = {}
+    notes: list[str] = []
+    for inp in results.inputs:
+        name = inp.spec.name
+        if inp.family != "images" or inp.image_root is None:
+            what = "synthetic vectors" if inp.family == "synthetic" else "precomputed embeddings"
+            notes.append(f"dataset {name}: no gallery, its inputs are {what}, not face images")
+            continue
+        for net in sorted(inp.embeddings):
+            cell = gallery_cell(config, inp, net, results)
+            if cell is None:
+                notes.append(f"{name} / {net}: no gallery, no subset of it could be analysed")
+                continue
+            part = select_subset(inp.embeddings[net], parse_subset(cell.subset), random_state=config.study.seed)
+            found = [results.cell_results.get(step, {}).get(cell) for step in ("clustering", "classifiers", "audit")]
+            selection = select_gallery(part, *found, params=params, ignore=config.audit.ignore_identities)
+            faces = kept_faces(inp.trace[net], [f.item for f in selection.faces()])
+            faces_key = content_hash(faces[list(FACE_COLUMNS)])
+            args = (inp.image_root, faces, faces_key, params.thumbnail_size,
+                    inp.embeddings[net].meta.get("extraction_key", ""), THUMBNAIL_VERSION)
+            hit = cut.check_call_in_cache(*args)
+            thumbs = cut(*args)
+            build.record(f"gallery {name}/{net}/{cell.subset}", hit)
+            if thumbs.missing:
+                reasons = sorted(set(thumbs.missing.values()))
+                notes.append(f"{name} / {net}: {len(thumbs.missing)} face(s) could not be re-read for the gallery "
+                             f"({'; '.join(reasons)})")
+            galleries[cell] = CellGallery(selection, thumbs)
+    build.warnings.extend(notes)
+    return dataclasses.replace(results, galleries=galleries, gallery_notes=tuple(notes))
+
+
 def dataset_context(inp: DatasetInput, seed: int) -> DatasetContext:
     return DatasetContext(
         dataset=inp.spec.name,
@@ -247,6 +334,10 @@ def run(config: StudyConfig, progress: bool = True, build_site: bool | None = No
     t0 = time.perf_counter()
     results = compute_all(config, inputs, build, progress)
     build.timings["analyses"] = time.perf_counter() - t0
+    if config.study.galleries:
+        t0 = time.perf_counter()
+        results = add_galleries(config, results, build)
+        build.timings["galleries"] = time.perf_counter() - t0
     t0 = time.perf_counter()
     report = report_build.build_report(results)
     build.timings["page model"] = time.perf_counter() - t0

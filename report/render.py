@@ -263,7 +263,7 @@ def render_all(report: Report, results: StudyResults, build: BuildLog, site: boo
     config_text = cfg.source.read_text(encoding="utf-8")
     pages.append(reproducibility_page(results, config_text, timings_frame(results)))
     _, tables = collect(pages)
-    pages.append(downloads_page(tables, has_pdf=paper, embedding_files=links))
+    pages.append(downloads_page(tables, has_pdf=paper, embedding_files=links, galleries=bool(results.galleries)))
     figures, tables = collect(pages)
 
     digests, drawn, reused = render_figures(figures, fig_cache, progress)

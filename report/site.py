@@ -173,7 +173,9 @@ class MarkdownRenderer:
                 "anchor": Markup(block.key),
                 "number": numbers.figures[block.key],
                 "caption": block.caption,
-                "alt": Markup(html(f"Figure {numbers.figures[block.key]}: {block.caption}")),
+                # md, not html: the alt text sits inside Markdown's ![...](...), where a caption naming
+                # an identity "](javascript:...)" would otherwise close the alt and set the src.
+                "alt": Markup(md(f"Figure {numbers.figures[block.key]}: {block.caption}")),
                 "src": Markup(rel(figure_file(block.key), page_path)),
             }
         raise TypeError(f"unknown block {type(block).__name__}")

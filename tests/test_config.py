@@ -31,7 +31,7 @@ def test_demo_config_loads():
         ({"study": {"seed": "7"}}, "[study] seed must be an integer, got '7'"),
         ({"study": {"seed": True}}, "[study] seed must be an integer"),
         ({"study": {"build_site": "yes"}}, "[study] build_site must be true or false"),
-        ({"study": {"galleries": True}}, "galleries = true is not supported yet"),
+        ({"study": {"galleries": "yes"}}, "[study] galleries must be true or false"),
         ({"geometry": {"top_n": 2.5}}, "[geometry] top_n must be an integer"),
         ({"geometry": {"variance_threshold": 2.0}}, "variance_threshold must be in (0, 1)"),
         ({"geometry": {"varianceThreshold": 0.1}}, "unknown key 'varianceThreshold' in [geometry]"),
@@ -53,6 +53,12 @@ def test_invalid_configs_name_the_key(extra, message, tmp_path):
     with pytest.raises(ConfigError) as err:
         parse(extra, tmp_path)
     assert message in str(err.value)
+
+
+def test_galleries_switch_is_off_by_default_and_accepted(tmp_path):
+    assert parse({}, tmp_path).study.galleries is False
+    # Accepted even on a synthetic-only study: the report notes that it has no face images.
+    assert parse({"study": {"galleries": True}}, tmp_path).study.galleries is True
 
 
 def test_missing_and_invalid_files(tmp_path):

@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.audit import AuditResult
+from analysis.galleries import suspect_order
 from analysis.types import Cell
 from report import plotting
 from report.format import fixed, pct
@@ -42,9 +43,8 @@ def mislabel_frame(r: AuditResult) -> pd.DataFrame:
     """Suspected mislabels, most negative margin first (NaN margins last)."""
     im = r.images
     truth = r.truth
-    sel = np.flatnonzero(im.suspected)
-    margin = np.where(np.isnan(im.margin[sel]), np.inf, im.margin[sel])
-    sel = sel[np.lexsort((im.rows[sel], im.silhouette[sel], margin))]
+    # The gallery's suspects follow the same order, so their ranks match this table's.
+    sel = suspect_order(im.rows, im.margin, im.silhouette, im.suspected)
     rows = im.rows[sel]
     frame = pd.DataFrame(
         {
