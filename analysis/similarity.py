@@ -180,6 +180,7 @@ class SimilarityResult:
     junk_identities: tuple[str, ...]  # labels kept as given; flagged on the page
     singleton_identities: int  # identities with one image: no genuine pair, no radius
     params: SimilarityParams
+    pairs_skipped: str = ""  # why given verification pairs could not be scored
 
 
 # --------------------------------------------------------------------------- all pairs
@@ -506,7 +507,12 @@ def analyze_similarity(
     )
     hist = pair_histograms(x, labels, params.n_bins, params.block_rows)
     ver = verification_metrics(hist, params.far_levels)
-    pr = pairs_protocol(emb, pairs, params.pairs_folds) if pairs is not None else None
+    pr, pairs_skipped = None, ""
+    if pairs is not None:
+        try:
+            pr = pairs_protocol(emb, pairs, params.pairs_folds)
+        except ValueError as exc:  # unusable pairs must not cost the rest of the analysis
+            pairs_skipped = str(exc)
     return SimilarityResult(
         n_samples=emb.n_samples,
         n_dims=emb.n_dims,
@@ -522,4 +528,5 @@ def analyze_similarity(
         junk_identities=tuple(str(n) for n in names if str(n).lower() in ("unknown", "junk")),
         singleton_identities=int((counts < 2).sum()),
         params=params,
+        pairs_skipped=pairs_skipped,
     )

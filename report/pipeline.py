@@ -47,6 +47,7 @@ class DatasetInput:
     reused: dict[str, bool]
     family: str
     image_root: Path | None = None  # folder the manifest paths are relative to (image datasets)
+    pairs: tuple[tuple[str, str, bool], ...] | None = None  # verification pairs (LFW protocol), items as in the embeddings
 
 
 @dataclass
@@ -141,7 +142,11 @@ def load_inputs(config: StudyConfig, store: EmbeddingStore, build: BuildLog, pro
                 skips.append(res.skipped.assign(network=net.name))
                 reused[net.name] = res.reused
             skipped = pd.concat([s for s in skips if len(s)], ignore_index=True) if any(len(s) for s in skips) else skips[0]
-            inp = DatasetInput(spec, embs, skipped, traces, reused, family, image_root=Path(manifest.root))
+            pairs = None
+            if manifest.pairs is not None and len(manifest.pairs):
+                pairs = tuple(zip(manifest.pairs["path_a"].astype(str), manifest.pairs["path_b"].astype(str),
+                                  manifest.pairs["same"].astype(bool)))
+            inp = DatasetInput(spec, embs, skipped, traces, reused, family, image_root=Path(manifest.root), pairs=pairs)
         for net_name, was_reused in sorted(inp.reused.items()):
             build.record(f"embeddings {spec.name}/{net_name}", was_reused)
         build.timings[f"embeddings {spec.name}"] = time.perf_counter() - t0
@@ -152,9 +157,9 @@ def load_inputs(config: StudyConfig, store: EmbeddingStore, build: BuildLog, pro
 def _timed(fn: Callable) -> Callable:
     """Wrap a compute function so that its first computation time is cached with its result."""
 
-    def run(*args):
+    def run(*args, **kwargs):
         t0 = time.perf_counter()
-        result = fn(*args)
+        result = fn(*args, **kwargs)
         return result, time.perf_counter() - t0
 
     run.__name__ = f"timed_{fn.__module__}_{fn.__qualname__}".replace(".", "_")
@@ -193,9 +198,12 @@ def compute_all(config: StudyConfig, inputs, build: BuildLog, progress: bool) ->
         for step in steps:
             cached = memory.cache(_timed(step.compute))
             params = step.params(config)
-            hit = cached.check_call_in_cache(part, params, seed)
+            # A dataset's verification pairs (LFW) are a protocol on the whole dataset: only the
+            # "all" subset's similarity analysis scores them.
+            extra = {"pairs": inp.pairs} if step.name == "similarity" and inp.pairs and subset == "all" else {}
+            hit = cached.check_call_in_cache(part, params, seed, **extra)
             try:
-                result, secs = cached(part, params, seed)
+                result, secs = cached(part, params, seed, **extra)
             except ValueError as exc:  # an analysis that cannot run on this cell says why
                 cell_skips.setdefault(step.name, {})[cell] = str(exc)
                 build.warnings.append(f"{step.name} skipped on {cell.dataset}/{cell.network}/{subset}: {exc}")

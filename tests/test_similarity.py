@@ -162,3 +162,38 @@ def test_page_renders_demo():
             assert isinstance(b.frame, pd.DataFrame) and len(b.frame) > 0
     (section,) = sec.compare({ctx.cell: r}, {ctx.cell: ctx})
     assert len(section.blocks[-1].frame) == 1
+
+
+def test_dataset_pairs_reach_the_similarity_of_the_all_subset(tmp_path):
+    # The pipeline hands a dataset's verification pairs (LFW protocol) to the similarity analysis
+    # of the "all" subset only; unusable pairs are recorded on the result, not fatal.
+    import dataclasses
+
+    from analysis.config import load_config
+    from report.pipeline import BuildLog, compute_all, load_inputs
+    from analysis.store import EmbeddingStore
+    from tests.conftest import write_small_config
+
+    cfg = load_config(write_small_config(tmp_path, subsets='["all", "min-5"]'))
+    off = {name: dataclasses.replace(getattr(cfg, name), enabled=False)
+           for name in ("geometry", "clustering", "manifold", "classifiers", "audit", "crossnet")}
+    cfg = dataclasses.replace(cfg, **off)
+    build = BuildLog()
+    (inp, *_) = load_inputs(cfg, EmbeddingStore(cfg.study.cache_dir), build, progress=False)
+    emb = next(iter(inp.embeddings.values()))
+    rng = np.random.default_rng(0)
+    pairs = []
+    for _ in range(200):
+        a, b = rng.choice(emb.n_samples, 2, replace=False)
+        pairs.append((str(emb.items[a]), str(emb.items[b]), bool(emb.identities[a] == emb.identities[b])))
+    same = [i for i in range(emb.n_samples) for j in range(i + 1, min(i + 2, emb.n_samples))
+            if emb.identities[i] == emb.identities[j]][:100]
+    pairs += [(str(emb.items[i]), str(emb.items[i + 1]), True) for i in same]
+    res = compute_all(cfg, (dataclasses.replace(inp, pairs=tuple(pairs)),), build, progress=False)
+    by_subset = {c.subset: r for c, r in res.cell_results["similarity"].items()}
+    assert by_subset["all"].pairs is not None and by_subset["all"].pairs.n_pairs == len(pairs)
+    assert by_subset["all"].pairs.accuracy_mean > 0.8
+    assert by_subset["min-5"].pairs is None
+    bad = compute_all(cfg, (dataclasses.replace(inp, pairs=(("nope", "nada", True),)),), BuildLog(), progress=False)
+    r = next(r for c, r in bad.cell_results["similarity"].items() if c.subset == "all")
+    assert r.pairs is None and "usable pairs" in r.pairs_skipped

@@ -370,6 +370,9 @@ def page(ctx: CellContext, r: SimilarityResult) -> Page:
             ),
         ),
     ]
+    if r.pairs_skipped:
+        sections.append(Section("Pairs protocol", (
+            Admonition("warning", "Verification pairs not scored", (Text(r.pairs_skipped),)),)))
     if r.pairs is not None:
         pr = r.pairs
         sections.append(
