@@ -152,7 +152,7 @@ def pair_section(ctx: CellContext, sel: GallerySelection, thumbs) -> Section:
     by_errors = sel.pair_source.startswith("out-of-fold")
     width = max(len(p.faces_a) for p in sel.pairs)
     rows = tuple(
-        MontageRow(f"pair {i}\n" + (f"{p.score:.0f} errors" if by_errors else f"cosine {p.score:.2f}"),
+        MontageRow(f"pair {i}\n" + (f"{p.score:.0f} error{'' if round(p.score) == 1 else 's'}" if by_errors else f"cosine {p.score:.2f}"),
                    (*_padded([_tile(f, thumbs) for f in p.faces_a], width), None, *(_tile(f, thumbs) for f in p.faces_b)))
         for i, p in enumerate(sel.pairs, start=1)
     )
