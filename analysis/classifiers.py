@@ -487,7 +487,9 @@ def pseudo_labels(x: np.ndarray, k: int, random_state: int, max_iter: int = 20, 
     """
     n = len(x)
     fit = np.arange(n) if n <= max_samples else np.sort(np.random.default_rng(random_state).choice(n, max_samples, replace=False))
-    init = "k-means++" if k * len(fit) <= 1_000_000 else "random"
+    from analysis.clustering import ClusteringParams, kmeans_init
+
+    init = kmeans_init(k, len(fit), ClusteringParams(kmeans_init="auto"))
     km = KMeans(n_clusters=k, init=init, n_init=1, max_iter=max_iter, random_state=random_state)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)  # duplicate rows: fewer distinct clusters
