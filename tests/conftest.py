@@ -53,6 +53,45 @@ def write_small_config(folder: Path, *, site=False, paper=False, subsets='["all"
                                         n_identities=n_identities, extra=extra), encoding="utf-8")
     return path
 
+CELEBS = SHARED / "data" / "celebrity-faces"
+
+DLIB_STUDY = """
+subsets = {subsets}
+
+[study]
+output_dir = "out"
+cache_dir = "cache"
+galleries = {galleries}
+
+[[datasets]]
+name = "faces"
+kind = "folder"
+root = "faces"
+
+[[networks]]
+name = "dlib"
+kind = "dlib"
+
+[manifold]
+umap = false
+"""
+
+
+def write_dlib_study(folder: Path, per_person: int, *, subsets='["all"]', galleries=False,
+                     people=("Barack Obama", "Angelina Jolie", "Tom Cruise")) -> list[bytes]:
+    """A small real-face dlib study in ``folder``: the first ``per_person`` celebrity images of
+    each person copied to folder/faces/<person>/ and folder/study.toml. Returns the copied bytes."""
+    images = folder / "faces"
+    copied = []
+    for person in people:
+        (images / person).mkdir(parents=True)
+        for src in sorted((CELEBS / person).glob("*.jpg"))[:per_person]:
+            shutil.copyfile(src, images / person / src.name)
+            copied.append(src.read_bytes())
+    (folder / "study.toml").write_text(
+        DLIB_STUDY.format(subsets=subsets, galleries=str(galleries).lower()), encoding="utf-8")
+    return copied
+
 
 @pytest.fixture(scope="session")
 def demo_build(tmp_path_factory):

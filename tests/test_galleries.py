@@ -27,9 +27,8 @@ from analysis.galleries import (
 )
 from analysis.thumbnails import alignment_points, crop_matrix, cut_thumbnail, kept_faces, load_thumbnails
 from analysis.types import EmbeddingSet, l2_normalize
-from tests.conftest import SHARED, write_small_config
+from tests.conftest import CELEBS, write_dlib_study, write_small_config
 
-CELEBS = SHARED / "data" / "celebrity-faces"
 
 
 def _blobs(sizes: dict[str, int], dim: int = 8, spread: float = 0.05, seed: int = 0):
@@ -292,36 +291,11 @@ def test_real_study_with_galleries_publishes_them_on_the_site_only(tmp_path):
     from analysis.config import load_config
     from report.pipeline import run
 
+    inputs = write_dlib_study(tmp_path, 6, subsets='["all", "min-2"]', galleries=True)
     images = tmp_path / "faces"
-    inputs = []
-    for person in ("Barack Obama", "Angelina Jolie", "Tom Cruise"):
-        (images / person).mkdir(parents=True)
-        for src in sorted((CELEBS / person).glob("*.jpg"))[:6]:
-            shutil.copyfile(src, images / person / src.name)
-            inputs.append(src.read_bytes())
     # A planted label error: a Tom Cruise photograph filed under Barack Obama.
     planted = sorted((CELEBS / "Tom Cruise").glob("*.jpg"))[-1]
     shutil.copyfile(planted, images / "Barack Obama" / "zz-planted.jpg")
-    (tmp_path / "study.toml").write_text('''
-subsets = ["all", "min-2"]
-
-[study]
-output_dir = "out"
-cache_dir = "cache"
-galleries = true
-
-[[datasets]]
-name = "faces"
-kind = "folder"
-root = "faces"
-
-[[networks]]
-name = "dlib"
-kind = "dlib"
-
-[manifold]
-umap = false
-''', encoding="utf-8")
     cfg = load_config(tmp_path / "study.toml")
     results, outputs, build = run(cfg, progress=False)
     out = tmp_path / "out"

@@ -2,14 +2,12 @@
 from __future__ import annotations
 
 import hashlib
-import shutil
 
 import pytest
 
-from tests.conftest import SHARED
+from tests.conftest import CELEBS, write_dlib_study
 
 pytestmark = pytest.mark.slow
-CELEBS = SHARED / "data" / "celebrity-faces"
 
 
 @pytest.mark.skipif(not CELEBS.is_dir(), reason="../shared/data/celebrity-faces not present")
@@ -17,32 +15,7 @@ def test_no_input_image_reaches_the_outputs(tmp_path):
     from analysis.config import load_config
     from report.pipeline import run
 
-    images = tmp_path / "faces"
-    inputs = []
-    for person in ("Barack Obama", "Angelina Jolie", "Tom Cruise"):
-        (images / person).mkdir(parents=True)
-        for src in sorted((CELEBS / person).glob("*.jpg"))[:4]:
-            shutil.copyfile(src, images / person / src.name)
-            inputs.append(src.read_bytes())
-    (tmp_path / "study.toml").write_text('''
-subsets = ["all"]
-
-[study]
-output_dir = "out"
-cache_dir = "cache"
-
-[[datasets]]
-name = "faces"
-kind = "folder"
-root = "faces"
-
-[[networks]]
-name = "dlib"
-kind = "dlib"
-
-[manifold]
-umap = false
-''', encoding="utf-8")
+    inputs = write_dlib_study(tmp_path, 4)
     cfg = load_config(tmp_path / "study.toml")
     assert cfg.study.galleries is False
     results, outputs, _ = run(cfg, progress=False)
