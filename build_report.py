@@ -45,7 +45,7 @@ def main(argv=None) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    from report.pipeline import run
+    from report.driver import run
 
     results, outputs, build = run(
         config,

@@ -1,6 +1,10 @@
-"""Pure computation for Face Embedding Atlas.
+"""Computation for Face Embedding Atlas, in two halves with data flowing one way.
 
-Every public function in this package takes arrays or typed objects and returns frozen
-dataclasses; none of them writes files (that is the job of :mod:`report` and the pipeline
-driver). Randomness only enters through explicit ``random_state`` / ``seed`` arguments.
+* :mod:`analysis.embedding`: dataset on disk -> manifest -> detected, aligned faces ->
+  embedding vectors (cached). Files, models, GPUs live here and only here.
+* :mod:`analysis.statistics`: embedding set -> frozen results. Pure: no file access, no
+  plotting, randomness only through explicit ``random_state`` arguments.
+
+Shared by both: :mod:`analysis.types` (``EmbeddingSet``, ``Cell``) and :mod:`analysis.config`
+(the typed study config, which gathers each half's params dataclasses).
 """

@@ -2,7 +2,7 @@
 
 A study config names the datasets, the networks and the subsets to analyse, plus one table of
 parameters per analysis. Every table maps onto a frozen dataclass owned by the module that uses
-it (``analysis.geometry.GeometryParams`` ...); :func:`build_dataclass` checks key names and
+it (``analysis.statistics.geometry.GeometryParams`` ...); :func:`build_dataclass` checks key names and
 value types against the dataclass fields so that a typo such as ``kmeans_kk = 3`` fails with a
 message naming the key, the table and the valid keys, instead of being silently ignored.
 
@@ -20,14 +20,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from analysis.classifiers import ClassifierParams
-from analysis.audit import AuditParams
-from analysis.clustering import ClusteringParams
-from analysis.crossnet import CrossNetworkParams
-from analysis.geometry import GeometryParams
-from analysis.manifold import ManifoldParams
-from analysis.similarity import SimilarityParams
-from analysis.subsets import parse_subset
+from analysis.statistics.classifiers import ClassifierParams
+from analysis.statistics.audit import AuditParams
+from analysis.statistics.clustering import ClusteringParams
+from analysis.statistics.crossnet import CrossNetworkParams
+from analysis.statistics.geometry import GeometryParams
+from analysis.statistics.manifold import ManifoldParams
+from analysis.statistics.similarity import SimilarityParams
+from analysis.statistics.subsets import parse_subset
 
 
 class ConfigError(ValueError):
@@ -51,8 +51,8 @@ class StudySettings:
     galleries : bool
         Add a "Face galleries" page per (dataset, network) of image datasets: montages of aligned
         faces per cluster, of the most confused identity pairs and of the suspected mislabels
-        (:mod:`analysis.galleries`, thumbnails cut from the original images by
-        :mod:`analysis.thumbnails`). Off by default: face images are biometric data and
+        (:mod:`analysis.statistics.galleries`, thumbnails cut from the original images by
+        :mod:`analysis.embedding.thumbnails`). Off by default: face images are biometric data and
         datasets such as FRGC forbid redistribution; when off, no face pixel reaches the site
         or the paper. The paper never shows faces. Datasets without images (synthetic,
         precomputed embeddings) get no gallery, with a note on the Overview page, not an error.
@@ -79,7 +79,7 @@ class StudySettings:
 class DatasetSpec:
     """One ``[[datasets]]`` entry: a name, an adapter ``kind`` and its options.
 
-    ``options`` is the adapter's own frozen options object (see :mod:`analysis.datasets`).
+    ``options`` is the adapter's own frozen options object (see :mod:`analysis.embedding.datasets`).
     """
 
     name: str
@@ -91,7 +91,7 @@ class DatasetSpec:
 class NetworkSpec:
     """One ``[[networks]]`` entry: a name, an embedder ``kind`` and its options.
 
-    ``options`` is the embedder's own frozen options object (see :mod:`analysis.networks`).
+    ``options`` is the embedder's own frozen options object (see :mod:`analysis.embedding.networks`).
     """
 
     name: str
@@ -112,12 +112,12 @@ class StudyConfig:
     networks : tuple of NetworkSpec
     subsets : tuple of str
         Subset specifications (``all``, ``balanced-6``, ``min-10``, ``range-5-10``), see
-        :mod:`analysis.subsets`.
+        :mod:`analysis.statistics.subsets`.
     geometry, similarity, clustering, manifold, classifiers, audit, crossnet
         Per-analysis parameters.
     extraction : Any
         Face pipeline parameters (detection, alignment, batching, devices), see
-        :mod:`analysis.extract`.
+        :mod:`analysis.embedding.extract`.
     """
 
     source: Path
@@ -175,7 +175,7 @@ def load_config(path: str | Path, overrides: Mapping[str, Any] | None = None) ->
 
 def parse_config(raw: Mapping[str, Any], source: Path, overrides: Mapping[str, Any] | None = None) -> StudyConfig:
     """Validate an already parsed TOML document; see :func:`load_config`."""
-    from analysis import datasets, extract, networks  # late: they import heavy optional modules lazily
+    from analysis.embedding import datasets, extract, networks  # late: they import heavy optional modules lazily
 
     base = source.parent
     known = {"study", "datasets", "networks", "subsets", "extraction", *_SECTION_TYPES}

@@ -53,7 +53,7 @@ class EmbeddingSet:
                 f"shape ({n},) to match vectors {self.vectors.shape}"
             )
         if not np.isfinite(self.vectors).all():
-            raise ValueError("vectors contain NaN or inf; drop those rows when loading (see analysis.datasets)")
+            raise ValueError("vectors contain NaN or inf; drop those rows when loading (see analysis.embedding.datasets)")
 
     @property
     def n_samples(self) -> int:

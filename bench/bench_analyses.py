@@ -1,6 +1,6 @@
 """Time and peak memory of every analysis on synthetic embeddings, against a notebook baseline.
 
-For each size (rows of 512-D synthetic embeddings from :mod:`analysis.synthetic`, scaled up
+For each size (rows of 512-D synthetic embeddings from :mod:`analysis.embedding.synthetic`, scaled up
 through ``SyntheticDatasetOptions(n_identities=...)``) the data are generated once and saved to a
 temporary ``.npz``; then every analysis runs in its own subprocess, which loads the data, times
 ``compute(emb, Params(), 0)`` and reports the growth of its peak resident set during the
@@ -45,12 +45,12 @@ sys.path.insert(0, str(ROOT))
 
 # (name, module, compute function); modules or functions missing in the tree are skipped.
 ANALYSES = (
-    ("geometry", "analysis.geometry", "analyze_geometry"),
-    ("similarity", "analysis.similarity", "analyze_similarity"),
-    ("clustering", "analysis.clustering", "analyze_clustering"),
-    ("classifiers", "analysis.classifiers", "analyze_classifiers"),
-    ("manifold", "analysis.manifold", "analyze_manifold"),
-    ("audit", "analysis.audit", "analyze_audit"),
+    ("geometry", "analysis.statistics.geometry", "analyze_geometry"),
+    ("similarity", "analysis.statistics.similarity", "analyze_similarity"),
+    ("clustering", "analysis.statistics.clustering", "analyze_clustering"),
+    ("classifiers", "analysis.statistics.classifiers", "analyze_classifiers"),
+    ("manifold", "analysis.statistics.manifold", "analyze_manifold"),
+    ("audit", "analysis.statistics.audit", "analyze_audit"),
 )
 BASELINES = ("baseline-kmeans-silhouette", "baseline-full-cosine")
 # 2-D maps of every row (the manifold analysis maps a 5,000-row sample by default).
@@ -75,7 +75,7 @@ def available_analyses() -> list[tuple[str, object, type]]:
 
 
 def make_data(n_rows: int, path: Path) -> dict:
-    from analysis.synthetic import SyntheticDatasetOptions, SyntheticNetworkOptions, generate
+    from analysis.embedding.synthetic import SyntheticDatasetOptions, SyntheticNetworkOptions, generate
 
     n_id = max(2, int(round(n_rows / MEAN_IMAGES)))
     emb = generate(SyntheticDatasetOptions(n_identities=n_id), {"a": SyntheticNetworkOptions()}, "bench", 0)["a"]
@@ -101,7 +101,7 @@ def _baseline(name: str, emb, quick: bool) -> None:
     x = emb.normalized()
     y = emb.labels
     if name == "baseline-kmeans-silhouette":
-        from analysis.clustering import ClusteringParams, k_grid
+        from analysis.statistics.clustering import ClusteringParams, k_grid
 
         n_id = len(emb.identity_names)
         ks = [n_id] if quick else list(k_grid(n_id, len(x), ClusteringParams()))
@@ -145,7 +145,7 @@ def worker(name: str, path: Path, quick: bool, trace: bool = False) -> dict:
         fn, p = analyses[name]
         fn(emb, p(), 0)
     elif name in MAPS:
-        from analysis import manifold
+        from analysis.statistics import manifold
 
         x = emb.normalized()
         fn = manifold.tsne_map if name == "tsne" else manifold.umap_map

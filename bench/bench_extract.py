@@ -4,7 +4,7 @@ On the same images it times
 
 (a) the stock loop, ``FaceAnalysis.get`` style: ``cv2.imread``, then the detector and the
     recogniser one image (and one face) at a time, with onnxruntime's default threading;
-(b) :func:`analysis.extract.extract_embeddings`, end to end (manifest with file hashing, model
+(b) :func:`analysis.embedding.extract.extract_embeddings`, end to end (manifest with file hashing, model
     loading, parallel/reduced decoding, detection, alignment, batched recognition, chunk
     checkpoints and the final store write), once with the stock loop's detector size and once
     with the pipeline's default detector sizes;
@@ -42,10 +42,10 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from analysis.datasets import FolderDatasetOptions, build_manifest  # noqa: E402
-from analysis.extract import ExtractionParams, extract_embeddings  # noqa: E402
-from analysis.images import IMAGE_EXTENSIONS  # noqa: E402
-from analysis.networks import ArcFaceOptions, DlibOptions  # noqa: E402
+from analysis.embedding.datasets import FolderDatasetOptions, build_manifest  # noqa: E402
+from analysis.embedding.extract import ExtractionParams, extract_embeddings  # noqa: E402
+from analysis.embedding.images import IMAGE_EXTENSIONS  # noqa: E402
+from analysis.embedding.networks import ArcFaceOptions, DlibOptions  # noqa: E402
 
 DEFAULT_IMAGES = REPO.parent / "shared" / "data" / "celebrity-faces"
 DEFAULT_DETECTOR = REPO.parent / "shared" / "models" / "scrfd" / "scrfd_500m.onnx"
@@ -111,7 +111,7 @@ def stock_loop(files, detector: Path, recognizer: str, rec_path: Path | None, de
     if recognizer == "dlib":
         import dlib
 
-        from analysis.faces import dlib_model_file
+        from analysis.embedding.faces import dlib_model_file
 
         sp = dlib.shape_predictor(str(dlib_model_file("pose_predictor_five_point_model_location")))
         rec = dlib.face_recognition_model_v1(str(dlib_model_file("face_recognition_model_location")))

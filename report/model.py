@@ -1,6 +1,6 @@
 """Format-neutral page model: what a report says, independent of how it is rendered.
 
-Analyses return typed results; page builders (``report.sections.*``) turn them into the objects
+Analyses return typed results; page builders (``report.pages.*``) turn them into the objects
 below; one renderer per format (Markdown for MkDocs, LaTeX, CSV/JSON) reads the same objects.
 No value in this model is pre-escaped: renderers escape every piece of text for their format,
 so an identity called ``<script>`` or ``\\input{x}`` is just text here.

@@ -1,6 +1,6 @@
 """Shared figure conventions: one style, one colour per identity everywhere, deterministic output.
 
-Every plot function in ``report.sections`` starts from :func:`figure` and colours identities with
+Every plot function in ``report.pages`` starts from :func:`figure` and colours identities with
 :func:`identity_colors`, so an identity has the same colour in every figure of the report
 (the colour is a function of the name alone, not of its position in a particular subset).
 """

@@ -22,12 +22,10 @@ import pandas as pd
 
 from report import latex as latex_renderer
 from report import site as site_renderer
-from report.build import downloads_page, reproducibility_page
 from report.model import Figure, Page, Report, Table
-from report.pipeline import BuildLog, StudyResults, embedding_summary
 from report.escape import slugify
 from report.references import bibtex
-from analysis.store import atomic_write_bytes, atomic_write_text, content_hash
+from analysis.embedding.store import atomic_write_bytes, atomic_write_text, content_hash
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 MATHJAX_DIR = PROJECT_ROOT / ".vendor" / "mathjax" / "es5"
@@ -124,12 +122,6 @@ def tree_hash(folder: Path, extra: str = "") -> str:
             h.update(p.relative_to(folder).as_posix().encode())
             h.update(hashlib.sha256(p.read_bytes()).digest())
     return h.hexdigest()
-
-
-def timings_frame(results: StudyResults) -> pd.DataFrame:
-    rows = [{"analysis": k.split("/", 1)[0], "cell": k.split("/", 1)[1] if "/" in k else "", "seconds": v}
-            for k, v in sorted(results.compute_seconds.items())]
-    return pd.DataFrame(rows, columns=["analysis", "cell", "seconds"])
 
 
 # --------------------------------------------------------------------------- paper
@@ -240,44 +232,3 @@ def build_site(output_dir: Path) -> tuple[Path, bool]:
         raise RuntimeError(f"mkdocs build --strict failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}")
     atomic_write_text(stamp, digest)
     return index, True
-
-
-# --------------------------------------------------------------------------- everything
-def render_all(report: Report, results: StudyResults, build: BuildLog, site: bool, paper: bool, progress: bool) -> Outputs:
-    """Render the site sources, the paper and (optionally) build both."""
-    cfg = results.config
-    out = Path(cfg.study.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    cache = Path(cfg.study.cache_dir)
-    fig_cache = cache / "figures"
-
-    embedding_files = {}
-    links = []
-    for inp in results.inputs:
-        for net, emb in sorted(inp.embeddings.items()):
-            name = f"downloads/embeddings-{slugify(inp.spec.name)}-{slugify(net)}.json"
-            embedding_files[name] = json.dumps(embedding_summary(emb), indent=2, sort_keys=True) + "\n"
-            links.append((f"Embedding metadata: {inp.spec.name} / {net} (JSON)", name))
-
-    pages = list(report.pages)
-    config_text = cfg.source.read_text(encoding="utf-8")
-    pages.append(reproducibility_page(results, config_text, timings_frame(results)))
-    _, tables = collect(pages)
-    pages.append(downloads_page(tables, has_pdf=paper, embedding_files=links, galleries=bool(results.galleries)))
-    figures, tables = collect(pages)
-
-    digests, drawn, reused = render_figures(figures, fig_cache, progress)
-    build.record(f"figures ({drawn} drawn)", reused=False) if drawn else None
-    build.record(f"figures ({reused} from cache)", reused=True) if reused else None
-
-    pdf, paper_rebuilt, warnings = (None, False, ())
-    if paper:
-        pdf, paper_rebuilt, warnings = build_paper(report, out / "paper", digests, fig_cache)
-        build.warnings.extend(f"LaTeX: {w}" for w in warnings)
-    write_docs(pages, tables, digests, fig_cache, out / "docs", pdf, embedding_files)
-    atomic_write_text(out / "mkdocs.yml", site_renderer.mkdocs_config(cfg.study.title, cfg.study.site_url, pages,
-                                                                       MATHJAX_DIR.is_dir()))
-    index, site_rebuilt = (None, False)
-    if site:
-        index, site_rebuilt = build_site(out)
-    return Outputs(out, out / "docs", index, pdf, drawn, reused, site_rebuilt, paper_rebuilt, warnings)

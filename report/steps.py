@@ -8,7 +8,7 @@ on the content of its arguments) and ``page`` builds the cell's page from the re
 A :class:`DatasetStep` runs once per dataset on all of its networks' embeddings at once (the
 cross-network analyses).
 
-Adding an analysis = writing ``analysis/<name>.py`` (params + compute), ``report/sections/
+Adding an analysis = writing ``analysis/statistics/<name>.py`` (params + compute), ``report/pages/
 <name>.py`` (page builders) and one entry in :data:`CELL_STEPS` / :data:`DATASET_STEPS`.
 """
 from __future__ import annotations
@@ -16,48 +16,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
+from analysis.statistics.audit import analyze_audit
+from analysis.statistics.classifiers import analyze_classifiers
+from analysis.statistics.clustering import analyze_clustering
+from analysis.statistics.crossnet import analyze_crossnet
+from analysis.statistics.geometry import analyze_geometry
+from analysis.statistics.manifold import analyze_manifold
+from analysis.statistics.similarity import analyze_similarity
 from analysis.types import Cell
-from report.escape import slugify
-
-
-@dataclass(frozen=True)
-class CellContext:
-    """What a page builder knows about the cell it renders.
-
-    Parameters
-    ----------
-    cell : Cell
-    subset_description : str
-        Human description of the subset ("identities with at least 10 images").
-    synthetic : bool
-        Data are synthetic (pages say so).
-    n_dims : int
-    seed : int
-    """
-
-    cell: Cell
-    subset_description: str
-    synthetic: bool
-    n_dims: int
-    seed: int = 0
-
-    @property
-    def path(self) -> tuple[str, ...]:
-        """Site path of the cell's pages: ``(dataset, network, subset)``."""
-        return (self.cell.dataset, self.cell.network, self.cell.subset)
-
-    @property
-    def nav_titles(self) -> tuple[str, ...]:
-        return (self.cell.dataset, self.cell.network, self.cell.subset)
-
-    @property
-    def label(self) -> str:
-        """``demo / arcface-512 / all`` for captions."""
-        return f"{self.cell.dataset} / {self.cell.network} / {self.cell.subset}"
-
-    def key(self, name: str) -> str:
-        """Report-wide unique key for a figure or table of this cell."""
-        return "-".join(slugify(p) for p in (*self.path, name))
+from report.contexts import CellContext, DatasetContext
+from report.pages import audit, classifiers, clustering, crossnet, geometry, manifold, similarity
 
 
 @dataclass(frozen=True)
@@ -77,19 +45,6 @@ class CellStep:
 
 
 @dataclass(frozen=True)
-class DatasetContext:
-    """What a dataset-level page builder knows: the dataset and its networks."""
-
-    dataset: str
-    networks: tuple[str, ...]
-    synthetic: bool
-    seed: int = 0
-
-    def key(self, name: str) -> str:
-        return "-".join(slugify(p) for p in (self.dataset, "networks", name))
-
-
-@dataclass(frozen=True)
 class DatasetStep:
     """An analysis run once per dataset across its networks (``compute(dict network->emb, params, seed)``)."""
 
@@ -105,15 +60,6 @@ class DatasetStep:
 
 
 def _registry() -> tuple[tuple[CellStep, ...], tuple[DatasetStep, ...]]:
-    from analysis.audit import analyze_audit
-    from analysis.classifiers import analyze_classifiers
-    from analysis.clustering import analyze_clustering
-    from analysis.crossnet import analyze_crossnet
-    from analysis.geometry import analyze_geometry
-    from analysis.manifold import analyze_manifold
-    from analysis.similarity import analyze_similarity
-    from report.sections import audit, classifiers, clustering, crossnet, geometry, manifold, similarity
-
     def cell(name, title, params, compute, module) -> CellStep:
         return CellStep(name=name, title=title, params=params, compute=compute, page=module.page,
                         compare=getattr(module, "compare", None), paper_text=getattr(module, "PAPER_TEXT", ""))

@@ -100,7 +100,7 @@ def demo_build(tmp_path_factory):
     Returns (output_dir, cache_dir, first run's (results, outputs, build log)).
     """
     from analysis.config import load_config
-    from report.pipeline import run
+    from report.driver import run
 
     base = tmp_path_factory.mktemp("demo")
     cfg = load_config(ROOT / "configs" / "demo.toml", overrides={"output_dir": base / "out", "cache_dir": base / "cache"})
@@ -119,6 +119,6 @@ def chromium_path() -> str | None:
 @pytest.fixture(scope="session")
 def demo_embeddings():
     """The 512-D view of the default synthetic demo (about 2,400 x 512)."""
-    from analysis.synthetic import SyntheticDatasetOptions, SyntheticNetworkOptions, generate
+    from analysis.embedding.synthetic import SyntheticDatasetOptions, SyntheticNetworkOptions, generate
 
     return generate(SyntheticDatasetOptions(), {"net": SyntheticNetworkOptions()}, "demo", 0)["net"]

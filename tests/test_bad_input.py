@@ -5,8 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import images
-from analysis.datasets import (
+from analysis.embedding import images
+from analysis.embedding.datasets import (
     CsvEmbeddingsOptions,
     FolderDatasetOptions,
     NpyEmbeddingsOptions,
@@ -14,7 +14,7 @@ from analysis.datasets import (
     build_manifest,
     load_embeddings,
 )
-from analysis.images import ImageSkip, decode_file
+from analysis.embedding.images import ImageSkip, decode_file
 from tests.face_fixtures import (
     SCRFD_500M,
     build_tiny_recognizer,
@@ -207,8 +207,8 @@ def _open_rgb(path):
 
 
 def test_run_over_bad_files_completes_and_records_reasons(tmp_path):
-    from analysis.extract import ExtractionParams, extract_embeddings
-    from analysis.networks import ArcFaceOptions
+    from analysis.embedding.extract import ExtractionParams, extract_embeddings
+    from analysis.embedding.networks import ArcFaceOptions
 
     need_scrfd()
     root = _bad_dataset(tmp_path / "data")

@@ -59,7 +59,7 @@ def test_every_table_has_its_csv(demo_build):
 
 
 def test_no_change_rebuild_recomputes_nothing_and_is_byte_identical(demo_build):
-    from report.pipeline import run
+    from report.driver import run
 
     out, _, cfg, _ = demo_build
     before = tree_digest(out / "docs")
@@ -75,7 +75,7 @@ def test_no_change_rebuild_recomputes_nothing_and_is_byte_identical(demo_build):
 def test_template_change_rerenders_without_recomputing(tmp_path, monkeypatch):
     from analysis.config import load_config
     from report import site
-    from report.pipeline import run
+    from report.driver import run
 
     cfg = load_config(write_small_config(tmp_path))
     run(cfg, progress=False)
@@ -93,7 +93,7 @@ def test_template_change_rerenders_without_recomputing(tmp_path, monkeypatch):
 
 def test_two_cold_builds_are_byte_identical(tmp_path):
     from analysis.config import load_config
-    from report.pipeline import run
+    from report.driver import run
 
     digests = []
     for name in ("a", "b"):
@@ -109,7 +109,7 @@ def test_two_cold_builds_are_byte_identical(tmp_path):
 
 def test_config_change_recomputes_only_what_depends_on_it(tmp_path):
     from analysis.config import load_config
-    from report.pipeline import run
+    from report.driver import run
 
     path = write_small_config(tmp_path)
     run(load_config(path), progress=False)

@@ -1,11 +1,11 @@
-"""Tests of analysis.classifiers and its page."""
+"""Tests of analysis.statistics.classifiers and its page."""
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.classifiers import (
+from analysis.statistics.classifiers import (
     CLASSIFIERS,
     ClassifierParams,
     CosineCentroidClassifier,
@@ -94,11 +94,11 @@ def test_centroid_classifier_and_cap():
 
 
 def test_page_renders_demo():
-    from analysis.synthetic import SyntheticDatasetOptions, SyntheticNetworkOptions, generate
+    from analysis.embedding.synthetic import SyntheticDatasetOptions, SyntheticNetworkOptions, generate
     from analysis.types import Cell
     from report.model import Figure, Table
-    from report.sections import classifiers as sec
-    from report.steps import CellContext
+    from report.pages import classifiers as sec
+    from report.contexts import CellContext
     import matplotlib.pyplot as plt
 
     emb = generate(SyntheticDatasetOptions(n_identities=15, max_images=25), {"a": SyntheticNetworkOptions()}, "demo", 0)["a"]
@@ -130,7 +130,7 @@ def test_graph_knn_matches_scikit_learn():
     # rows whose m nearest rows hold fewer than k training rows (searched again exactly).
     from sklearn.neighbors import KNeighborsClassifier
 
-    from analysis.classifiers import knn_predict, neighbour_graph
+    from analysis.statistics.classifiers import knn_predict, neighbour_graph
 
     rng = np.random.default_rng(3)
     x = rng.normal(size=(300, 12)).astype(np.float32)

@@ -1,13 +1,13 @@
-"""Tests of analysis.clustering and report.sections.clustering."""
+"""Tests of analysis.statistics.clustering and report.pages.clustering."""
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.clustering import ClusteringParams, analyze_clustering, k_grid
+from analysis.statistics.clustering import ClusteringParams, analyze_clustering, k_grid
 from analysis.config import ConfigError, build_dataclass
-from analysis.synthetic import SyntheticDatasetOptions, SyntheticNetworkOptions, generate
+from analysis.embedding.synthetic import SyntheticDatasetOptions, SyntheticNetworkOptions, generate
 from analysis.types import Cell, EmbeddingSet
 from report import plotting
 from report.model import Figure, Table
@@ -107,7 +107,7 @@ def test_switched_off_methods_are_recorded():
 
 
 def test_identity_sample_keeps_whole_identities():
-    from analysis.clustering import identity_sample
+    from analysis.statistics.clustering import identity_sample
 
     labels = np.repeat(np.arange(10), [5, 1, 8, 3, 20, 2, 7, 4, 6, 9])
     for seed in range(5):
@@ -139,8 +139,8 @@ def test_params_validation_and_config():
 
 
 def test_page_and_compare(result):
-    from report.sections import clustering as section
-    from report.steps import CellContext
+    from report.pages import clustering as section
+    from report.contexts import CellContext
 
     ctx = CellContext(cell=Cell("demo", "a", "all"), subset_description="all", synthetic=True, n_dims=512)
     page = section.page(ctx, result)

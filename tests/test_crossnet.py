@@ -1,16 +1,16 @@
-"""Tests of analysis.crossnet and its page (report.sections.crossnet)."""
+"""Tests of analysis.statistics.crossnet and its page (report.pages.crossnet)."""
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
-from analysis.crossnet import CrossNetworkParams, align, analyze_crossnet, neighbour_jaccard
-from analysis.synthetic import SyntheticDatasetOptions, SyntheticNetworkOptions, generate
+from analysis.statistics.crossnet import CrossNetworkParams, align, analyze_crossnet, neighbour_jaccard
+from analysis.embedding.synthetic import SyntheticDatasetOptions, SyntheticNetworkOptions, generate
 from analysis.types import EmbeddingSet
 from report.model import Figure, Table
-from report.sections import crossnet as section
-from report.steps import DatasetContext
+from report.pages import crossnet as section
+from report.contexts import DatasetContext
 
 PARAMS = CrossNetworkParams(n_pairs=5000)
 

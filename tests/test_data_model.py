@@ -7,9 +7,9 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from analysis.store import EmbeddingStore, embedding_hash
-from analysis.subsets import parse_subset, select_subset
-from analysis.synthetic import (
+from analysis.embedding.store import EmbeddingStore, embedding_hash
+from analysis.statistics.subsets import parse_subset, select_subset
+from analysis.embedding.synthetic import (
     SyntheticDatasetOptions, SyntheticNetworkOptions, generate, planted_mislabels,
 )
 from analysis.types import EmbeddingSet, l2_normalize

@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import datasets
+from analysis.embedding import datasets
 from analysis.config import ConfigError, load_config, parse_config
-from analysis.datasets import (
+from analysis.embedding.datasets import (
     ADAPTERS,
     CsvEmbeddingsOptions,
     CsvManifestOptions,
@@ -23,7 +23,7 @@ from analysis.datasets import (
     load_embeddings,
     read_lfw_pairs,
 )
-from analysis.synthetic import SyntheticDatasetOptions
+from analysis.embedding.synthetic import SyntheticDatasetOptions
 from tests.face_fixtures import REPO, need_celebrity
 
 

@@ -18,13 +18,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import extract
+from analysis.embedding import extract
 from analysis.config import ConfigError, build_dataclass
-from analysis.datasets import FolderDatasetOptions, build_manifest
-from analysis.devices import DeviceFallbackWarning, cuda_device_count
-from analysis.extract import TRACE_COLUMNS, ExtractionParams, extract_embeddings
-from analysis.networks import ArcFaceOptions, DlibOptions
-from analysis.store import EmbeddingStore
+from analysis.embedding.datasets import FolderDatasetOptions, build_manifest
+from analysis.embedding.devices import DeviceFallbackWarning, cuda_device_count
+from analysis.embedding.extract import TRACE_COLUMNS, ExtractionParams, extract_embeddings
+from analysis.embedding.networks import ArcFaceOptions, DlibOptions
+from analysis.embedding.store import EmbeddingStore
 from tests.face_fixtures import (
     REPO,
     SCRFD_500M,
@@ -224,9 +224,9 @@ _RUNNER = textwrap.dedent(
     import sys
     from pathlib import Path
     sys.path.insert(0, {repo!r})
-    from analysis.datasets import FolderDatasetOptions, build_manifest
-    from analysis.extract import ExtractionParams, extract_embeddings
-    from analysis.networks import ArcFaceOptions
+    from analysis.embedding.datasets import FolderDatasetOptions, build_manifest
+    from analysis.embedding.extract import ExtractionParams, extract_embeddings
+    from analysis.embedding.networks import ArcFaceOptions
     manifest = build_manifest("k", FolderDatasetOptions(root=Path({root!r})))
     params = ExtractionParams(detector_path=Path({det!r}), det_sizes=(640,), chunk_size=2, batch_size=2,
                               decode_threads=1, devices="cpu")
@@ -283,6 +283,6 @@ def test_chunk_plan_and_names():
 
 
 def test_script_entry_is_importable_by_workers():
-    # Worker processes import analysis.extract.run_shard by name; keep it module-level.
-    assert extract.run_shard.__module__ == "analysis.extract"
+    # Worker processes import analysis.embedding.extract.run_shard by name; keep it module-level.
+    assert extract.run_shard.__module__ == "analysis.embedding.extract"
     assert Path(extract.__file__).resolve().is_relative_to(REPO)

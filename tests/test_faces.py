@@ -6,8 +6,8 @@ import warnings
 import numpy as np
 import pytest
 
-from analysis import faces
-from analysis.faces import (
+from analysis.embedding import faces
+from analysis.embedding.faces import (
     KEPT,
     LOW_SCORE,
     NO_FACE,
@@ -20,7 +20,7 @@ from analysis.faces import (
     SimilarityAligner,
     choose_face,
 )
-from analysis.images import decode_file
+from analysis.embedding.images import decode_file
 from tests.face_fixtures import SCRFD_2_5G, SCRFD_500M, celebrity_sample, need_dlib, need_scrfd
 
 

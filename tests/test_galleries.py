@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.audit import AuditParams, analyze_audit
-from analysis.galleries import (
+from analysis.statistics.audit import AuditParams, analyze_audit
+from analysis.statistics.galleries import (
     GalleryParams,
     closest_rows,
     cluster_samples,
@@ -25,7 +25,7 @@ from analysis.galleries import (
     select_gallery,
     suspect_order,
 )
-from analysis.thumbnails import alignment_points, crop_matrix, cut_thumbnail, kept_faces, load_thumbnails
+from analysis.embedding.thumbnails import alignment_points, crop_matrix, cut_thumbnail, kept_faces, load_thumbnails
 from analysis.types import EmbeddingSet, l2_normalize
 from tests.conftest import CELEBS, write_dlib_study, write_small_config
 
@@ -227,12 +227,12 @@ HOSTILE = ["<script>alert(1)</script>", "$x^2$ \\input{/etc/passwd}", "](javascr
 @pytest.mark.filterwarnings("ignore:Glyph .* missing from font")
 def test_gallery_page_escapes_hostile_names_and_warns(tmp_path):
     from report.model import Figure
-    from report.pipeline import CellGallery
+    from report.study import CellGallery
     from report.render import draw_figure
-    from report.sections import galleries
+    from report.pages import galleries
     from report.site import MarkdownRenderer
-    from report.steps import CellContext
-    from analysis.thumbnails import Thumbnails
+    from report.contexts import CellContext
+    from analysis.embedding.thumbnails import Thumbnails
     from analysis.types import Cell
 
     ids, items, x = _blobs({n: 5 for n in HOSTILE}, seed=3)
@@ -256,9 +256,9 @@ def test_gallery_page_escapes_hostile_names_and_warns(tmp_path):
 
 def test_synthetic_study_with_galleries_has_no_gallery_and_says_why(tmp_path):
     from analysis.config import load_config
-    from analysis.store import EmbeddingStore
-    from report.build import build_report
-    from report.pipeline import BuildLog, add_galleries, compute_all, load_inputs
+    from analysis.embedding.store import EmbeddingStore
+    from report.assemble import build_report
+    from report.study import BuildLog, add_galleries, compute_all, load_inputs
     from report.site import MarkdownRenderer
 
     # Only what the galleries would use runs, and nothing is rendered: the point is the switch.
@@ -289,7 +289,7 @@ def test_real_study_with_galleries_publishes_them_on_the_site_only(tmp_path):
     pytest.importorskip("dlib", reason="dlib-bin is not installed")
     pytest.importorskip("face_recognition_models", reason="face-recognition-models is not installed")
     from analysis.config import load_config
-    from report.pipeline import run
+    from report.driver import run
 
     inputs = write_dlib_study(tmp_path, 6, subsets='["all", "min-2"]', galleries=True)
     images = tmp_path / "faces"

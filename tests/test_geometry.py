@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from analysis.geometry import GeometryParams, analyze_geometry, pca_dimensions, twonn_dimension
+from analysis.statistics.geometry import GeometryParams, analyze_geometry, pca_dimensions, twonn_dimension
 from analysis.types import EmbeddingSet
 
 

@@ -72,7 +72,7 @@ umap = false
 @pytest.fixture(scope="module")
 def hostile_build(tmp_path_factory):
     from analysis.config import load_config
-    from report.pipeline import run
+    from report.driver import run
 
     folder = tmp_path_factory.mktemp("hostile")
     cfg = load_config(write_study(folder))

@@ -1,4 +1,4 @@
-"""Tests of analysis.manifold and its page (report.sections.manifold)."""
+"""Tests of analysis.statistics.manifold and its page (report.pages.manifold)."""
 from __future__ import annotations
 
 import dataclasses
@@ -8,12 +8,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.manifold import ManifoldParams, analyze_manifold, seeded_sample
-from analysis.synthetic import SyntheticDatasetOptions, SyntheticNetworkOptions, generate
+from analysis.statistics.manifold import ManifoldParams, analyze_manifold, seeded_sample
+from analysis.embedding.synthetic import SyntheticDatasetOptions, SyntheticNetworkOptions, generate
 from analysis.types import Cell, EmbeddingSet
 from report.model import Figure, Table
-from report.sections import manifold as section
-from report.steps import CellContext
+from report.pages import manifold as section
+from report.contexts import CellContext
 
 FAST = ManifoldParams(umap=False, max_samples=400, tsne_iterations=250, trust_samples=300)
 

@@ -9,9 +9,9 @@ import warnings
 import numpy as np
 import pytest
 
-from analysis import devices, networks
-from analysis.devices import Device, DeviceFallbackWarning
-from analysis.networks import (
+from analysis.embedding import devices, networks
+from analysis.embedding.devices import Device, DeviceFallbackWarning
+from analysis.embedding.networks import (
     NETWORKS,
     ArcFaceOptions,
     DlibOptions,
@@ -19,7 +19,7 @@ from analysis.networks import (
     create_embedder,
     network_identity,
 )
-from analysis.synthetic import SyntheticNetworkOptions
+from analysis.embedding.synthetic import SyntheticNetworkOptions
 from tests.face_fixtures import build_tiny_recognizer, celebrity_sample, need_dlib
 
 
@@ -131,8 +131,8 @@ def test_dlib_embedder_matches_dlib_reference():
     need_dlib()
     import dlib
 
-    from analysis.faces import DlibDetector, dlib_model_file
-    from analysis.images import decode_file
+    from analysis.embedding.faces import DlibDetector, dlib_model_file
+    from analysis.embedding.images import decode_file
 
     (path,) = celebrity_sample(1, ("Tom Cruise",))
     bgr = decode_file(path).bgr

@@ -13,7 +13,7 @@ pytestmark = pytest.mark.slow
 @pytest.mark.skipif(not CELEBS.is_dir(), reason="../shared/data/celebrity-faces not present")
 def test_no_input_image_reaches_the_outputs(tmp_path):
     from analysis.config import load_config
-    from report.pipeline import run
+    from report.driver import run
 
     inputs = write_dlib_study(tmp_path, 4)
     cfg = load_config(tmp_path / "study.toml")

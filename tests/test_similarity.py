@@ -1,11 +1,11 @@
-"""Tests of analysis.similarity and its page."""
+"""Tests of analysis.statistics.similarity and its page."""
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.similarity import (
+from analysis.statistics.similarity import (
     SimilarityParams,
     analyze_similarity,
     best_threshold,
@@ -138,11 +138,11 @@ def test_pairs_protocol_synthetic():
 
 
 def test_page_renders_demo():
-    from analysis.synthetic import SyntheticDatasetOptions, SyntheticNetworkOptions, generate
+    from analysis.embedding.synthetic import SyntheticDatasetOptions, SyntheticNetworkOptions, generate
     from analysis.types import Cell
     from report.model import Figure, Table
-    from report.sections import similarity as sec
-    from report.steps import CellContext
+    from report.pages import similarity as sec
+    from report.contexts import CellContext
 
     emb = generate(SyntheticDatasetOptions(n_identities=20, max_images=30), {"a": SyntheticNetworkOptions()}, "demo", 0)["a"]
     pairs = [(emb.items[i], emb.items[i + 1], emb.identities[i] == emb.identities[i + 1]) for i in range(0, 200, 2)]
@@ -170,8 +170,8 @@ def test_dataset_pairs_reach_the_similarity_of_the_all_subset(tmp_path):
     import dataclasses
 
     from analysis.config import load_config
-    from report.pipeline import BuildLog, compute_all, load_inputs
-    from analysis.store import EmbeddingStore
+    from report.study import BuildLog, compute_all, load_inputs
+    from analysis.embedding.store import EmbeddingStore
     from tests.conftest import write_small_config
 
     cfg = load_config(write_small_config(tmp_path, subsets='["all", "min-5"]'))

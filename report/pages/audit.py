@@ -7,13 +7,13 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from analysis.audit import AuditResult
-from analysis.galleries import suspect_order
+from analysis.statistics.audit import AuditResult
+from analysis.statistics.galleries import suspect_order
 from analysis.types import Cell
 from report import plotting
 from report.format import fixed, pct
 from report.model import Admonition, Bullets, Figure, P, Page, Section, Strong, Table, spans
-from report.steps import CellContext
+from report.contexts import CellContext
 
 PAPER_TEXT = (
     "We audit the labels of every cell: an image is a suspected mislabel when the centroid of another "

@@ -1,7 +1,7 @@
 """Gallery pages: montages of aligned faces next to a cell's clusters, confusions and suspects.
 
 Built only with ``[study] galleries = true`` and only for datasets of face images (see
-``report.pipeline.add_galleries``); with the default ``false`` no page of this module exists
+``report.study.add_galleries``); with the default ``false`` no page of this module exists
 and no face pixel is written anywhere.
 
 Each montage is an ordinary :class:`~report.model.Figure`: drawn by matplotlib from the
@@ -21,11 +21,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from analysis.galleries import Face, GallerySelection
+from analysis.statistics.galleries import Face, GallerySelection
 from report import plotting
 from report.escape import truncate
 from report.model import Admonition, Bullets, Code, Figure, P, Page, Section, Strong, Table, spans
-from report.steps import CellContext
+from report.contexts import CellContext
 
 #: Longest identity name drawn in a tile (the tables keep the full name).
 TILE_TITLE_LEN = 16
@@ -216,7 +216,7 @@ def _notes(sel: GallerySelection, word: str) -> tuple[str, ...]:
 
 
 def page(ctx: CellContext, gallery) -> Page:
-    """The gallery page of one cell (``gallery`` is a ``report.pipeline.CellGallery``)."""
+    """The gallery page of one cell (``gallery`` is a ``report.study.CellGallery``)."""
     sel, thumbs = gallery.selection, gallery.thumbnails
     intro = [
         Admonition("warning", "Biometric data", spans(BIOMETRIC_WARNING)),

@@ -6,11 +6,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from analysis.crossnet import CrossNetworkResult
+from analysis.statistics.crossnet import CrossNetworkResult
 from report import plotting
 from report.format import fixed
 from report.model import Admonition, Bullets, Figure, P, Page, Section, Strong, Table, spans
-from report.steps import DatasetContext
+from report.contexts import DatasetContext
 
 PAPER_TEXT = (
     "Embedding the same images with several networks separates what belongs to the data from what "

@@ -7,12 +7,12 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from analysis.similarity import PairHistograms, SimilarityResult, Verification
+from analysis.statistics.similarity import PairHistograms, SimilarityResult, Verification
 from analysis.types import Cell
 from report import plotting
 from report.format import fixed, pct
 from report.model import Admonition, Bullets, Figure, InlineMath, Math, P, Page, Section, Strong, Table, Text
-from report.steps import CellContext
+from report.contexts import CellContext
 
 PAPER_TEXT = (
     "We compare the cosine similarity of every pair of embeddings of the same identity (genuine) "

@@ -29,7 +29,7 @@ distance ``1 - x.y`` is linear in ``y``, so the mean distance of ``x`` to a set 
 ``O(n^2 d)`` (the tests check the equality).
 
 On synthetic data (``emb.synthetic``) the planted mislabels are known
-(:func:`analysis.synthetic.planted_mislabels`) and the result records the precision and recall
+(:func:`analysis.embedding.synthetic.planted_mislabels`) and the result records the precision and recall
 of the suspected-mislabel list against them.
 
 References
@@ -350,7 +350,7 @@ def _split_identities(x, labels, codes, params: AuditParams, max_cosine: float, 
     """2-means inside every identity with enough images: two substantial, dissimilar parts = suspect."""
     order = np.argsort(labels, kind="stable")
     bounds = np.searchsorted(labels[order], codes, side="left"), np.searchsorted(labels[order], codes, side="right")
-    # One BLAS thread for a thousand tiny problems (see analysis.geometry._space_geometry).
+    # One BLAS thread for a thousand tiny problems (see analysis.statistics.geometry._space_geometry).
     with threadpool_limits(limits=1):
         return _split_rows(x, order, bounds, codes, params, max_cosine, random_state)
 
@@ -473,7 +473,7 @@ def analyze_audit(
         Seed of the 2-means clusterings of the split audit.
     truth : ndarray of shape (n_samples,), bool, optional
         Known mislabelled rows. When omitted and ``emb.synthetic`` is true, the planted
-        mislabels of :func:`analysis.synthetic.planted_mislabels` are used.
+        mislabels of :func:`analysis.embedding.synthetic.planted_mislabels` are used.
 
     Returns
     -------
@@ -511,7 +511,7 @@ def analyze_audit(
     planted = None
     audited_truth = None
     if truth is None and emb.synthetic:
-        from analysis.synthetic import planted_mislabels
+        from analysis.embedding.synthetic import planted_mislabels
 
         truth = planted_mislabels(emb)
     if truth is not None:

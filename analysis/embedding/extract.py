@@ -1,6 +1,6 @@
 """Batched, device-sharded, resumable extraction of embeddings from face images.
 
-:func:`extract_embeddings` turns a :class:`~analysis.datasets.Manifest` into an
+:func:`extract_embeddings` turns a :class:`~analysis.embedding.datasets.Manifest` into an
 :class:`~analysis.types.EmbeddingSet` for one network:
 
 1. **plan**: the manifest (sorted by path) is cut into chunks of ``chunk_size`` images; the
@@ -8,9 +8,9 @@
    ``CUDAExecutionProvider`` ``device_id``), CPU worker processes otherwise, or the workers of
    a Dask cluster through joblib's Dask backend;
 2. **per image** (a thread pool, because OpenCV/Pillow decoding and onnxruntime release the
-   GIL): robust decoding (:mod:`analysis.images`, reduced-size JPEG decoding when the image is
+   GIL): robust decoding (:mod:`analysis.embedding.images`, reduced-size JPEG decoding when the image is
    much larger than the detector input), detection, choice of one face per image
-   (:func:`analysis.faces.choose_face`) and alignment;
+   (:func:`analysis.embedding.faces.choose_face`) and alignment;
 3. **per batch**: the aligned crops of a chunk go through the network ``batch_size`` at a time;
 4. **checkpoint**: each finished chunk is written atomically as ``chunk-...npy`` (vectors)
    then ``chunk-...parquet`` (traceability rows; its presence marks the chunk complete) under
@@ -18,7 +18,7 @@
    the finished chunks. Chunk composition and batch boundaries depend only on the plan, so
    the final vectors are bit-identical to those of an uninterrupted run;
 5. **final**: the chunks are concatenated in manifest order and saved in the
-   :class:`~analysis.store.EmbeddingStore` under the same key, with the traceability table
+   :class:`~analysis.embedding.store.EmbeddingStore` under the same key, with the traceability table
    (``trace``) and the skips (``skipped``); a later run with the same inputs loads it without
    computing anything.
 
@@ -42,8 +42,8 @@ from typing import Any, Callable, Literal
 import numpy as np
 import pandas as pd
 
-from analysis import devices as dev
-from analysis.faces import (
+from analysis.embedding import devices as dev
+from analysis.embedding.faces import (
     KEPT,
     DlibDetector,
     InsightFaceDetector,
@@ -52,8 +52,8 @@ from analysis.faces import (
     dlib_detector_identity,
     insightface_detector_identity,
 )
-from analysis.images import DEFAULT_MAX_PIXELS, ImageSkip, decode_file, encode_jpeg
-from analysis.store import EmbeddingStore, atomic_write_bytes, stable_hash
+from analysis.embedding.images import DEFAULT_MAX_PIXELS, ImageSkip, decode_file, encode_jpeg
+from analysis.embedding.store import EmbeddingStore, atomic_write_bytes, stable_hash
 from analysis.types import EmbeddingSet
 
 logger = logging.getLogger(__name__)
@@ -139,7 +139,7 @@ class ExtractionParams:
     save_aligned : bool, default=False
         Also write the network's aligned input crops as JPEG files under
         ``<cache_dir>/aligned/<key>/`` (for inspection; never published). Galleries do not
-        need them: :mod:`analysis.thumbnails` cuts the few faces they show from the trace.
+        need them: :mod:`analysis.embedding.thumbnails` cuts the few faces they show from the trace.
     """
 
     detector: Literal["auto", "insightface", "dlib-hog", "dlib-cnn"] = "auto"
@@ -233,7 +233,7 @@ class _Job:
 
 def resolve_detector(params: ExtractionParams, network_options: Any) -> DetectorSpec:
     """Which detector runs, and from which file (downloading the default when needed)."""
-    from analysis.networks import DlibOptions
+    from analysis.embedding.networks import DlibOptions
 
     kind = params.detector
     if kind == "auto":
@@ -312,7 +312,7 @@ def extract_embeddings(
 
     Parameters
     ----------
-    manifest : analysis.datasets.Manifest
+    manifest : analysis.embedding.datasets.Manifest
     dataset, network : str
         Names recorded in the embedding set.
     network_options : ArcFaceOptions, DlibOptions or FaceNetOptions
@@ -327,7 +327,7 @@ def extract_embeddings(
     -------
     ExtractionResult
     """
-    from analysis.networks import network_identity
+    from analysis.embedding.networks import network_identity
 
     cache_dir = Path(cache_dir)
     store = EmbeddingStore(cache_dir)
@@ -400,7 +400,7 @@ def _run(job: _Job, pending: list[int], progress: bool) -> None:
         if params.backend == "dask":
             _run_dask(job, pending, bar)
             return
-        from analysis.networks import DlibOptions
+        from analysis.embedding.networks import DlibOptions
 
         # dlib holds the GIL: its pipelines scale with processes, onnxruntime's with threads.
         uses_dlib = job.detector.kind.startswith("dlib") or isinstance(job.network_options, DlibOptions)
@@ -555,7 +555,7 @@ class _Worker:
     """Models and thread pool of one shard."""
 
     def __init__(self, job: _Job, device: dev.Device, threads: int) -> None:
-        from analysis.networks import create_embedder
+        from analysis.embedding.networks import create_embedder
 
         self.job, self.params = job, job.params
         p = job.params
@@ -739,7 +739,7 @@ def _assemble(job: _Job, manifest, dataset: str, network: str, meta: dict[str, s
     if vec_parts:
         vectors = np.concatenate(vec_parts).astype(np.float32, copy=False)
     else:
-        from analysis.networks import network_identity
+        from analysis.embedding.networks import network_identity
 
         dim = int(network_identity(job.network_options)["dim"])
         vectors = np.zeros((0, dim), np.float32)

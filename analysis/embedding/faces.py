@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from analysis.devices import Device, check_session_device, onnx_provider_config, session_options
+from analysis.embedding.devices import Device, check_session_device, onnx_provider_config, session_options
 
 # Candidate statuses and no-face reasons (stable strings: reports count them).
 KEPT = "kept"

@@ -36,7 +36,7 @@ from sklearn.cluster import DBSCAN, HDBSCAN, KMeans, MiniBatchKMeans
 from sklearn.decomposition import PCA
 from sklearn.neighbors import NearestNeighbors
 
-from analysis import metrics
+from analysis.statistics import metrics
 from analysis.types import EmbeddingSet
 
 LINKAGES = ("ward", "average", "complete", "single")
@@ -128,7 +128,7 @@ class ClusteringParams:
 # --------------------------------------------------------------------------- results
 @dataclass(frozen=True)
 class ExternalScores:
-    """Agreement of a clustering with the identity labels (see :mod:`analysis.metrics`)."""
+    """Agreement of a clustering with the identity labels (see :mod:`analysis.statistics.metrics`)."""
 
     purity: float
     rand: float

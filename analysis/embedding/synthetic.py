@@ -53,7 +53,7 @@ class SyntheticDatasetOptions:
         Added to the study seed.
     """
 
-    FAMILY = "synthetic"  # class attribute, not a field (no annotation): see analysis.datasets
+    FAMILY = "synthetic"  # class attribute, not a field (no annotation): see analysis.embedding.datasets
     n_identities: int = 80
     min_images: int = 6
     max_images: int = 220
@@ -91,7 +91,7 @@ class SyntheticNetworkOptions:
     seed : int, default=0
     """
 
-    FAMILY = "synthetic"  # class attribute, not a field (no annotation): see analysis.networks
+    FAMILY = "synthetic"  # class attribute, not a field (no annotation): see analysis.embedding.networks
     dim: int = 512
     norm_mean: float = 22.0
     norm_std: float = 3.0
@@ -218,7 +218,7 @@ def generate(
             items=latent.items.copy(),
             synthetic=True,
             meta={
-                "generator": f"analysis.synthetic v{GENERATOR_VERSION}",
+                "generator": f"analysis.embedding.synthetic v{GENERATOR_VERSION}",
                 "seed": str(seed),
                 "dataset_options": repr(opts),
                 "network_options": repr(view),

@@ -10,7 +10,7 @@ network is measured on exactly the same images. For each network:
   identities hard for every network (probably the data: few, poor or mislabelled images) from
   identities hard for one network only (a weakness of that network);
 * the dispersion of each identity (standard deviation of the distances of its unit vectors to
-  their centroid, as in :mod:`analysis.geometry`).
+  their centroid, as in :mod:`analysis.statistics.geometry`).
 
 For each pair of networks: the mean Jaccard index of the ``k`` nearest neighbours of every item
 (do the networks see the same neighbourhoods?), the Spearman rank correlation of the cosine
@@ -30,7 +30,7 @@ import numpy as np
 from scipy.stats import spearmanr
 from sklearn.neighbors import NearestNeighbors
 
-from analysis.audit import centroid_scores
+from analysis.statistics.audit import centroid_scores
 from analysis.types import EmbeddingSet, l2_normalize
 
 

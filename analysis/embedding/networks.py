@@ -1,7 +1,7 @@
 """Embedding networks behind one interface, chosen by name from a registry.
 
 Each network ``kind`` has a frozen options dataclass registered in :data:`NETWORKS`.
-``synthetic`` networks are views of the synthetic demo space (:mod:`analysis.synthetic`);
+``synthetic`` networks are views of the synthetic demo space (:mod:`analysis.embedding.synthetic`);
 image networks turn aligned face crops into raw embedding vectors through an
 :class:`Embedder` built by :func:`create_embedder`:
 
@@ -29,9 +29,9 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 
-from analysis.devices import Device, check_session_device, onnx_provider_config, session_options
-from analysis.faces import Aligner, DlibChipAligner, SimilarityAligner, dlib_model_file, file_sha256
-from analysis.synthetic import SyntheticNetworkOptions
+from analysis.embedding.devices import Device, check_session_device, onnx_provider_config, session_options
+from analysis.embedding.faces import Aligner, DlibChipAligner, SimilarityAligner, dlib_model_file, file_sha256
+from analysis.embedding.synthetic import SyntheticNetworkOptions
 
 #: InsightFace model packs with a recogniser: name -> (pack, recogniser file in the pack).
 ARCFACE_PACKS: dict[str, tuple[str, str]] = {

@@ -7,11 +7,11 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from analysis.classifiers import CLASSIFIER_TITLES, CLASSIFIERS, ClassifierResult, ConfusionSummary
+from analysis.statistics.classifiers import CLASSIFIER_TITLES, CLASSIFIERS, ClassifierResult, ConfusionSummary
 from analysis.types import Cell
 from report import plotting
 from report.model import Admonition, Bullets, Figure, P, Page, Section, Strong, Table, Text
-from report.steps import CellContext
+from report.contexts import CellContext
 
 PAPER_TEXT = (
     "Four classifiers (nearest centroid by cosine, 3-nearest neighbours by cosine, a linear SVM and a "

@@ -7,12 +7,12 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from analysis.clustering import ClusteringResult, Dendrogram, DBSCANSweep, ExternalScores, KMeansSweep, SilhouetteDiagram, ClusterMap
+from analysis.statistics.clustering import ClusteringResult, Dendrogram, DBSCANSweep, ExternalScores, KMeansSweep, SilhouetteDiagram, ClusterMap
 from analysis.types import Cell
 from report import plotting
 from report.format import count, fixed
 from report.model import Admonition, Bullets, Code, Figure, InlineMath, P, Page, Section, Strong, Table, spans
-from report.steps import CellContext
+from report.contexts import CellContext
 
 PAPER_TEXT = (
     "We cluster the L2-normalised embeddings without labels (KMeans over a range of k, DBSCAN, "

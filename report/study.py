@@ -1,9 +1,9 @@
-"""The pipeline driver: config -> embeddings -> cached analyses -> page model -> renderers.
+"""The study stage of the pipeline: config -> embeddings -> cached analyses (-> gallery faces).
 
-This is the only place (with the renderers) that touches the file system. Each stage is cached
+:mod:`report.driver` calls this, then builds the page model and renders it. Each stage is cached
 so that a second run with nothing changed recomputes nothing:
 
-* embeddings: content-addressed :class:`analysis.store.EmbeddingStore`;
+* embeddings: content-addressed :class:`analysis.embedding.store.EmbeddingStore`;
 * analyses: :class:`joblib.Memory`, keyed on the content of the embeddings, the params and the
   seed (and the analysis function's code);
 * gallery thumbnails (``[study] galleries = true`` only): :class:`joblib.Memory`, keyed on the
@@ -24,14 +24,15 @@ import joblib
 import numpy as np
 import pandas as pd
 
-from analysis import datasets as dataset_adapters
+from analysis.embedding import datasets as dataset_adapters
 from analysis.config import DatasetSpec, StudyConfig
-from analysis.galleries import GalleryParams, GallerySelection, select_gallery
-from analysis.store import EmbeddingStore, content_hash, embedding_hash, stable_hash
-from analysis.subsets import parse_subset, select_subset
-from analysis.synthetic import GENERATOR_VERSION, generate
+from analysis.statistics.galleries import GalleryParams, GallerySelection, select_gallery
+from analysis.embedding.store import EmbeddingStore, content_hash, embedding_hash, stable_hash
+from analysis.statistics.subsets import parse_subset, select_subset
+from analysis.embedding.synthetic import GENERATOR_VERSION, generate
 from analysis.types import Cell, EmbeddingSet
-from report.steps import CellContext, DatasetContext, cell_steps, dataset_steps
+from report.contexts import CellContext, DatasetContext
+from report.steps import cell_steps, dataset_steps
 
 log = logging.getLogger("atlas")
 
@@ -83,7 +84,7 @@ class StudyResults:
 class CellGallery:
     """The faces a cell's gallery shows and their aligned thumbnails.
 
-    ``thumbnails`` is an :class:`analysis.thumbnails.Thumbnails` keyed by item.
+    ``thumbnails`` is an :class:`analysis.embedding.thumbnails.Thumbnails` keyed by item.
     """
 
     selection: GallerySelection
@@ -126,7 +127,7 @@ def load_inputs(config: StudyConfig, store: EmbeddingStore, build: BuildLog, pro
             skipped = loaded.skipped.assign(network=emb.network)
             inp = DatasetInput(spec, {emb.network: emb}, skipped, {}, {emb.network: False}, family)
         else:
-            from analysis import extract
+            from analysis.embedding import extract
 
             manifest = dataset_adapters.build_manifest(spec.name, spec.options)
             image_nets = [n for n in config.networks if getattr(n.options, "FAMILY", "images") == "images"]
@@ -164,7 +165,7 @@ def _timed(fn: Callable) -> Callable:
 
     run.__name__ = f"timed_{fn.__module__}_{fn.__qualname__}".replace(".", "_")
     run.__qualname__ = run.__name__
-    run.__module__ = "report.pipeline"
+    run.__module__ = "report.study"
     return run
 
 
@@ -261,7 +262,7 @@ def gallery_cell(config: StudyConfig, inp: DatasetInput, network: str, results: 
 
 def _cut_thumbnails(root: Path, faces: pd.DataFrame, faces_key: str, size: int, source_key: str, version: str):
     """Cached body of :func:`add_galleries`; the cache ignores ``root`` and ``faces``, keyed by the rest."""
-    from analysis.thumbnails import load_thumbnails
+    from analysis.embedding.thumbnails import load_thumbnails
 
     return load_thumbnails(root, faces, list(faces["item"]), size=size)
 
@@ -276,7 +277,7 @@ def add_galleries(config: StudyConfig, results: StudyResults, build: BuildLog) -
     Thumbnails are cached by the extraction key (which covers the content of every image) and
     the chosen faces' trace rows, not by the dataset's folder: moving the images keeps the cache.
     """
-    from analysis.thumbnails import FACE_COLUMNS, THUMBNAIL_VERSION, kept_faces
+    from analysis.embedding.thumbnails import FACE_COLUMNS, THUMBNAIL_VERSION, kept_faces
 
     params = GalleryParams()
     # Keyed by content: joblib's own hash of the trace differs between a fresh extraction and one
@@ -322,43 +323,6 @@ def dataset_context(inp: DatasetInput, seed: int) -> DatasetContext:
         synthetic=any(e.synthetic for e in inp.embeddings.values()),
         seed=seed,
     )
-
-
-def run(config: StudyConfig, progress: bool = True, build_site: bool | None = None, build_paper: bool | None = None):
-    """Run the whole study and render every output.
-
-    Returns
-    -------
-    (StudyResults, report.render.Outputs, BuildLog)
-    """
-    from report import build as report_build
-    from report import render
-
-    build = BuildLog()
-    t_all = time.perf_counter()
-    cache_dir = Path(config.study.cache_dir)
-    store = EmbeddingStore(cache_dir)
-    inputs = load_inputs(config, store, build, progress)
-    t0 = time.perf_counter()
-    results = compute_all(config, inputs, build, progress)
-    build.timings["analyses"] = time.perf_counter() - t0
-    if config.study.galleries:
-        t0 = time.perf_counter()
-        results = add_galleries(config, results, build)
-        build.timings["galleries"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    report = report_build.build_report(results)
-    build.timings["page model"] = time.perf_counter() - t0
-    outputs = render.render_all(
-        report,
-        results,
-        build,
-        site=config.study.build_site if build_site is None else build_site,
-        paper=config.study.build_paper if build_paper is None else build_paper,
-        progress=progress,
-    )
-    build.timings["total"] = time.perf_counter() - t_all
-    return results, outputs, build
 
 
 def embedding_summary(emb: EmbeddingSet) -> dict[str, Any]:

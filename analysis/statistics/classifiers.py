@@ -230,7 +230,7 @@ class CosineCentroidClassifier(ClassifierMixin, BaseEstimator):
     """
 
     def fit(self, x, y):
-        from analysis.metrics import group_sums
+        from analysis.statistics.metrics import group_sums
 
         self.classes_, inv = np.unique(y, return_inverse=True)
         self.centroids_ = l2_normalize(group_sums(x, inv, len(self.classes_))).astype(np.float32)
@@ -479,7 +479,7 @@ def pseudo_labels(x: np.ndarray, k: int, random_state: int, max_iter: int = 20, 
     """KMeans pseudo-labels with ``k`` clusters: fitted on a seeded sample, every row assigned.
 
     Lloyd KMeans with one seeded initialisation, k-means++ while ``k x fit rows <= 10^6`` and
-    random rows beyond (the rule of :func:`analysis.clustering.kmeans_init`: k-means++ seeding
+    random rows beyond (the rule of :func:`analysis.statistics.clustering.kmeans_init`: k-means++ seeding
     of 1,600 centres on 40,000 rows took a minute, longer than everything else here). Full-batch
     rather than MiniBatchKMeans: with about 1000 clusters on 25,000 synthetic rows the
     mini-batch variant was slower (35 s vs 21 s) and far worse (ARI with the true labels 0.06 vs
@@ -487,7 +487,7 @@ def pseudo_labels(x: np.ndarray, k: int, random_state: int, max_iter: int = 20, 
     """
     n = len(x)
     fit = np.arange(n) if n <= max_samples else np.sort(np.random.default_rng(random_state).choice(n, max_samples, replace=False))
-    from analysis.clustering import ClusteringParams, kmeans_init
+    from analysis.statistics.clustering import ClusteringParams, kmeans_init
 
     init = kmeans_init(k, len(fit), ClusteringParams(kmeans_init="auto"))
     km = KMeans(n_clusters=k, init=init, n_init=1, max_iter=max_iter, random_state=random_state)

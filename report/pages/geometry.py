@@ -7,12 +7,12 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from analysis.geometry import GeometryResult, SpaceGeometry
+from analysis.statistics.geometry import GeometryResult, SpaceGeometry
 from analysis.types import Cell
 from report import plotting
 from report.format import fixed, num
 from report.model import Bullets, Code, Figure, InlineMath, P, Page, Section, Strong, Table
-from report.steps import CellContext
+from report.contexts import CellContext
 
 PAPER_TEXT = (
     "For every identity we compute the centroid, the radius (largest distance of one of its "

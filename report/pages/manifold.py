@@ -7,12 +7,12 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from analysis.manifold import ManifoldMap, ManifoldResult
+from analysis.statistics.manifold import ManifoldMap, ManifoldResult
 from analysis.types import Cell
 from report import plotting
 from report.format import fixed
 from report.model import Admonition, Bullets, Figure, P, Page, Section, Strong, Table, spans
-from report.steps import CellContext
+from report.contexts import CellContext
 
 PAPER_TEXT = (
     "We map the L2-normalised embeddings of each cell to two dimensions with PCA, t-SNE and UMAP and "

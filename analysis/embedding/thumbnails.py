@@ -35,8 +35,8 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from analysis.faces import ARCFACE_TEMPLATE, estimate_similarity
-from analysis.images import DEFAULT_MAX_PIXELS, ImageSkip, decode_file
+from analysis.embedding.faces import ARCFACE_TEMPLATE, estimate_similarity
+from analysis.embedding.images import DEFAULT_MAX_PIXELS, ImageSkip, decode_file
 
 #: Bumped when a change of this module changes the pixels of a thumbnail.
 THUMBNAIL_VERSION = "1"
@@ -74,7 +74,7 @@ def kept_faces(trace: pd.DataFrame, items: Sequence[str]) -> pd.DataFrame:
     Parameters
     ----------
     trace : DataFrame
-        Traceability table of an extraction (:data:`analysis.extract.TRACE_COLUMNS`).
+        Traceability table of an extraction (:data:`analysis.embedding.extract.TRACE_COLUMNS`).
     items : sequence of str
         Manifest paths.
 

@@ -1,0 +1,55 @@
+"""From study results to the page model: every page of the site and the paper's structure.
+
+The Reproducibility and Downloads pages are added by the driver (:mod:`report.driver`), which
+knows the timings, the tables and the files that exist.
+"""
+from __future__ import annotations
+
+from report.model import Admonition, Page, Report, spans
+from report.pages import methods
+from report.pages.comparisons import comparisons_page
+from report.pages.data import data_page
+from report.pages.overview import gallery_pages, overview_page
+from report.pages.paper import abstract, paper_sections
+from report.steps import cell_steps, dataset_steps
+from report.study import StudyResults, dataset_context
+
+
+def build_report(results: StudyResults) -> Report:
+    """The page model of the whole study (site pages and paper)."""
+    cfg = results.config
+    seed = cfg.study.seed
+    pages: list[Page] = []
+    for inp in results.inputs:
+        pages.append(data_page(inp, seed))
+    gallery = gallery_pages(results)
+    for cell in results.cells:
+        for step in cell_steps():
+            res = results.cell_results.get(step.name, {}).get(cell)
+            if res is not None:
+                pages.append(step.page(results.contexts[cell], res))
+            elif cell in results.cell_skips.get(step.name, {}):
+                ctx = results.contexts[cell]
+                pages.append(Page((*ctx.path, step.name), step.title, (Admonition(
+                    "warning", "Skipped", spans(f"This analysis could not run on this cell: {results.cell_skips[step.name][cell]}")),),
+                    synthetic=ctx.synthetic, nav_titles=ctx.nav_titles))
+        if cell in gallery:
+            pages.append(gallery[cell])
+    for step in dataset_steps():
+        for inp in results.inputs:
+            res = results.dataset_results.get(step.name, {}).get(inp.spec.name)
+            if res is not None:
+                pages.append(step.page(dataset_context(inp, seed), res))
+    pages.append(comparisons_page(results))
+    # Reproducibility and Downloads are added by the renderer, which knows the timings, the
+    # tables and the files that exist.
+    all_pages = [overview_page(results, True), *pages, methods.page()]
+    synthetic = any(e.synthetic for i in results.inputs for e in i.embeddings.values())
+    return Report(
+        title=cfg.study.title,
+        pages=tuple(all_pages),
+        abstract=abstract(results),
+        paper=paper_sections(results, all_pages),
+        synthetic=synthetic,
+        authors=cfg.study.authors,
+    )

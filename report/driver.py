@@ -1,0 +1,99 @@
+"""The driver: config -> study results -> page model -> every output. The only caller of the renderers.
+
+:func:`run` is what ``build_report.py`` (and ``atlas build``) call. It runs the study stage
+(:mod:`report.study`: embeddings and cached analyses), builds the page model
+(:mod:`report.assemble`), adds the pages that depend on the run itself (Reproducibility with
+its timings, Downloads with the files that exist), and hands everything to the renderers
+(:mod:`report.render`: figures, ``docs/``, ``mkdocs.yml``, ``site/``, ``paper/``).
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+from analysis.config import StudyConfig
+from analysis.embedding.store import EmbeddingStore, atomic_write_text
+from report import render
+from report import site as site_renderer
+from report.assemble import build_report
+from report.escape import slugify
+from report.model import Report
+from report.pages.downloads import downloads_page
+from report.pages.reproducibility import reproducibility_page, timings_frame
+from report.study import BuildLog, StudyResults, add_galleries, compute_all, embedding_summary, load_inputs
+
+
+def run(config: StudyConfig, progress: bool = True, build_site: bool | None = None, build_paper: bool | None = None):
+    """Run the whole study and render every output.
+
+    Returns
+    -------
+    (StudyResults, report.render.Outputs, BuildLog)
+    """
+    build = BuildLog()
+    t_all = time.perf_counter()
+    cache_dir = Path(config.study.cache_dir)
+    store = EmbeddingStore(cache_dir)
+    inputs = load_inputs(config, store, build, progress)
+    t0 = time.perf_counter()
+    results = compute_all(config, inputs, build, progress)
+    build.timings["analyses"] = time.perf_counter() - t0
+    if config.study.galleries:
+        t0 = time.perf_counter()
+        results = add_galleries(config, results, build)
+        build.timings["galleries"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    report = build_report(results)
+    build.timings["page model"] = time.perf_counter() - t0
+    outputs = render_all(
+        report,
+        results,
+        build,
+        site=config.study.build_site if build_site is None else build_site,
+        paper=config.study.build_paper if build_paper is None else build_paper,
+        progress=progress,
+    )
+    build.timings["total"] = time.perf_counter() - t_all
+    return results, outputs, build
+
+
+def render_all(report: Report, results: StudyResults, build: BuildLog, site: bool, paper: bool,
+               progress: bool) -> render.Outputs:
+    """Add the run's own pages, then render the site sources, the paper and (optionally) build both."""
+    cfg = results.config
+    out = Path(cfg.study.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    cache = Path(cfg.study.cache_dir)
+    fig_cache = cache / "figures"
+
+    embedding_files = {}
+    links = []
+    for inp in results.inputs:
+        for net, emb in sorted(inp.embeddings.items()):
+            name = f"downloads/embeddings-{slugify(inp.spec.name)}-{slugify(net)}.json"
+            embedding_files[name] = json.dumps(embedding_summary(emb), indent=2, sort_keys=True) + "\n"
+            links.append((f"Embedding metadata: {inp.spec.name} / {net} (JSON)", name))
+
+    pages = list(report.pages)
+    config_text = cfg.source.read_text(encoding="utf-8")
+    pages.append(reproducibility_page(results, config_text, timings_frame(results)))
+    _, tables = render.collect(pages)
+    pages.append(downloads_page(tables, has_pdf=paper, embedding_files=links, galleries=bool(results.galleries)))
+    figures, tables = render.collect(pages)
+
+    digests, drawn, reused = render.render_figures(figures, fig_cache, progress)
+    build.record(f"figures ({drawn} drawn)", reused=False) if drawn else None
+    build.record(f"figures ({reused} from cache)", reused=True) if reused else None
+
+    pdf, paper_rebuilt, warnings = (None, False, ())
+    if paper:
+        pdf, paper_rebuilt, warnings = render.build_paper(report, out / "paper", digests, fig_cache)
+        build.warnings.extend(f"LaTeX: {w}" for w in warnings)
+    render.write_docs(pages, tables, digests, fig_cache, out / "docs", pdf, embedding_files)
+    atomic_write_text(out / "mkdocs.yml", site_renderer.mkdocs_config(cfg.study.title, cfg.study.site_url, pages,
+                                                                       render.MATHJAX_DIR.is_dir()))
+    index, site_rebuilt = (None, False)
+    if site:
+        index, site_rebuilt = render.build_site(out)
+    return render.Outputs(out, out / "docs", index, pdf, drawn, reused, site_rebuilt, paper_rebuilt, warnings)

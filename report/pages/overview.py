@@ -1,0 +1,98 @@
+"""The Overview page: key findings, the study grid, where to go next, the galleries' summary."""
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pandas as pd
+
+from report.format import count
+from report.model import Bullets, Code, P, Page, Section, Strong, Table, Text, spans
+from report.pages import galleries
+from report.steps import cell_steps
+from report.study import StudyResults
+
+
+def study_grid(results: StudyResults) -> pd.DataFrame:
+    rows = []
+    for cell in results.cells:
+        inp = next(i for i in results.inputs if i.spec.name == cell.dataset)
+        emb = inp.embeddings[cell.network]
+        geom = results.cell_results.get("geometry", {}).get(cell)
+        rows.append({
+            "dataset": cell.dataset,
+            "network": cell.network,
+            "subset": cell.subset,
+            "dims": emb.n_dims,
+            "identities": geom.n_identities if geom is not None else np.nan,
+            "images": geom.n_samples if geom is not None else np.nan,
+            "synthetic": "yes" if emb.synthetic else "no",
+        })
+    for step, skips in sorted(results.cell_skips.items()):
+        for cell, reason in sorted(skips.items(), key=lambda kv: (kv[0].dataset, kv[0].network, kv[0].subset)):
+            if step == "geometry":
+                rows.append({"dataset": cell.dataset, "network": cell.network, "subset": cell.subset, "dims": np.nan,
+                             "identities": np.nan, "images": np.nan, "synthetic": f"skipped: {reason}"})
+    return pd.DataFrame(rows)
+
+
+def key_findings(results: StudyResults) -> list:
+    """Headline numbers of every (dataset, network) on the ``all`` subset (or the first subset)."""
+    items = []
+    geo = results.cell_results.get("geometry", {})
+    subset = results.config.subsets[0]
+    for cell in results.cells:
+        if cell.subset != subset or cell not in geo:
+            continue
+        g = geo[cell]
+        items.append((
+            Strong(f"{cell.dataset} / {cell.network}"),
+            f": {count(g.n_samples)} embeddings, {g.n_identities} identities, {g.n_dims}-D; median identity radius "
+            f"{np.median(g.l2.identities.radius):.3f}, median intrinsic dimension {np.median(g.l2.identities.intrinsic_dim):g} "
+            f"(TwoNN {g.l2.global_twonn:.1f} globally), median raw norm {np.median(g.norms):.2f}.",
+        ))
+        for step in cell_steps():
+            headline = getattr(sys.modules[step.page.__module__], "headline", None)
+            res = results.cell_results.get(step.name, {}).get(cell)
+            if headline is not None and res is not None:
+                text = headline(res)
+                if text:
+                    items.append((Text(f"{cell.dataset} / {cell.network}, {step.title.lower()}: "), *spans(text)))
+    return items
+
+
+def gallery_pages(results: StudyResults) -> dict:
+    """Gallery page of every cell that has one (``[study] galleries = true``), by cell."""
+    return {cell: galleries.page(results.contexts[cell], g) for cell, g in results.galleries.items()}
+
+
+def overview_page(results: StudyResults, has_pdf: bool) -> Page:
+    cfg = results.config
+    synthetic = any(e.synthetic for i in results.inputs for e in i.embeddings.values())
+    intro = [
+        P(
+            "This report studies the geometry of face-recognition embedding spaces: how tightly each identity clusters, how "
+            "many dimensions it really uses, how separable identities are, how well clustering recovers them, and which "
+            "labels look wrong. Every number, figure and table is computed by ", Code("build_report.py"),
+            " from the config ", Code(cfg.source.name), "; the paper (PDF) is built from the same results.",
+        ),
+    ]
+    findings = key_findings(results)
+    sections = [Section("Key findings", (Bullets(*findings),) if findings else (P("No cell could be analysed."),))]
+    sections.append(Section("Study grid", (
+        P("Each (dataset, network, subset) cell is analysed separately; every cell has its own pages in the navigation."),
+        Table("overview-grid", "The study grid: datasets x networks x subsets with their sizes.", study_grid(results),
+              max_rows=None, in_paper=True),
+    )))
+    sections.append(Section("Where to go next", (
+        Bullets(
+            ("Comparisons: side-by-side tables across networks, datasets and subsets.",),
+            ("Methods: the definition of every statistic and metric, with references.",),
+            ("Reproducibility: config, package versions, model ids and hashes, input hashes, timings, how to rebuild.",),
+            ("Downloads: every table as CSV, the paper as PDF, the embeddings' metadata.",),
+        ),
+    )))
+    gallery = galleries.overview_section(cfg.study.galleries, list(gallery_pages(results).values()), results.gallery_notes)
+    if gallery is not None:
+        sections.append(gallery)
+    return Page(path=("index",), title="Overview", intro=tuple(intro), sections=tuple(sections), synthetic=synthetic)
