@@ -101,7 +101,8 @@ def _baseline(name: str, emb, quick: bool) -> None:
     x = emb.normalized()
     y = emb.labels
     if name == "baseline-kmeans-silhouette":
-        from analysis.statistics.clustering import ClusteringParams, k_grid
+        from analysis.statistics.clustering import ClusteringParams
+        from analysis.statistics.kmeans import k_grid
 
         n_id = len(emb.identity_names)
         ks = [n_id] if quick else list(k_grid(n_id, len(x), ClusteringParams()))

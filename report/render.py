@@ -25,10 +25,10 @@ from report import site as site_renderer
 from report.model import Figure, Page, Report, Table
 from report.escape import slugify
 from report.references import bibtex
+from report.resources import mathjax_dir
 from analysis.embedding.store import atomic_write_bytes, atomic_write_text, content_hash
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-MATHJAX_DIR = PROJECT_ROOT / ".vendor" / "mathjax" / "es5"
+MATHJAX_DIR = mathjax_dir()
 FIGURE_VERSION = "1"
 
 

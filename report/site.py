@@ -25,8 +25,8 @@ from report.model import (
     Strong, Table, Text,
 )
 from report.references import REFERENCES, label
+from report.resources import templates_dir
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 SYNTHETIC_BANNER = "Synthetic demo, not faces"
 
 
@@ -101,7 +101,7 @@ class MarkdownRenderer:
 
     def __init__(self, templates: Path | None = None) -> None:
         self.env = jinja2.Environment(
-            loader=jinja2.FileSystemLoader(str(templates or TEMPLATES)),
+            loader=jinja2.FileSystemLoader(str(templates or templates_dir())),
             undefined=jinja2.StrictUndefined,
             autoescape=False,
             finalize=_finalize,

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import silhouette_samples
 
-from analysis.statistics.audit import AuditParams, analyze_audit, centroid_scores, near_duplicate_pairs
+from analysis.statistics.audit import AuditParams, analyze_audit
+from analysis.statistics.image_audit import centroid_scores, near_duplicate_pairs
 from analysis.embedding.synthetic import SyntheticDatasetOptions, SyntheticNetworkOptions, generate, planted_mislabels
 from analysis.types import Cell, EmbeddingSet, l2_normalize
 from report.model import Figure, Table
@@ -170,7 +171,7 @@ def test_page_renders_and_ranks_by_margin(demo_result):
 @pytest.mark.parametrize("threshold", [0.995, 0.9, 0.5])
 def test_near_duplicates_match_brute_force(threshold):
     # The projected screen must never lose a pair: compare with every pair's exact cosine.
-    from analysis.statistics.audit import near_duplicate_pairs
+    from analysis.statistics.image_audit import near_duplicate_pairs
 
     rng = np.random.default_rng(7)
     centres = rng.normal(size=(30, 64))

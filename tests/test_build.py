@@ -84,7 +84,7 @@ def test_template_change_rerenders_without_recomputing(tmp_path, monkeypatch):
     page = templates / "page.md.j2"
     page.write_text(page.read_text(encoding="utf-8").replace("# {{ page.title }}", "# {{ page.title }} (edited)"),
                     encoding="utf-8")
-    monkeypatch.setattr(site, "TEMPLATES", templates)
+    monkeypatch.setattr(site, "templates_dir", lambda: templates)
     _, outputs, build = run(cfg, progress=False)
     assert build.computed == []
     assert outputs.figures_drawn == 0

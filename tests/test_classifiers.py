@@ -130,7 +130,7 @@ def test_graph_knn_matches_scikit_learn():
     # rows whose m nearest rows hold fewer than k training rows (searched again exactly).
     from sklearn.neighbors import KNeighborsClassifier
 
-    from analysis.statistics.classifiers import knn_predict, neighbour_graph
+    from analysis.statistics.knn import knn_predict, neighbour_graph
 
     rng = np.random.default_rng(3)
     x = rng.normal(size=(300, 12)).astype(np.float32)

@@ -5,7 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.statistics.clustering import ClusteringParams, analyze_clustering, k_grid
+from analysis.statistics.clustering import ClusteringParams, analyze_clustering
+from analysis.statistics.kmeans import k_grid
 from analysis.config import ConfigError, build_dataclass
 from analysis.embedding.synthetic import SyntheticDatasetOptions, SyntheticNetworkOptions, generate
 from analysis.types import Cell, EmbeddingSet

@@ -6,18 +6,17 @@ import warnings
 import numpy as np
 import pytest
 
-from analysis.embedding import faces
+from analysis.embedding import alignment, faces
+from analysis.embedding.alignment import DlibChipAligner, SimilarityAligner
 from analysis.embedding.faces import (
     KEPT,
     LOW_SCORE,
     NO_FACE,
     OTHER_FACE,
     TOO_SMALL,
-    DlibChipAligner,
     DlibDetector,
     FaceCandidates,
     InsightFaceDetector,
-    SimilarityAligner,
     choose_face,
 )
 from analysis.embedding.images import decode_file
@@ -128,9 +127,9 @@ def test_similarity_alignment_matches_insightface_norm_crop():
     assert aligned.rgb.shape == (112, 112, 3) and aligned.rgb.dtype == np.uint8
     np.testing.assert_array_equal(aligned.rgb, reference[:, :, ::-1])
     # Landmarks land on the ArcFace template.
-    m = faces.similarity_matrix(found.landmarks[k], 112)
+    m = alignment.similarity_matrix(found.landmarks[k], 112)
     mapped = np.c_[found.landmarks[k], np.ones(5)] @ m.T
-    assert np.abs(mapped - faces.ARCFACE_TEMPLATE).max() < 6
+    assert np.abs(mapped - alignment.ARCFACE_TEMPLATE).max() < 6
     assert SimilarityAligner(160).align(bgr, found.boxes[k], found.landmarks[k]).rgb.shape == (160, 160, 3)
 
 

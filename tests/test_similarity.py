@@ -5,13 +5,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.statistics.similarity import (
-    SimilarityParams,
-    analyze_similarity,
-    best_threshold,
-    pair_histograms,
-    pairs_protocol,
-)
+from analysis.statistics.pair_histograms import pair_histograms
+from analysis.statistics.similarity import SimilarityParams, analyze_similarity
+from analysis.statistics.verification import best_threshold, pairs_protocol
 from analysis.types import EmbeddingSet, l2_normalize
 
 

@@ -26,6 +26,10 @@ The key is a hash of the manifest content hash, the network identity (model id, 
 sha256, preprocessing, alignment), the detector identity and every parameter changing which
 face is kept or how pixels are decoded; execution-only settings (devices, workers, threads,
 backend) are not part of it.
+
+The parameters and the cache key live in :mod:`analysis.embedding.extraction_params`, the
+per-image work of a worker in :mod:`analysis.embedding.face_worker`; this module plans,
+checkpoints, runs the shards and assembles the result.
 """
 from __future__ import annotations
 
@@ -34,150 +38,34 @@ import io
 import logging
 import shutil
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Literal
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
 
 from analysis.embedding import devices as dev
-from analysis.embedding.faces import (
-    KEPT,
-    DlibDetector,
-    InsightFaceDetector,
-    choose_face,
-    default_detector_path,
-    dlib_detector_identity,
-    insightface_detector_identity,
+from analysis.embedding.extraction_params import (  # noqa: F401 - also re-exported (callers import them from here)
+    EXTRACT_VERSION,
+    DetectorSpec,
+    ExtractionParams,
+    detector_identity,
+    extraction_key,
+    resolve_detector,
 )
-from analysis.embedding.images import DEFAULT_MAX_PIXELS, ImageSkip, decode_file, encode_jpeg
+from analysis.embedding.face_worker import (  # noqa: F401 - also re-exported (callers import them from here)
+    ALIGNMENT_FAILED,
+    DETECTION_FAILED,
+    LANDMARK_COLUMNS,
+    TRACE_COLUMNS,
+    _Job,
+    _Worker,
+)
 from analysis.embedding.store import EmbeddingStore, atomic_write_bytes, stable_hash
 from analysis.types import EmbeddingSet
 
 logger = logging.getLogger(__name__)
-
-#: Bumped when a change of this module changes the vectors or the trace of a run.
-EXTRACT_VERSION = "2"
-
-DETECTION_FAILED = "detection failed"
-ALIGNMENT_FAILED = "alignment failed"
-
-LANDMARK_COLUMNS = [f"{axis}{i}" for i in range(5) for axis in ("lx", "ly")]
-TRACE_COLUMNS = [
-    "item", "face_index", "status", "kept", "x1", "y1", "x2", "y2", "score", *LANDMARK_COLUMNS,
-    "landmark_scheme", "aligned_file", "image_width", "image_height", "decoder", "detail",
-]
-
-
-@dataclass(frozen=True)
-class ExtractionParams:
-    """The ``[extraction]`` table: detection, alignment, batching, devices.
-
-    Parameters
-    ----------
-    detector : {"auto", "insightface", "dlib-hog", "dlib-cnn"}, default="auto"
-        ``auto``: dlib's HOG detector for the dlib network when no ``detector_path`` is given
-        (all offline), an InsightFace detector otherwise.
-    detector_path : Path, optional
-        SCRFD/RetinaFace ONNX file; None means InsightFace's ``buffalo_l/det_10g.onnx``,
-        downloaded into ``model_dir`` on first use.
-    model_dir : str, default="~/.insightface"
-        InsightFace model root for that download.
-    det_sizes : tuple of int, default=(160, 320)
-        InsightFace detector input sides (square, letterboxed). Several sizes run the detector
-        at each and merge the boxes by NMS (InsightFace 2.x's own default is (128, 640)):
-        the small size finds faces that fill a portrait (SCRFD misses them at 640), the larger
-        one smaller faces. Use (640,) for crowd photographs.
-    min_score : float, default=0.7
-        Minimum InsightFace detection confidence.
-    candidate_score : float, default=0.5
-        InsightFace detections kept as candidates; those between this and ``min_score`` are
-        reported as ``low score`` rather than ``no face``.
-    dlib_min_score : float, default=0.0
-        Minimum dlib detection margin (HOG/MMOD scores are margins, not probabilities).
-    dlib_upsample : int, default=1
-        dlib upsampling (1 finds faces down to about 40 px).
-    dlib_max_side : int, default=800
-        Images are shrunk to this long side before dlib detection (speed).
-    min_face_px : int, default=40
-        Minimum box side, in original image pixels.
-    face_selection : {"largest_central", "largest"}, default="largest_central"
-        Which face an image keeps when it holds several.
-    reduced_decode : bool, default=True
-        Decode large JPEGs at 1/2, 1/4 or 1/8 scale when the result keeps a long side of at
-        least ``decode_min_side`` (and of the largest detector size).
-    decode_min_side : int, default=800
-        Long side kept by reduced decoding: the aligned crop is cut from the decoded image, so
-        it must keep the face at about its original resolution, not only what the detector
-        needs.
-    max_pixels : int, default=89478485
-        Larger images are skipped (decompression bomb guard).
-    batch_size : int, default=64
-        Aligned crops per network call.
-    chunk_size : int, default=256
-        Images per checkpoint chunk.
-    decode_threads : int, default=4
-        Threads decoding (and, with InsightFace, detecting) images in each worker.
-    devices : str, default="auto"
-        ``auto`` (every visible GPU, else CPU), ``cpu``, ``cuda`` or ``cuda:0,1``; asking
-        for CUDA without it falls back to the CPU with a loud warning.
-    cpu_workers : int, default=0
-        CPU worker processes; 0 picks one per core for dlib (which holds the GIL) and one
-        multi-threaded worker for onnxruntime pipelines.
-    intra_op_threads : int, default=0
-        onnxruntime threads of the recogniser session (0: cores per worker).
-    backend : {"local", "dask"}, default="local"
-        ``dask`` runs the shards on a Dask cluster through joblib's Dask backend; the cache
-        folder must then be on a file system shared with the workers.
-    dask_scheduler : str, default=""
-        Scheduler address (``tcp://host:8786``); empty uses the current ``dask.distributed``
-        client.
-    dask_shards : int, default=0
-        Shards sent to the cluster; 0 means one per Dask worker.
-    save_aligned : bool, default=False
-        Also write the network's aligned input crops as JPEG files under
-        ``<cache_dir>/aligned/<key>/`` (for inspection; never published). Galleries do not
-        need them: :mod:`analysis.embedding.thumbnails` cuts the few faces they show from the trace.
-    """
-
-    detector: Literal["auto", "insightface", "dlib-hog", "dlib-cnn"] = "auto"
-    detector_path: Path | None = None
-    model_dir: str = "~/.insightface"
-    det_sizes: tuple[int, ...] = (160, 320)
-    min_score: float = 0.7
-    candidate_score: float = 0.5
-    dlib_min_score: float = 0.0
-    dlib_upsample: int = 1
-    dlib_max_side: int = 800
-    min_face_px: int = 40
-    face_selection: Literal["largest_central", "largest"] = "largest_central"
-    reduced_decode: bool = True
-    decode_min_side: int = 800
-    max_pixels: int = DEFAULT_MAX_PIXELS
-    batch_size: int = 64
-    chunk_size: int = 256
-    decode_threads: int = 4
-    devices: str = "auto"
-    cpu_workers: int = 0
-    intra_op_threads: int = 0
-    backend: Literal["local", "dask"] = "local"
-    dask_scheduler: str = ""
-    dask_shards: int = 0
-    save_aligned: bool = False
-
-    def __post_init__(self) -> None:
-        if not self.det_sizes or min(self.det_sizes) < 32 or any(s % 32 for s in self.det_sizes):
-            raise ValueError(f"det_sizes must be a non-empty list of multiples of 32 such as [160, 320], got {list(self.det_sizes)}")
-        if not 0.0 <= self.candidate_score <= self.min_score <= 1.0:
-            raise ValueError("need 0 <= candidate_score <= min_score <= 1")
-        for name in ("batch_size", "chunk_size", "decode_threads", "max_pixels", "decode_min_side"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1")
-        for name in ("min_face_px", "dlib_upsample", "cpu_workers", "intra_op_threads", "dask_shards", "dlib_max_side"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0")
 
 
 @dataclass(frozen=True, eq=False)
@@ -207,75 +95,6 @@ class ExtractionResult:
 # --------------------------------------------------------------------------------------------
 # Plan
 # --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DetectorSpec:
-    """A resolved detector choice (picklable, sent to the workers)."""
-
-    kind: str  # insightface | dlib-hog | dlib-cnn
-    path: str | None
-
-
-@dataclass(frozen=True)
-class _Job:
-    """Everything a worker needs (picklable; no models, no frames)."""
-
-    root: str
-    paths: tuple[str, ...]
-    chunks: tuple[tuple[int, int], ...]
-    chunk_dir: str
-    aligned_dir: str | None
-    network_options: Any
-    detector: DetectorSpec
-    params: ExtractionParams
-
-
-def resolve_detector(params: ExtractionParams, network_options: Any) -> DetectorSpec:
-    """Which detector runs, and from which file (downloading the default when needed)."""
-    from analysis.embedding.networks import DlibOptions
-
-    kind = params.detector
-    if kind == "auto":
-        kind = "dlib-hog" if isinstance(network_options, DlibOptions) and params.detector_path is None else "insightface"
-    if kind == "insightface":
-        path = Path(params.detector_path) if params.detector_path else default_detector_path(params.model_dir)
-        return DetectorSpec("insightface", str(path))
-    return DetectorSpec(kind, None)
-
-
-def detector_identity(spec: DetectorSpec, params: ExtractionParams) -> dict[str, Any]:
-    """Cache-key description of a detector plus every selection/decoding parameter."""
-    if spec.kind == "insightface":
-        ident = insightface_detector_identity(Path(spec.path), _square_sizes(params), params.candidate_score)
-        min_score = params.min_score
-    else:
-        ident = dlib_detector_identity(spec.kind.split("-", 1)[1], params.dlib_upsample, params.dlib_max_side,
-                                       _dlib_candidate(params))
-        min_score = params.dlib_min_score
-    ident.update({
-        "min_score": float(min_score),
-        "min_face_px": int(params.min_face_px),
-        "face_selection": params.face_selection,
-        "reduced_decode": bool(params.reduced_decode),
-        "decode_min_side": int(params.decode_min_side),
-        "max_pixels": int(params.max_pixels),
-    })
-    return ident
-
-
-def _square_sizes(params: ExtractionParams) -> list[tuple[int, int]]:
-    return [(int(s), int(s)) for s in params.det_sizes]
-
-
-def _dlib_candidate(params: ExtractionParams) -> float:
-    # HOG margins below the threshold are still reported (as "low score") down to 0.5 below.
-    return params.dlib_min_score - 0.5
-
-
-def extraction_key(manifest_hash: str, network: dict[str, Any], detector: dict[str, Any]) -> str:
-    """Store key of an extraction result."""
-    return stable_hash({"extract": EXTRACT_VERSION, "manifest": manifest_hash, "network": network, "detector": detector})
 
 
 def plan_chunks(n_images: int, chunk_size: int) -> tuple[tuple[int, int], ...]:
@@ -489,7 +308,7 @@ def _progress_bar(total: int, initial: int, enabled: bool):
 
 
 # --------------------------------------------------------------------------------------------
-# Worker
+# One shard (a worker's whole life)
 # --------------------------------------------------------------------------------------------
 
 
@@ -524,166 +343,9 @@ def run_shard(job: _Job, chunk_ids: list[int], device: dev.Device | None, thread
     return len(todo)
 
 
-def _bounded_map(pool: ThreadPoolExecutor, fn, items, window: int):
-    """``pool.map`` in order with at most ``window`` results in flight.
-
-    ``Executor.map`` submits everything at once; when the consumer (dlib detection in the
-    worker thread) is slower than decoding, every decoded image of a chunk would sit in memory.
-    """
-    from collections import deque
-
-    items = list(items)
-    futures: deque = deque()
-    nxt = 0
-    while nxt < len(items) or futures:
-        while nxt < len(items) and len(futures) < max(1, window):
-            futures.append(pool.submit(fn, items[nxt]))
-            nxt += 1
-        yield futures.popleft().result()
-
-
-@dataclass
-class _ImageOutcome:
-    """Everything known about one image after the per-image stage."""
-
-    item: str
-    rows: list[dict]
-    crop: np.ndarray | None = None
-
-
-class _Worker:
-    """Models and thread pool of one shard."""
-
-    def __init__(self, job: _Job, device: dev.Device, threads: int) -> None:
-        from analysis.embedding.networks import create_embedder
-
-        self.job, self.params = job, job.params
-        p = job.params
-        n_threads = max(1, p.decode_threads)
-        cores = threads or dev.cpu_count()
-        if job.detector.kind == "insightface":
-            # Several images are detected at once from the thread pool: one onnxruntime thread
-            # each scales better than many threads on one small letterboxed image.
-            det_threads = 0 if device.is_cuda else max(1, cores // n_threads)
-            self.detector = InsightFaceDetector(Path(job.detector.path), _square_sizes(p), p.candidate_score,
-                                                device=device, threads=det_threads)
-            self.min_score = p.min_score
-            self.target_side = max(max(p.det_sizes), p.decode_min_side)
-        else:
-            self.detector = DlibDetector(job.detector.kind.split("-", 1)[1], p.dlib_upsample, p.dlib_max_side,
-                                         _dlib_candidate(p))
-            self.min_score = p.dlib_min_score
-            self.target_side = max(p.dlib_max_side, p.decode_min_side)
-        self.embedder = create_embedder(job.network_options, device=device,
-                                        threads=p.intra_op_threads or (0 if device.is_cuda else cores))
-        self.aligner = self.embedder.make_aligner()
-        self.n_threads = n_threads
-        self.pool = ThreadPoolExecutor(n_threads, thread_name_prefix="decode")
-        # dlib objects are neither thread-safe nor GIL-free: detect them in this thread.
-        self.detect_in_pool = self.detector.thread_safe
-
-    def close(self) -> None:
-        self.pool.shutdown(wait=True)
-
-    # stage A: in the pool
-    def _decode_detect(self, rel: str):
-        p = self.params
-        try:
-            img = decode_file(Path(self.job.root) / rel, target_side=self.target_side if p.reduced_decode else None,
-                              max_pixels=p.max_pixels)
-        except ImageSkip as skip:
-            return None, None, skip
-        if not self.detect_in_pool:
-            return img, None, None
-        try:
-            return img, self.detector.detect(img.bgr), None
-        except Exception as exc:  # noqa: BLE001 - one odd image must not stop the run
-            return img, None, ImageSkip(DETECTION_FAILED, f"{type(exc).__name__}: {exc}")
-
-    def process(self, chunk: tuple[int, int]) -> tuple[np.ndarray, pd.DataFrame]:
-        rels = self.job.paths[chunk[0]:chunk[1]]
-        staged = _bounded_map(self.pool, self._decode_detect, rels, window=4 * self.n_threads)
-        outcomes = [self._finish(rel, *st) for rel, st in zip(rels, staged)]
-        crops = [o.crop for o in outcomes if o.crop is not None]
-        vectors = self._embed(crops)
-        rows = [row for o in outcomes for row in o.rows]
-        trace = pd.DataFrame(rows, columns=TRACE_COLUMNS)
-        return vectors, trace
-
-    def _embed(self, crops: list[np.ndarray]) -> np.ndarray:
-        bs = self.params.batch_size
-        parts = [self.embedder.embed(np.stack(crops[i:i + bs])) for i in range(0, len(crops), bs)]
-        if not parts:
-            return np.zeros((0, self.embedder.dim), np.float32)
-        out = np.concatenate(parts).astype(np.float32, copy=False)
-        return out
-
-    # stage B: in order, in the worker's thread
-    def _finish(self, rel: str, img, faces, skip: ImageSkip | None) -> _ImageOutcome:
-        p = self.params
-        if skip is not None:
-            return _ImageOutcome(rel, [_skip_row(rel, skip.reason, skip.detail, img)])
-        if faces is None:
-            try:
-                faces = self.detector.detect(img.bgr)
-            except Exception as exc:  # noqa: BLE001 - one odd image must not stop the run
-                return _ImageOutcome(rel, [_skip_row(rel, DETECTION_FAILED, f"{type(exc).__name__}: {exc}", img)])
-        h, w = img.bgr.shape[:2]
-        choice = choose_face(faces, (w, h), self.min_score, p.min_face_px * img.scale, p.face_selection)
-        inv = 1.0 / img.scale
-        rows = []
-        crop = None
-        for k in range(faces.n_faces):
-            status = choice.statuses[k]
-            lmk = faces.landmarks[k] if faces.landmarks is not None else None
-            scheme = "arcface5" if lmk is not None else ""
-            aligned_file = ""
-            if status == KEPT:
-                try:
-                    aligned = self.aligner.align(img.bgr, faces.boxes[k], lmk)
-                except Exception as exc:  # noqa: BLE001 - a failed alignment is a recorded skip
-                    rows.append(_skip_row(rel, ALIGNMENT_FAILED, f"{type(exc).__name__}: {exc}", img))
-                    crop = None
-                    continue
-                crop, lmk, scheme = aligned.rgb, aligned.landmarks, aligned.scheme
-                aligned_file = self._save_thumbnail(rel, k, crop)
-            rows.append(_face_row(rel, k, status, faces.boxes[k] * inv, float(faces.scores[k]),
-                                  None if lmk is None else np.asarray(lmk) * inv, scheme, aligned_file, img))
-        if choice.kept is None:
-            rows.append(_skip_row(rel, choice.reason, f"{faces.n_faces} candidate(s)", img))
-        return _ImageOutcome(rel, rows, crop)
-
-    def _save_thumbnail(self, rel: str, k: int, crop: np.ndarray) -> str:
-        if not self.job.aligned_dir:
-            return ""
-        name = f"{rel.rsplit('.', 1)[0]}__face{k}.jpg"
-        atomic_write_bytes(Path(self.job.aligned_dir) / name, encode_jpeg(crop))
-        return f"aligned/{Path(self.job.aligned_dir).name}/{name}"
-
-
-def _base_row(rel: str, img=None) -> dict:
-    row = {c: np.nan for c in TRACE_COLUMNS}
-    row.update(item=rel, landmark_scheme="", aligned_file="", decoder="", detail="", kept=False,
-               image_width=-1, image_height=-1)
-    if img is not None:
-        row.update(image_width=int(img.original_size[0]), image_height=int(img.original_size[1]), decoder=img.decoder)
-    return row
-
-
-def _skip_row(rel: str, reason: str, detail: str = "", img=None) -> dict:
-    row = _base_row(rel, img)
-    row.update(face_index=-1, status=reason, detail=detail)
-    return row
-
-
-def _face_row(rel, k, status, box, score, lmk, scheme, aligned_file, img) -> dict:
-    row = _base_row(rel, img)
-    row.update(face_index=k, status=status, kept=status == KEPT, x1=float(box[0]), y1=float(box[1]),
-               x2=float(box[2]), y2=float(box[3]), score=score, landmark_scheme=scheme, aligned_file=aligned_file)
-    if lmk is not None:
-        for i in range(5):
-            row[f"lx{i}"], row[f"ly{i}"] = float(lmk[i][0]), float(lmk[i][1])
-    return row
+# --------------------------------------------------------------------------------------------
+# Checkpoints
+# --------------------------------------------------------------------------------------------
 
 
 def _normalise_trace(trace: pd.DataFrame) -> pd.DataFrame:

@@ -29,8 +29,9 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 
+from analysis.embedding.alignment import Aligner, DlibChipAligner, SimilarityAligner
 from analysis.embedding.devices import Device, check_session_device, onnx_provider_config, session_options
-from analysis.embedding.faces import Aligner, DlibChipAligner, SimilarityAligner, dlib_model_file, file_sha256
+from analysis.embedding.faces import dlib_model_file, file_sha256
 from analysis.embedding.synthetic import SyntheticNetworkOptions
 
 #: InsightFace model packs with a recogniser: name -> (pack, recogniser file in the pack).

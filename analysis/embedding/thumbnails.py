@@ -35,7 +35,7 @@ from typing import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from analysis.embedding.faces import ARCFACE_TEMPLATE, estimate_similarity
+from analysis.embedding.alignment import ARCFACE_TEMPLATE, estimate_similarity
 from analysis.embedding.images import DEFAULT_MAX_PIXELS, ImageSkip, decode_file
 
 #: Bumped when a change of this module changes the pixels of a thumbnail.

@@ -1,11 +1,13 @@
 """The statistics half: what an embedding set says about identities.
 
 What lives here: subsets of a set (``subsets``), per-identity geometry and intrinsic dimension
-(``geometry``), similarity and verification (``similarity``), metric definitions shared by the
-analyses (``metrics``), clustering with internal and external scores (``clustering`` and its
-``kmeans`` sweep), 2-D maps (``manifold``), identity classifiers (``classifiers``), the label-noise
-audit (``audit``), comparisons across networks (``crossnet``) and the choice of faces for the
-galleries (``galleries``).
+(``geometry``), similarity (``similarity``: centroids, nearest other identity; ``pair_histograms``:
+exact chunked all-pairs statistics; ``verification``: EER, ROC, TAR@FAR, d', pairs protocols),
+metric definitions shared by the analyses (``metrics``), clustering (``clustering`` with
+``clustering_params``, the ``kmeans`` sweep and ``cluster_scores``: internal and external scores),
+2-D maps (``manifold``), identity classifiers (``classifiers`` with the shared exact k-NN graph in
+``knn``), the label-noise audit (``audit``: identities; ``image_audit``: images and near-duplicates),
+comparisons across networks (``crossnet``) and the choice of faces for the galleries (``galleries``).
 
 The rule: arrays (an :class:`analysis.types.EmbeddingSet`) and a frozen params dataclass in,
 a frozen result dataclass out. No file access, no plotting, no global random state (every

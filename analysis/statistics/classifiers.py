@@ -46,6 +46,7 @@ from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
 from sklearn.model_selection import StratifiedKFold
 from sklearn.svm import LinearSVC
 
+from analysis.statistics.knn import NeighbourGraph, _GraphKNN, neighbour_graph
 from analysis.types import EmbeddingSet, l2_normalize
 
 CLASSIFIERS = ("centroid", "knn", "svm", "logreg")
@@ -208,20 +209,6 @@ class ClassifierResult:
 
 
 # --------------------------------------------------------------------------- classifiers
-class _GraphKNN:
-    """k-NN of one fold on the shared neighbour graph, behind the ``fit(x, y).predict(x)`` calls
-    of the cross-validation loop (their arguments are ignored: the fold's rows are given here)."""
-
-    def __init__(self, graph: NeighbourGraph, train: np.ndarray, test: np.ndarray, y_graph: np.ndarray, k: int):
-        self.graph, self.train, self.test, self.y_graph, self.k = graph, train, test, y_graph, k
-
-    def fit(self, _x, _y):
-        return self
-
-    def predict(self, _x):
-        return knn_predict(self.graph, self.train, self.test, self.y_graph, self.k)
-
-
 class CosineCentroidClassifier(ClassifierMixin, BaseEstimator):
     """Nearest centroid by cosine similarity.
 
@@ -254,97 +241,6 @@ def _stratified_cap(y: np.ndarray, cap: int, min_per_class: int, seed: int) -> n
         rows = order[starts[c] : starts[c + 1]]
         keep.append(rng.choice(rows, size=quota[c], replace=False))
     return np.sort(np.concatenate(keep))
-
-
-@dataclass(frozen=True, eq=False)
-class NeighbourGraph:
-    """The ``m`` nearest other rows of every row of a set, computed once.
-
-    Cross-validated k-NN only ever needs, for a test row, its ``k`` nearest *training* rows;
-    with random folds those are almost always among its ``m`` (>> k) nearest rows overall.
-    One exact all-rows search therefore serves every fold and both label sources, instead of
-    one brute-force search per fold (ten at five folds): rows whose list holds fewer than ``k``
-    training rows are searched again exactly (:func:`knn_predict`), so the result is exact.
-    """
-
-    x: np.ndarray  # (n, d) the rows searched
-    index: np.ndarray  # (n, m) nearest other rows, nearest first
-    distance: np.ndarray  # (n, m)
-
-
-def neighbour_graph(x: np.ndarray, m: int) -> NeighbourGraph:
-    """Exact ``m`` nearest other rows of every row (Euclidean; cosine order on unit vectors).
-
-    With FAISS installed (``faiss-cpu``) the search is its exact flat index, otherwise
-    scikit-learn's brute-force search; both return the same neighbours. FAISS keeps the float32
-    product in single precision where scikit-learn upcasts blocks to float64: on 20,000 x 512
-    rows here 4.4 s against 8.6 s, and this search is the largest cost of the classifiers.
-    """
-    n = len(x)
-    m = int(min(m, n - 1))
-    dist, idx = _exact_knn(np.ascontiguousarray(x, dtype=np.float32), m + 1)
-    # Drop each row itself; with exact duplicates it need not come first, so remove it by value.
-    self_hit = idx == np.arange(n)[:, None]
-    drop = np.where(self_hit.any(axis=1), self_hit.argmax(axis=1), m)
-    keep = np.arange(m + 1)[None, :] != drop[:, None]
-    return NeighbourGraph(x, idx[keep].reshape(n, m), dist[keep].reshape(n, m))
-
-
-def _exact_knn(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Distances and positions of the ``k`` nearest rows of every row (itself included)."""
-    try:
-        import faiss
-    except ImportError:
-        faiss = None
-    if faiss is not None:
-        index = faiss.IndexFlatL2(x.shape[1])
-        index.add(x)
-        d2, idx = index.search(x, k)
-        return np.sqrt(np.maximum(d2, 0.0)), idx.astype(np.int64)
-    from sklearn.neighbors import NearestNeighbors
-
-    # Euclidean on unit vectors ranks neighbours exactly as cosine does, and scikit-learn's
-    # Euclidean brute-force path is a chunked matmul with a heap (its cosine path is slower).
-    return NearestNeighbors(n_neighbors=k, algorithm="brute", metric="euclidean").fit(x).kneighbors(x)
-
-
-def knn_predict(graph: NeighbourGraph, train: np.ndarray, test: np.ndarray, y: np.ndarray, k: int) -> np.ndarray:
-    """Majority vote of the ``k`` nearest training rows of each test row (rows of ``graph.x``).
-
-    Parameters
-    ----------
-    graph : NeighbourGraph
-    train, test : ndarray of int
-        Row positions in ``graph.x``; ``y`` holds a label for every row (used for ``train`` only).
-    k : int
-
-    Returns
-    -------
-    ndarray
-        Labels; ties go to the smallest label, as in
-        :class:`sklearn.neighbors.KNeighborsClassifier` (both use :func:`scipy.stats.mode`).
-    """
-    from scipy.stats import mode
-
-    is_train = np.zeros(len(graph.x), dtype=bool)
-    is_train[train] = True
-    k = int(min(k, len(train)))
-    cand = graph.index[test]
-    ok = is_train[cand]
-    # Position of each candidate among the training candidates of its row: the first k win.
-    rank = np.cumsum(ok, axis=1)
-    chosen = ok & (rank <= k)
-    short = np.flatnonzero(ok.sum(axis=1) < k)
-    neigh = np.empty((len(test), k), dtype=np.int64)
-    full = np.setdiff1d(np.arange(len(test)), short, assume_unique=True)
-    neigh[full] = cand[full][chosen[full]].reshape(len(full), k)
-    if len(short):
-        # Rare: fewer than k training rows among the m nearest: search those rows exactly.
-        from sklearn.neighbors import NearestNeighbors
-
-        nn = NearestNeighbors(n_neighbors=k, algorithm="brute", metric="euclidean").fit(graph.x[train])
-        neigh[short] = train[nn.kneighbors(graph.x[test[short]], return_distance=False)]
-    return mode(y[neigh], axis=1, keepdims=False).mode
 
 
 def _keep_classes(y: np.ndarray, folds: int) -> np.ndarray:
@@ -479,7 +375,7 @@ def pseudo_labels(x: np.ndarray, k: int, random_state: int, max_iter: int = 20, 
     """KMeans pseudo-labels with ``k`` clusters: fitted on a seeded sample, every row assigned.
 
     Lloyd KMeans with one seeded initialisation, k-means++ while ``k x fit rows <= 10^6`` and
-    random rows beyond (the rule of :func:`analysis.statistics.clustering.kmeans_init`: k-means++ seeding
+    random rows beyond (the rule of :func:`analysis.statistics.kmeans.kmeans_init`: k-means++ seeding
     of 1,600 centres on 40,000 rows took a minute, longer than everything else here). Full-batch
     rather than MiniBatchKMeans: with about 1000 clusters on 25,000 synthetic rows the
     mini-batch variant was slower (35 s vs 21 s) and far worse (ARI with the true labels 0.06 vs
@@ -487,7 +383,8 @@ def pseudo_labels(x: np.ndarray, k: int, random_state: int, max_iter: int = 20, 
     """
     n = len(x)
     fit = np.arange(n) if n <= max_samples else np.sort(np.random.default_rng(random_state).choice(n, max_samples, replace=False))
-    from analysis.statistics.clustering import ClusteringParams, kmeans_init
+    from analysis.statistics.clustering_params import ClusteringParams
+    from analysis.statistics.kmeans import kmeans_init
 
     init = kmeans_init(k, len(fit), ClusteringParams(kmeans_init="auto"))
     km = KMeans(n_clusters=k, init=init, n_init=1, max_iter=max_iter, random_state=random_state)

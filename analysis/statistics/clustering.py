@@ -24,188 +24,28 @@ every row; silhouettes and Dunn indices use one distance matrix between
 matrix between the rows of seeded whole identities totalling at most ``max_samples`` rows
 (density methods need an identity's images together). Davies-Bouldin and Calinski-Harabasz
 (``O(n d)``) always use every row.
+
+The KMeans machinery (``k`` grid, fitting, assignment) is in :mod:`analysis.statistics.kmeans`,
+the external and internal scores in :mod:`analysis.statistics.cluster_scores` and the
+``[clustering]`` table in :mod:`analysis.statistics.clustering_params`.
 """
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
-from sklearn.cluster import DBSCAN, HDBSCAN, KMeans, MiniBatchKMeans
+from sklearn.cluster import DBSCAN, HDBSCAN
 from sklearn.decomposition import PCA
 from sklearn.neighbors import NearestNeighbors
 
 from analysis.statistics import metrics
+from analysis.statistics.cluster_scores import InternalScores, MethodScores, _n_clusters_ok, external_scores, internal_scores
+from analysis.statistics.clustering_params import ClusteringParams
+from analysis.statistics.kmeans import ClusterMap, KMeansSweep, SilhouetteDiagram, _assign, _diagram_ks, _fit_kmeans, k_grid, kmeans_init
 from analysis.types import EmbeddingSet
-
-LINKAGES = ("ward", "average", "complete", "single")
-
-
-@dataclass(frozen=True)
-class ClusteringParams:
-    """The ``[clustering]`` table.
-
-    Parameters
-    ----------
-    enabled : bool, default=True
-    k_values : tuple of int, default=()
-        KMeans ``k`` values; empty means automatic: ``small_k`` plus ``n_k`` values spanning
-        ``[k_low * n_identities, k_high * n_identities]`` and ``n_identities`` itself.
-    small_k : tuple of int, default=(2, 5, 10)
-    k_low, k_high : float, default=0.5, 1.5
-    n_k : int, default=3
-    kmeans_max_iter : int, default=50
-    kmeans_max_samples : int, default=10000
-        KMeans is fitted on at most this many seeded rows, then every row is assigned.
-    minibatch : bool, default=False
-        Use :class:`~sklearn.cluster.MiniBatchKMeans` instead of Lloyd KMeans (measured slower
-        and less accurate than Lloyd on a 10k sample with k ~ 1000; kept for very large fits).
-    kmeans_init : {"auto", "k-means++", "random"}, default="auto"
-        ``auto`` uses k-means++ while ``k * fit rows <= kmeans_pp_max_work`` and random rows
-        beyond (k-means++ costs ``O(n k d log k)``: minutes for k ~ 1000 on 10k rows).
-    kmeans_pp_max_work : int, default=1000000
-    silhouette_sample_size : int, default=4000
-        Silhouette (score, diagrams) and Dunn on this many seeded rows when there are more
-        (memory: a float64 square matrix, 128 MB at 4000).
-    max_samples : int, default=4000
-        Agglomerative, DBSCAN and HDBSCAN run on whole identities drawn in seeded order up to
-        this many rows when there are more (same memory note).
-    dbscan_min_samples : int, default=4
-        DBSCAN ``min_samples``; also the ``k`` of the k-distance curve.
-    dbscan_eps : tuple of float, default=()
-        ``eps`` values of the sweep (Euclidean on unit vectors); empty means quantiles 5%..95%
-        of the k-distance curve.
-    hdbscan_min_cluster_size : int, default=4
-    linkages : tuple of str, default=("ward", "average", "complete", "single")
-    n_diagrams : int, default=3
-        ``k`` values shown as silhouette diagrams and PCA scatters.
-    dbscan, agglomerative, hdbscan : bool, default=True
-        Switch each method off.
-    """
-
-    enabled: bool = True
-    k_values: tuple[int, ...] = ()
-    small_k: tuple[int, ...] = (2, 5, 10)
-    k_low: float = 0.5
-    k_high: float = 1.5
-    n_k: int = 3
-    kmeans_max_iter: int = 50
-    kmeans_max_samples: int = 10000
-    minibatch: bool = False
-    kmeans_init: Literal["auto", "k-means++", "random"] = "auto"
-    kmeans_pp_max_work: int = 1_000_000
-    silhouette_sample_size: int = 4000
-    max_samples: int = 4000
-    dbscan_min_samples: int = 4
-    dbscan_eps: tuple[float, ...] = ()
-    hdbscan_min_cluster_size: int = 4
-    linkages: tuple[str, ...] = LINKAGES
-    n_diagrams: int = 3
-    dbscan: bool = True
-    agglomerative: bool = True
-    hdbscan: bool = True
-
-    def __post_init__(self) -> None:
-        if any(k < 2 for k in (*self.k_values, *self.small_k)):
-            raise ValueError("k_values and small_k must be integers >= 2 (KMeans with one cluster says nothing)")
-        if not 0 < self.k_low <= 1 <= self.k_high:
-            raise ValueError(f"need 0 < k_low <= 1 <= k_high, got k_low={self.k_low}, k_high={self.k_high}")
-        if self.n_k < 1 or self.kmeans_max_iter < 1 or self.n_diagrams < 0:
-            raise ValueError("n_k >= 1, kmeans_max_iter >= 1 and n_diagrams >= 0 are required")
-        for name in ("kmeans_max_samples", "silhouette_sample_size", "max_samples"):
-            if getattr(self, name) < 100:
-                raise ValueError(f"{name} must be at least 100, got {getattr(self, name)}")
-        if self.dbscan_min_samples < 2 or self.hdbscan_min_cluster_size < 2:
-            raise ValueError("dbscan_min_samples and hdbscan_min_cluster_size must be at least 2")
-        if any(e <= 0 or e > 2 for e in self.dbscan_eps):
-            raise ValueError("dbscan_eps values must be in (0, 2] (Euclidean distances between unit vectors)")
-        bad = [m for m in self.linkages if m not in LINKAGES]
-        if bad:
-            raise ValueError(f"unknown linkage(s) {bad}; valid: {', '.join(LINKAGES)}")
 
 
 # --------------------------------------------------------------------------- results
-@dataclass(frozen=True)
-class ExternalScores:
-    """Agreement of a clustering with the identity labels (see :mod:`analysis.statistics.metrics`)."""
-
-    purity: float
-    rand: float
-    ari: float
-    nmi: float
-    ami: float
-    pair_precision: float
-    pair_recall: float
-    pair_f: float
-    bcubed_precision: float
-    bcubed_recall: float
-    bcubed_f: float
-
-
-@dataclass(frozen=True)
-class InternalScores:
-    """Geometry-only quality of a clustering; NaN where undefined (fewer than 2 clusters)."""
-
-    silhouette: float
-    davies_bouldin: float
-    calinski_harabasz: float
-    dunn: float
-
-
-@dataclass(frozen=True)
-class MethodScores:
-    """One method at its chosen setting.
-
-    ``n_evaluated`` rows were clustered (all rows, or a seeded sample: ``sampled``);
-    ``noise_fraction`` is the share labelled noise by density methods (0 otherwise).
-    """
-
-    method: str
-    setting: str
-    n_clusters: int
-    noise_fraction: float
-    n_evaluated: int
-    sampled: bool
-    external: ExternalScores
-    internal: InternalScores
-
-
-@dataclass(frozen=True, eq=False)
-class KMeansSweep:
-    """Per-``k`` arrays of the KMeans sweep, aligned with ``k``."""
-
-    k: np.ndarray
-    inertia: np.ndarray  # on every row
-    distortion: np.ndarray  # inertia / n_samples
-    silhouette: np.ndarray
-    davies_bouldin: np.ndarray
-    calinski_harabasz: np.ndarray
-    external: tuple[ExternalScores, ...]
-    best_silhouette_k: int
-
-
-@dataclass(frozen=True, eq=False)
-class SilhouetteDiagram:
-    """Per-sample silhouettes of the sampled rows for one KMeans ``k``."""
-
-    k: int
-    values: np.ndarray
-    labels: np.ndarray
-    score: float
-
-
-@dataclass(frozen=True, eq=False)
-class ClusterMap:
-    """2-D PCA of sampled rows with their KMeans cluster for each diagram ``k``."""
-
-    points: np.ndarray  # (m, 2)
-    ks: tuple[int, ...]
-    labels: tuple[np.ndarray, ...]  # one (m,) array per k
-    true_labels: np.ndarray  # (m,)
-    variance: tuple[float, float]
-
-
 @dataclass(frozen=True, eq=False)
 class DBSCANSweep:
     """DBSCAN over ``eps`` on the density sample, with the k-distance curve."""
@@ -272,53 +112,6 @@ class ClusteringResult:
 
 
 # --------------------------------------------------------------------------- helpers
-def k_grid(n_identities: int, n_samples: int, params: ClusteringParams) -> np.ndarray:
-    """The sorted ``k`` values of the sweep, clipped to ``[2, n_samples - 1]``."""
-    if params.k_values:
-        ks = list(params.k_values)
-    else:
-        span = np.linspace(params.k_low * n_identities, params.k_high * n_identities, params.n_k)
-        ks = [*params.small_k, *np.round(span).astype(int), n_identities]
-    ks = np.unique(np.clip(np.asarray(ks, dtype=np.int64), 2, max(2, n_samples - 1)))
-    return ks
-
-
-def external_scores(labels_true: np.ndarray, labels_pred: np.ndarray) -> ExternalScores:
-    """Every external metric of one clustering."""
-    pp, pr, pf = metrics.pairwise_precision_recall_fscore(labels_true, labels_pred)
-    bp, br, bf = metrics.bcubed_precision_recall_fscore(labels_true, labels_pred)
-    return ExternalScores(
-        purity=metrics.purity_score(labels_true, labels_pred),
-        rand=metrics.rand_index(labels_true, labels_pred),
-        ari=metrics.adjusted_rand(labels_true, labels_pred),
-        nmi=metrics.normalized_mutual_info(labels_true, labels_pred),
-        ami=metrics.adjusted_mutual_info(labels_true, labels_pred),
-        pair_precision=pp, pair_recall=pr, pair_f=pf,
-        bcubed_precision=bp, bcubed_recall=br, bcubed_f=bf,
-    )
-
-
-def _n_clusters_ok(labels: np.ndarray) -> bool:
-    return 2 <= len(np.unique(labels)) <= len(labels) - 1
-
-
-def internal_scores(x: np.ndarray, labels: np.ndarray, dist: np.ndarray, rows: np.ndarray) -> InternalScores:
-    """Internal metrics of one clustering; NaN where undefined (fewer than 2 clusters).
-
-    Davies-Bouldin and Calinski-Harabasz use every row of ``x``; silhouette and Dunn (both
-    ``O(n^2)``) use the precomputed Euclidean distance matrix ``dist`` between the rows ``rows``.
-    """
-    if len(labels) < 3 or not _n_clusters_ok(labels):
-        return InternalScores(np.nan, np.nan, np.nan, np.nan)
-    sub = labels[rows]
-    sil = dunn = np.nan
-    if _n_clusters_ok(sub):
-        sil = float(metrics.silhouette_samples(dist, sub, metric="precomputed").mean())
-        dunn = metrics.dunn_index(dist, sub, metric="precomputed")
-    db, ch = metrics.davies_bouldin_calinski_harabasz(x, labels)
-    return InternalScores(silhouette=sil, davies_bouldin=db, calinski_harabasz=ch, dunn=dunn)
-
-
 def _distances(x: np.ndarray) -> np.ndarray:
     """Square Euclidean distance matrix (float64, zero diagonal) of a sample of rows."""
     from sklearn.metrics import pairwise_distances
@@ -349,41 +142,6 @@ def _sample(n: int, size: int, rng: np.random.Generator) -> np.ndarray:
     if n <= size:
         return np.arange(n)
     return np.sort(rng.choice(n, size=size, replace=False))
-
-
-def kmeans_init(k: int, n_fit: int, params: ClusteringParams) -> str:
-    """The KMeans ``init`` used for ``k`` clusters on ``n_fit`` rows (see ``ClusteringParams.kmeans_init``)."""
-    if params.kmeans_init != "auto":
-        return params.kmeans_init
-    return "k-means++" if k * n_fit <= params.kmeans_pp_max_work else "random"
-
-
-def _fit_kmeans(x_fit: np.ndarray, k: int, params: ClusteringParams, random_state: int):
-    init = kmeans_init(k, len(x_fit), params)
-    if params.minibatch:
-        model = MiniBatchKMeans(
-            n_clusters=k, init=init, n_init=1, max_iter=params.kmeans_max_iter, batch_size=4096,
-            init_size=max(3 * k, 3 * 4096) if 3 * k < len(x_fit) else None, random_state=random_state,
-        )
-    else:
-        model = KMeans(n_clusters=k, init=init, n_init=1, algorithm="lloyd", max_iter=params.kmeans_max_iter, random_state=random_state)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # ConvergenceWarning on duplicate points: recorded via n_clusters
-        model.fit(x_fit)
-    return model
-
-
-def _assign(x: np.ndarray, centres: np.ndarray, chunk: int = 8192) -> tuple[np.ndarray, float]:
-    """Nearest centre of every row and the inertia, in row blocks (memory ``chunk * k``)."""
-    labels = np.empty(len(x), dtype=np.int64)
-    inertia = 0.0
-    c_sq = np.einsum("ij,ij->i", centres, centres)
-    for start in range(0, len(x), chunk):
-        block = x[start : start + chunk]
-        d2 = np.einsum("ij,ij->i", block, block)[:, None] - 2.0 * block @ centres.T + c_sq[None, :]
-        labels[start : start + chunk] = d2.argmin(axis=1)
-        inertia += float(np.maximum(d2.min(axis=1), 0.0).sum())
-    return labels, inertia
 
 
 def _noise_as_singletons(labels: np.ndarray) -> np.ndarray:
@@ -562,20 +320,6 @@ def analyze_clustering(emb: EmbeddingSet, params: ClusteringParams, random_state
                           density_rows=len(dens_rows), kmeans_algorithm=algo),
         skipped=tuple(skipped), params=params,
     )
-
-
-def _diagram_ks(ks: np.ndarray, n_id: int, n_diagrams: int) -> tuple[int, ...]:
-    """Up to ``n_diagrams`` k values: the one closest to the identity count, then the smallest ks and the largest."""
-    if n_diagrams == 0:
-        return ()
-    true_k = int(ks[np.argmin(np.abs(ks - n_id))])
-    chosen = [true_k]
-    for k in (int(ks[0]), int(ks[-1]), *map(int, ks)):
-        if len(chosen) >= n_diagrams:
-            break
-        if k not in chosen:
-            chosen.append(k)
-    return tuple(sorted(chosen))
 
 
 def _dbscan(dist: np.ndarray, ys: np.ndarray, params: ClusteringParams) -> tuple[DBSCANSweep, np.ndarray]:

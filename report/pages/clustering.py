@@ -7,7 +7,9 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from analysis.statistics.clustering import ClusteringResult, Dendrogram, DBSCANSweep, ExternalScores, KMeansSweep, SilhouetteDiagram, ClusterMap
+from analysis.statistics.cluster_scores import ExternalScores
+from analysis.statistics.clustering import ClusteringResult, Dendrogram, DBSCANSweep
+from analysis.statistics.kmeans import ClusterMap, KMeansSweep, SilhouetteDiagram
 from analysis.types import Cell
 from report import plotting
 from report.format import count, fixed

@@ -1,0 +1,121 @@
+"""Exact k-NN for cross-validation: one shared neighbour search serves every fold.
+
+Cross-validated k-NN needs, for each test row, its ``k`` nearest *training* rows of that fold.
+:func:`neighbour_graph` searches the ``m`` (>> k) nearest rows of every row once (FAISS's exact
+flat index when installed, else scikit-learn's brute force); :func:`knn_predict` picks the
+first ``k`` training rows from each list and searches again exactly for the rare rows whose
+list holds fewer, so predictions equal those of
+:class:`sklearn.neighbors.KNeighborsClassifier`. :class:`_GraphKNN` puts one fold of that
+behind the ``fit(x, y).predict(x)`` calls of the cross-validation loop of
+:mod:`analysis.statistics.classifiers`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True, eq=False)
+class NeighbourGraph:
+    """The ``m`` nearest other rows of every row of a set, computed once.
+
+    Cross-validated k-NN only ever needs, for a test row, its ``k`` nearest *training* rows;
+    with random folds those are almost always among its ``m`` (>> k) nearest rows overall.
+    One exact all-rows search therefore serves every fold and both label sources, instead of
+    one brute-force search per fold (ten at five folds): rows whose list holds fewer than ``k``
+    training rows are searched again exactly (:func:`knn_predict`), so the result is exact.
+    """
+
+    x: np.ndarray  # (n, d) the rows searched
+    index: np.ndarray  # (n, m) nearest other rows, nearest first
+    distance: np.ndarray  # (n, m)
+
+
+def neighbour_graph(x: np.ndarray, m: int) -> NeighbourGraph:
+    """Exact ``m`` nearest other rows of every row (Euclidean; cosine order on unit vectors).
+
+    With FAISS installed (``faiss-cpu``) the search is its exact flat index, otherwise
+    scikit-learn's brute-force search; both return the same neighbours. FAISS keeps the float32
+    product in single precision where scikit-learn upcasts blocks to float64: on 20,000 x 512
+    rows here 4.4 s against 8.6 s, and this search is the largest cost of the classifiers.
+    """
+    n = len(x)
+    m = int(min(m, n - 1))
+    dist, idx = _exact_knn(np.ascontiguousarray(x, dtype=np.float32), m + 1)
+    # Drop each row itself; with exact duplicates it need not come first, so remove it by value.
+    self_hit = idx == np.arange(n)[:, None]
+    drop = np.where(self_hit.any(axis=1), self_hit.argmax(axis=1), m)
+    keep = np.arange(m + 1)[None, :] != drop[:, None]
+    return NeighbourGraph(x, idx[keep].reshape(n, m), dist[keep].reshape(n, m))
+
+
+def _exact_knn(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Distances and positions of the ``k`` nearest rows of every row (itself included)."""
+    try:
+        import faiss
+    except ImportError:
+        faiss = None
+    if faiss is not None:
+        index = faiss.IndexFlatL2(x.shape[1])
+        index.add(x)
+        d2, idx = index.search(x, k)
+        return np.sqrt(np.maximum(d2, 0.0)), idx.astype(np.int64)
+    from sklearn.neighbors import NearestNeighbors
+
+    # Euclidean on unit vectors ranks neighbours exactly as cosine does, and scikit-learn's
+    # Euclidean brute-force path is a chunked matmul with a heap (its cosine path is slower).
+    return NearestNeighbors(n_neighbors=k, algorithm="brute", metric="euclidean").fit(x).kneighbors(x)
+
+
+def knn_predict(graph: NeighbourGraph, train: np.ndarray, test: np.ndarray, y: np.ndarray, k: int) -> np.ndarray:
+    """Majority vote of the ``k`` nearest training rows of each test row (rows of ``graph.x``).
+
+    Parameters
+    ----------
+    graph : NeighbourGraph
+    train, test : ndarray of int
+        Row positions in ``graph.x``; ``y`` holds a label for every row (used for ``train`` only).
+    k : int
+
+    Returns
+    -------
+    ndarray
+        Labels; ties go to the smallest label, as in
+        :class:`sklearn.neighbors.KNeighborsClassifier` (both use :func:`scipy.stats.mode`).
+    """
+    from scipy.stats import mode
+
+    is_train = np.zeros(len(graph.x), dtype=bool)
+    is_train[train] = True
+    k = int(min(k, len(train)))
+    cand = graph.index[test]
+    ok = is_train[cand]
+    # Position of each candidate among the training candidates of its row: the first k win.
+    rank = np.cumsum(ok, axis=1)
+    chosen = ok & (rank <= k)
+    short = np.flatnonzero(ok.sum(axis=1) < k)
+    neigh = np.empty((len(test), k), dtype=np.int64)
+    full = np.setdiff1d(np.arange(len(test)), short, assume_unique=True)
+    neigh[full] = cand[full][chosen[full]].reshape(len(full), k)
+    if len(short):
+        # Rare: fewer than k training rows among the m nearest: search those rows exactly.
+        from sklearn.neighbors import NearestNeighbors
+
+        nn = NearestNeighbors(n_neighbors=k, algorithm="brute", metric="euclidean").fit(graph.x[train])
+        neigh[short] = train[nn.kneighbors(graph.x[test[short]], return_distance=False)]
+    return mode(y[neigh], axis=1, keepdims=False).mode
+
+
+class _GraphKNN:
+    """k-NN of one fold on the shared neighbour graph, behind the ``fit(x, y).predict(x)`` calls
+    of the cross-validation loop (their arguments are ignored: the fold's rows are given here)."""
+
+    def __init__(self, graph: NeighbourGraph, train: np.ndarray, test: np.ndarray, y_graph: np.ndarray, k: int):
+        self.graph, self.train, self.test, self.y_graph, self.k = graph, train, test, y_graph, k
+
+    def fit(self, _x, _y):
+        return self
+
+    def predict(self, _x):
+        return knn_predict(self.graph, self.train, self.test, self.y_graph, self.k)

@@ -1,0 +1,94 @@
+"""Command line: ``atlas build`` (also ``python build_report.py``) builds a study's site and paper.
+
+Config errors print one ``error:`` line and exit 2. The installed command (``pip install .``)
+uses the packaged demo config by default and writes into ``./atlas-demo`` so that it never
+writes inside the installed package.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from report.resources import configs_dir, is_source_checkout
+
+COMMANDS = ("build",)
+
+
+def default_config() -> Path:
+    return configs_dir() / "demo.toml"
+
+
+def build_parser(prog: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog=prog,
+        description=(
+            "Compute every analysis of a study (embeddings, geometry, similarity, clustering, manifold maps, "
+            "classifiers, audit) and render the MkDocs-Material site and the LaTeX paper. Work already done is "
+            "reused from the cache: a second run with nothing changed recomputes nothing."
+        ),
+    )
+    p.add_argument("--config", type=Path, default=None,
+                   help="study config (TOML); default: the demo config (synthetic, offline)")
+    p.add_argument("--output-dir", type=Path, default=None,
+                   help="folder receiving docs/, site/, paper/ and mkdocs.yml (overrides [study] output_dir)")
+    p.add_argument("--cache-dir", type=Path, default=None,
+                   help="embedding and analysis cache (overrides [study] cache_dir)")
+    p.add_argument("--no-site", action="store_true", help="write docs/ but do not run mkdocs build")
+    p.add_argument("--no-paper", action="store_true", help="do not write or compile the LaTeX paper")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    return p
+
+
+def parse_args(argv=None, prog: str = "build_report.py") -> argparse.Namespace:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in COMMANDS:  # ``atlas build ...``; ``build`` is also the default command
+        argv = argv[1:]
+    args = build_parser(prog).parse_args(argv)
+    if args.config is None:
+        args.config = default_config()
+        if not is_source_checkout():  # installed: never write next to the packaged config
+            args.output_dir = args.output_dir or Path.cwd() / "atlas-demo"
+            args.cache_dir = args.cache_dir or args.output_dir / ".cache"
+    return args
+
+
+def build(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from analysis.config import ConfigError, load_config
+
+    try:
+        config = load_config(args.config, overrides={"output_dir": args.output_dir, "cache_dir": args.cache_dir})
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    from report.driver import run
+
+    results, outputs, build_log = run(
+        config,
+        progress=not args.quiet and sys.stderr.isatty(),
+        build_site=False if args.no_site else None,
+        build_paper=False if args.no_paper else None,
+    )
+    print(f"Study: {config.study.title} ({config.source})")
+    print(f"  cells analysed: {len(results.cells)}; computed {len(build_log.computed)} item(s), "
+          f"reused {len(build_log.reused)} from cache")
+    for item in build_log.computed:
+        print(f"    computed: {item}")
+    print(f"  figures: {outputs.figures_drawn} drawn, {outputs.figures_reused} reused; "
+          f"site {'rebuilt' if outputs.site_rebuilt else 'unchanged'}; paper {'rebuilt' if outputs.paper_rebuilt else 'unchanged'}")
+    for w in build_log.warnings:
+        print(f"  warning: {w}")
+    print(f"  time: {build_log.timings['total']:.1f} s")
+    print(f"  docs:  {outputs.docs_dir}")
+    if outputs.site_index is not None:
+        print(f"  site:  {outputs.site_index}")
+    if outputs.pdf is not None:
+        print(f"  paper: {outputs.pdf}")
+    return 0
+
+
+def main(argv=None, prog: str = "atlas") -> int:
+    """Entry point of the ``atlas`` console command."""
+    return build(parse_args(argv, prog=prog))
