@@ -155,6 +155,16 @@ def load_inputs(config: StudyConfig, store: EmbeddingStore, build: BuildLog, pro
     return tuple(out)
 
 
+#: Why a labelled analysis did not run on an unlabelled dataset (one line on its page).
+NEEDS_LABELS = ("this analysis needs identity labels and the faces are unlabelled; name the discovered clusters "
+                "(names_file in the dataset config) and rebuild to run it")
+
+
+def is_unlabelled(emb: EmbeddingSet) -> bool:
+    """True for the faces of an unlabelled dataset before naming (every identity is the placeholder)."""
+    return emb.n_samples > 0 and bool(np.all(emb.identities == dataset_adapters.UNLABELLED))
+
+
 def _timed(fn: Callable) -> Callable:
     """Wrap a compute function so that its first computation time is cached with its result."""
 
@@ -186,7 +196,8 @@ def compute_all(config: StudyConfig, inputs, build: BuildLog, progress: bool) ->
         spec = parse_subset(subset)
         part = select_subset(emb, spec, random_state=seed)
         cell = Cell(inp.spec.name, net, subset)
-        if len(np.unique(part.identities)) < 2:
+        unlabelled = is_unlabelled(part)
+        if len(np.unique(part.identities)) < 2 and not unlabelled:
             for step in steps:
                 cell_skips.setdefault(step.name, {})[cell] = (
                     f"subset {subset!r} leaves {len(np.unique(part.identities))} identities; at least 2 are needed"
@@ -197,6 +208,11 @@ def compute_all(config: StudyConfig, inputs, build: BuildLog, progress: bool) ->
         cells.append(cell)
         contexts[cell] = CellContext(cell, spec.description, emb.synthetic, emb.n_dims, seed)
         for step in steps:
+            if (step.labels == "unlabelled") != unlabelled:
+                if unlabelled:  # a labelled analysis on unlabelled faces: say why, once per cell
+                    cell_skips.setdefault(step.name, {})[cell] = NEEDS_LABELS
+                bar.update(1)
+                continue
             cached = memory.cache(_timed(step.compute))
             params = step.params(config)
             # A dataset's verification pairs (LFW) are a protocol on the whole dataset: only the
