@@ -49,6 +49,7 @@ class DatasetInput:
     family: str
     image_root: Path | None = None  # folder the manifest paths are relative to (image datasets)
     pairs: tuple[tuple[str, str, bool], ...] | None = None  # verification pairs (LFW protocol), items as in the embeddings
+    naming: tuple = ()  # NamingRecord per network when an unlabelled dataset's clusters were named (names_file)
 
 
 @dataclass
@@ -59,6 +60,7 @@ class BuildLog:
     reused: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    models: list[Path] = field(default_factory=list)  # recogniser folders written for `predict`
 
     def record(self, what: str, reused: bool) -> None:
         (self.reused if reused else self.computed).append(what)
@@ -143,11 +145,18 @@ def load_inputs(config: StudyConfig, store: EmbeddingStore, build: BuildLog, pro
                 skips.append(res.skipped.assign(network=net.name))
                 reused[net.name] = res.reused
             skipped = pd.concat([s for s in skips if len(s)], ignore_index=True) if any(len(s) for s in skips) else skips[0]
+            naming = ()
+            if getattr(spec.options, "names_file", None) is not None:  # unlabelled faces named by the user
+                from report.naming import name_clusters
+
+                embs, naming = name_clusters(embs, spec.options.names_file, config.discovery, config.study.seed,
+                                             config.study.cache_dir)
             pairs = None
             if manifest.pairs is not None and len(manifest.pairs):
                 pairs = tuple(zip(manifest.pairs["path_a"].astype(str), manifest.pairs["path_b"].astype(str),
                                   manifest.pairs["same"].astype(bool)))
-            inp = DatasetInput(spec, embs, skipped, traces, reused, family, image_root=Path(manifest.root), pairs=pairs)
+            inp = DatasetInput(spec, embs, skipped, traces, reused, family, image_root=Path(manifest.root), pairs=pairs,
+                               naming=naming)
         for net_name, was_reused in sorted(inp.reused.items()):
             build.record(f"embeddings {spec.name}/{net_name}", was_reused)
         build.timings[f"embeddings {spec.name}"] = time.perf_counter() - t0

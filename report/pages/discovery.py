@@ -192,3 +192,26 @@ def page(ctx: CellContext, r: DiscoveryResult) -> Page:
     ))
     return Page((*ctx.path, "discovery"), "Identity discovery", tuple(intro), (sweep, alternatives, identities, naming),
                 synthetic=ctx.synthetic, nav_titles=ctx.nav_titles)
+
+
+def naming_section(inputs) -> Section | None:
+    """Reproducibility section: how each unlabelled dataset's clusters were named (None when none was)."""
+    rows = []
+    for inp in inputs:
+        for rec in inp.naming:
+            rows.append({
+                "dataset": inp.spec.name, "network": rec.network, "names file": rec.source,
+                "clusters": rec.n_clusters, "identities": len({name for _, name in rec.named}),
+                "merged": "; ".join(f"{a}->{b}" for a, b in rec.merged), "dropped": ", ".join(map(str, rec.dropped)),
+                "faces kept": rec.n_faces_kept, "faces dropped": rec.n_faces_dropped,
+                "names": "; ".join(f"{c}={name}" for c, name in rec.named),
+            })
+    if not rows:
+        return None
+    return Section("Naming of discovered clusters", (
+        P("These datasets had no labels: their faces were clustered (identity discovery) and the clusters named by the "
+          "user's names file; the identities of every labelled analysis are those names. The file's hash is in the "
+          "provenance of the inputs above."),
+        Table("repro-naming", "Naming of discovered clusters: cluster -> identity, merges and drops.", pd.DataFrame(rows),
+              max_rows=None),
+    ))
