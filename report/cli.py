@@ -116,6 +116,8 @@ def build(args: argparse.Namespace) -> int:
     for w in build_log.warnings:
         print(f"  warning: {w}")
     print(f"  time: {build_log.timings['total']:.1f} s")
+    for folder in build_log.review:
+        print(f"  review: {folder} (aligned faces, one folder per discovered cluster; local only)")
     for folder in build_log.models:
         print(f"  model: {folder} (for: {Path(sys.argv[0]).name} predict --model {folder} PHOTOS...)")
     print(f"  docs:  {outputs.docs_dir}")

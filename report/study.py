@@ -61,6 +61,7 @@ class BuildLog:
     timings: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     models: list[Path] = field(default_factory=list)  # recogniser folders written for `predict`
+    review: list[Path] = field(default_factory=list)  # face review folders (review_dir of unlabelled datasets)
 
     def record(self, what: str, reused: bool) -> None:
         (self.reused if reused else self.computed).append(what)

@@ -42,7 +42,8 @@ class UnlabelledDatasetOptions:
         set, the named clusters become identities and the labelled analyses run.
     review_dir : Path, optional
         Folder receiving the aligned crops of every face, one sub-folder per discovered cluster,
-        for a local review (never published; the folder must exist). Empty: no crops written.
+        for a local review (never published: it may not lie inside ``docs/``, ``site/`` or
+        ``paper/`` unless galleries are on). Unset: no crops written.
     extensions, follow_symlinks, hash_threads
         As for :class:`~analysis.embedding.datasets.image_folders.FolderDatasetOptions`.
     """
