@@ -36,9 +36,8 @@ NAMES_EXAMPLE = """cluster,name,merge,drop
 def sweep_frame(r: DiscoveryResult) -> pd.DataFrame:
     """One row per ``k`` of the sweep, with the criteria that pick it."""
     s = r.sweep
-    picks = {r.chosen_k: ["chosen (silhouette)"]}
-    for k, label in ((r.elbow_k, "elbow"), (r.best_davies_bouldin_k, "Davies-Bouldin"),
-                     (r.best_calinski_harabasz_k, "Calinski-Harabasz")):
+    picks = {r.chosen_k: ["chosen"]}
+    for k, label in ((r.elbow_k, "elbow"), (r.best_davies_bouldin_k, "DB"), (r.best_calinski_harabasz_k, "CH")):
         picks.setdefault(k, []).append(label)
     return pd.DataFrame({
         "k": s.k.astype(int),
@@ -111,7 +110,7 @@ class _ClusterSilhouettes:
 
 def plot_cluster_silhouettes(d: _ClusterSilhouettes):
     """Mean silhouette per discovered cluster, with its size as the bar label."""
-    fig, ax = plotting.figure(max(4.0, 0.35 * len(d.clusters) + 2.0), 3.2)
+    fig, ax = plotting.figure(max(6.0, 0.3 * len(d.clusters) + 2.0), 2.6)
     ax.bar(d.clusters, d.silhouette, color=plotting.ACCENT)
     for c, s, n in zip(d.clusters, d.silhouette, d.sizes):
         ax.annotate(str(int(n)), (c, max(s, 0.0)), ha="center", va="bottom", fontsize=7)
@@ -155,7 +154,9 @@ def page(ctx: CellContext, r: DiscoveryResult) -> Page:
                "criteria; the dashed line is the chosen k.", plot_sweep,
                _SweepData(r.sweep.k, r.sweep.distortion, r.sweep.silhouette, r.sweep.davies_bouldin,
                           r.sweep.calinski_harabasz, r.chosen_k, r.elbow_k), in_paper=True),
-        Table(key("discovery-sweep"), f"KMeans sweep on {ctx.label}.", sweep_frame(r), formats=_FORMATS, max_rows=None),
+        Table(key("discovery-sweep"), f"KMeans sweep on {ctx.label}; 'picked by': chosen (highest silhouette), elbow of "
+              "the distortion, lowest Davies-Bouldin (DB), highest Calinski-Harabasz (CH).", sweep_frame(r),
+              formats=_FORMATS, max_rows=None),
     ))
     alternatives = Section("Label-free alternatives", (
         P("Methods that do not need k. HDBSCAN leaves faces it cannot place as noise; agglomerative clustering merges "
