@@ -18,6 +18,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+import joblib
 import numpy as np
 
 from analysis.embedding.store import atomic_write_bytes, atomic_write_text
@@ -86,6 +87,8 @@ def export_recognizers(results, output_dir: Path) -> list[Path]:
         return []
     written = []
     nets = {n.name: n for n in cfg.networks}
+    # Refitting a linear model on every face can take minutes on large studies: cached by content.
+    fit = joblib.Memory(Path(cfg.study.cache_dir) / "recognizers", verbose=0).cache(fit_recognizer)
     for inp in results.inputs:
         if inp.family != "images":
             continue
@@ -96,7 +99,7 @@ def export_recognizers(results, output_dir: Path) -> list[Path]:
                 continue
             part = select_subset(emb, parse_subset(cell.subset), random_state=cfg.study.seed)
             name, acc = best_classifier(clf.scores)
-            rec = fit_recognizer(part, name, acc, params, cfg.study.seed)
+            rec = fit(part, name, acc, params, cfg.study.seed)
             folder = Path(output_dir) / "models" / f"{slugify(inp.spec.name)}-{slugify(net)}"
             write_recognizer(folder, rec, {
                 "dataset": inp.spec.name, "network": net, "subset": cell.subset, "n_faces": part.n_samples,
