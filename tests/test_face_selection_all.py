@@ -56,3 +56,33 @@ def test_config_accepts_the_workflow_and_rejects_typos(tmp_path):
         parse_config({**raw, "datasets": [{**raw["datasets"][0], "names_file": "missing.csv"}]}, source=tmp_path / "s.toml")
     with pytest.raises(ConfigError, match="k_maxx"):
         parse_config({**raw, "discovery": {"k_maxx": 3}}, source=tmp_path / "s.toml")
+
+
+def test_scrfd_keeps_every_face_of_a_group_photo_and_labels_only_the_best(tmp_path):
+    """Real detector (SCRFD) on a 3-person canvas: unlabelled keeps 3 faces, an identity folder labels one."""
+    from analysis.embedding.datasets import FolderDatasetOptions
+    from analysis.embedding.extract import ExtractionParams, extract_embeddings
+    from analysis.embedding.networks import ArcFaceOptions
+    from tests.face_fixtures import SCRFD_500M, build_tiny_recognizer, need_scrfd
+    from tests.unlabelled_fixtures import GROUPS, _canvas, _source
+
+    need_scrfd()
+    model = build_tiny_recognizer(tmp_path / "tiny.onnx")
+    canvas = _canvas([_source(p, prefix) for p, prefix in GROUPS[2]])
+    (tmp_path / "flat").mkdir()
+    canvas.save(tmp_path / "flat" / "group.jpg", quality=92)
+    (tmp_path / "ids" / "Tom").mkdir(parents=True)
+    canvas.save(tmp_path / "ids" / "Tom" / "group.jpg", quality=92)
+    params = ExtractionParams(detector_path=SCRFD_500M, face_selection="all", decode_threads=1)
+    net = ArcFaceOptions(model_path=model)
+
+    flat = extract_embeddings(build_manifest("flat", UnlabelledDatasetOptions(root=tmp_path / "flat")), "flat", "tiny",
+                              net, params, tmp_path / "cache", progress=False)
+    assert sorted(flat.embeddings.items) == ["group.jpg#0", "group.jpg#1", "group.jpg#2"]
+    assert set(flat.embeddings.identities) == {UNLABELLED}
+    assert flat.trace["kept"].sum() == 3 and (flat.trace["status"] == "kept").sum() == 1
+
+    ids = extract_embeddings(build_manifest("ids", FolderDatasetOptions(root=tmp_path / "ids")), "ids", "tiny",
+                             net, params, tmp_path / "cache", progress=False)
+    assert ids.embeddings.n_samples == 1 and list(ids.embeddings.identities) == ["Tom"]
+    assert (ids.trace["status"] == "extra face (kept)").sum() == 2  # recorded, not labelled
