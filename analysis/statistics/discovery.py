@@ -311,8 +311,9 @@ def analyze_discovery(emb: EmbeddingSet, params: DiscoveryParams, random_state: 
         mask = clusters == c
         in_photos = set(photos[mask])
         nearest = int(np.argmax(cos[c])) if chosen > 1 else -1
+        sampled = silhouettes[mask][np.isfinite(silhouettes[mask])]
         identities.append(DiscoveredCluster(
-            cluster=c, size=int(mask.sum()), silhouette=float(np.nanmean(silhouettes[mask])) if np.isfinite(silhouettes[mask]).any() else float("nan"),
+            cluster=c, size=int(mask.sum()), silhouette=float(sampled.mean()) if len(sampled) else float("nan"),
             nearest=nearest, nearest_cosine=float(cos[c, nearest]) if nearest >= 0 else float("nan"),
             photos=len(in_photos), group_photos=len(in_photos & groups),
         ))

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.embedding.face_worker import LANDMARK_COLUMNS
+from analysis.embedding.faces import KEPT
 from analysis.statistics.discovery import DiscoveryResult, face_index_of, photo_of
 from analysis.types import EmbeddingSet
 from report.escape import slugify
@@ -32,7 +33,7 @@ def face_trace_frame(trace: pd.DataFrame, emb: EmbeddingSet) -> pd.DataFrame:
     rows = []
     for item, k, status in zip(faces["item"].astype(str), faces["face_index"].astype(int), faces["status"].astype(str)):
         # face_selection = "all" names faces "<path>#<k>"; one face per image names them by path
-        rows.append(row_of.get(f"{item}#{k}", row_of.get(item, -1) if status == "kept" else -1))
+        rows.append(row_of.get(f"{item}#{k}", row_of.get(item, -1) if status == KEPT else -1))
     out = pd.DataFrame({
         "aligned_file": faces["aligned_file"].astype(str).to_numpy(),
         "original_file": faces["item"].astype(str).to_numpy(),
