@@ -100,12 +100,16 @@ def build(args: argparse.Namespace) -> int:
         return 2
     from report.driver import run
 
-    results, outputs, build_log = run(
-        config,
-        progress=not args.quiet and sys.stderr.isatty(),
-        build_site=False if args.no_site else None,
-        build_paper=False if args.no_paper else None,
-    )
+    try:
+        results, outputs, build_log = run(
+            config,
+            progress=not args.quiet and sys.stderr.isatty(),
+            build_site=False if args.no_site else None,
+            build_paper=False if args.no_paper else None,
+        )
+    except ConfigError as exc:  # found while running: e.g. a names_file naming clusters that were not discovered
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     print(f"Study: {config.study.title} ({config.source})")
     print(f"  cells analysed: {len(results.cells)}; computed {len(build_log.computed)} item(s), "
           f"reused {len(build_log.reused)} from cache")

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import joblib
 
+from analysis.config import ConfigError
 from analysis.embedding.datasets import UNLABELLED, read_names_file
 from analysis.embedding.store import stable_hash
 from analysis.statistics.discovery import analyze_discovery
@@ -27,10 +28,14 @@ def name_clusters(embeddings: dict[str, EmbeddingSet], names_file: Path, discove
 
     Raises
     ------
-    ValueError
-        A malformed names file, or one naming clusters that were not discovered.
+    ConfigError
+        A malformed names file, one naming clusters that were not discovered, or one leaving a
+        single identity (the CLI prints it as one ``error:`` line).
     """
-    table = read_names_file(names_file)
+    try:
+        table = read_names_file(names_file)
+    except ValueError as exc:  # a user-edited file: one clear line, not a traceback
+        raise ConfigError(str(exc)) from None
     discover = joblib.Memory(Path(cache_dir) / "naming", verbose=0).cache(analyze_discovery)
     named, records = {}, []
     for net, emb in sorted(embeddings.items()):
@@ -38,9 +43,12 @@ def name_clusters(embeddings: dict[str, EmbeddingSet], names_file: Path, discove
             named[net] = emb
             continue
         found = discover(emb, discovery_params, seed)
-        identities, keep, record = apply_names(found.clusters, table, net)
+        try:
+            identities, keep, record = apply_names(found.clusters, table, net)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
         if len(set(identities[keep])) < 2:
-            raise ValueError(f"names_file {str(names_file)!r} leaves {len(set(identities[keep]))} identity for network "
+            raise ConfigError(f"names_file {str(names_file)!r} leaves {len(set(identities[keep]))} identity for network "
                              f"{net!r}; name at least two clusters differently")
         meta = {**dict(emb.meta), "naming": f"{table.source} sha256/24={stable_hash(table.content)[:24]}"}
         named[net] = dataclasses.replace(emb, vectors=emb.vectors[keep], identities=identities[keep],

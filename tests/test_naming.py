@@ -59,3 +59,22 @@ def test_names_file_needs_cluster_and_name_columns(tmp_path):
     path.write_text("cluster,name\n0,Alice\n1,<script>\n", encoding="utf-8")
     table = read_names_file(path)
     assert [r.name for r in table.rows] == ["Alice", "<script>"] and table.source == "names.csv"
+
+
+def test_a_names_file_for_other_clusters_is_a_config_error(tmp_path):
+    from analysis.config import ConfigError
+    from analysis.types import EmbeddingSet
+    from analysis.statistics.discovery import DiscoveryParams
+    from report.naming import name_clusters
+
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.normal(size=(1, 8)) + 0.05 * rng.normal(size=(6, 8)) for _ in range(2)]).astype(np.float32)
+    emb = EmbeddingSet("d", "net", x, np.full(12, "(unlabelled)"), np.array([f"p{i}.jpg#0" for i in range(12)]))
+    names = tmp_path / "names.csv"
+    names.write_text("cluster,name\n0,Ann\n1,Bob\n", encoding="utf-8")
+    named, (record,) = name_clusters({"net": emb}, names, DiscoveryParams(k_max=3), 0, tmp_path / "cache")
+    assert sorted(set(named["net"].identities)) == ["Ann", "Bob"] and record.n_faces_kept == 12
+    assert "naming" in named["net"].meta
+    names.write_text("cluster,name\n9,Ann\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="did not discover"):
+        name_clusters({"net": emb}, names, DiscoveryParams(k_max=3), 0, tmp_path / "cache")
