@@ -1,4 +1,5 @@
-"""Command line: ``atlas build`` (also ``python build_report.py``) builds a study's site and paper.
+"""Command line: ``atlas build`` (also ``python build_report.py``) builds a study's site and paper;
+``atlas predict --model DIR PHOTOS...`` names the faces of new photos (:mod:`report.predict`).
 
 Config errors print one ``error:`` line and exit 2. The installed command (``pip install .``)
 uses the packaged demo config by default and writes into ``./atlas-demo`` so that it never
@@ -13,7 +14,7 @@ from pathlib import Path
 
 from report.resources import configs_dir, is_source_checkout
 
-COMMANDS = ("build",)
+COMMANDS = ("build", "predict")
 
 
 def default_config() -> Path:
@@ -54,6 +55,40 @@ def parse_args(argv=None, prog: str = "build_report.py") -> argparse.Namespace:
     return args
 
 
+def predict_parser(prog: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog=f"{prog} predict",
+        description=(
+            "Name the people in new photos with the recogniser a study build exported "
+            "(<output_dir>/models/<dataset>-<network>): every face is detected, embedded and given the identity of "
+            "the study's best classifier, or 'unknown' below the threshold calibrated on the study's impostors."
+        ),
+    )
+    p.add_argument("--model", type=Path, required=True, help="recogniser folder (recognizer.json + recognizer.npz)")
+    p.add_argument("--output", type=Path, default=None, help="CSV to write (default: print the CSV)")
+    p.add_argument("photos", type=Path, nargs="+", help="photos or folders (searched recursively)")
+    return p
+
+
+def predict(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from report.predict import predict_photos
+
+    try:
+        table = predict_photos(args.model, args.photos)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    text = table.to_csv(index=False, float_format="%.4f")
+    if args.output is None:
+        sys.stdout.write(text)
+    else:
+        args.output.write_text(text, encoding="utf-8")
+        known = int((table["face_index"] >= 0).sum())
+        print(f"{known} face(s) in {table['original_file'].nunique()} photo(s) -> {args.output}")
+    return 0
+
+
 def build(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     from analysis.config import ConfigError, load_config
@@ -65,12 +100,16 @@ def build(args: argparse.Namespace) -> int:
         return 2
     from report.driver import run
 
-    results, outputs, build_log = run(
-        config,
-        progress=not args.quiet and sys.stderr.isatty(),
-        build_site=False if args.no_site else None,
-        build_paper=False if args.no_paper else None,
-    )
+    try:
+        results, outputs, build_log = run(
+            config,
+            progress=not args.quiet and sys.stderr.isatty(),
+            build_site=False if args.no_site else None,
+            build_paper=False if args.no_paper else None,
+        )
+    except ConfigError as exc:  # found while running: e.g. a names_file naming clusters that were not discovered
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     print(f"Study: {config.study.title} ({config.source})")
     print(f"  cells analysed: {len(results.cells)}; computed {len(build_log.computed)} item(s), "
           f"reused {len(build_log.reused)} from cache")
@@ -81,6 +120,10 @@ def build(args: argparse.Namespace) -> int:
     for w in build_log.warnings:
         print(f"  warning: {w}")
     print(f"  time: {build_log.timings['total']:.1f} s")
+    for folder in build_log.review:
+        print(f"  review: {folder} (aligned faces, one folder per discovered cluster; local only)")
+    for folder in build_log.models:
+        print(f"  model: {folder} (for: {Path(sys.argv[0]).name} predict --model {folder} PHOTOS...)")
     print(f"  docs:  {outputs.docs_dir}")
     if outputs.site_index is not None:
         print(f"  site:  {outputs.site_index}")
@@ -91,4 +134,7 @@ def build(args: argparse.Namespace) -> int:
 
 def main(argv=None, prog: str = "atlas") -> int:
     """Entry point of the ``atlas`` console command."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "predict":
+        return predict(predict_parser(prog).parse_args(argv[1:]))
     return build(parse_args(argv, prog=prog))

@@ -16,9 +16,11 @@ from analysis.config import StudyConfig
 from analysis.embedding.store import EmbeddingStore, atomic_write_text
 from report import render
 from report import site as site_renderer
-from report.assemble import build_report
+from report.assemble import build_report, discovered_clusters
 from report.escape import slugify
 from report.model import Report
+from report.recognizer_files import export_recognizers
+from report.review import write_review_folders
 from report.pages.downloads import downloads_page
 from report.pages.reproducibility import reproducibility_page, timings_frame
 from report.study import BuildLog, StudyResults, add_galleries, compute_all, embedding_summary, load_inputs
@@ -43,6 +45,10 @@ def run(config: StudyConfig, progress: bool = True, build_site: bool | None = No
         t0 = time.perf_counter()
         results = add_galleries(config, results, build)
         build.timings["galleries"] = time.perf_counter() - t0
+    # The recogniser of each labelled image dataset, for `predict`: beside the outputs, never published.
+    build.models = export_recognizers(results, Path(config.study.output_dir))
+    # Aligned crops per discovered cluster for a local review (review_dir of unlabelled datasets).
+    build.review = write_review_folders(results, lambda name: discovered_clusters(results, name))
     t0 = time.perf_counter()
     report = build_report(results)
     build.timings["page model"] = time.perf_counter() - t0
