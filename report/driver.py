@@ -91,8 +91,7 @@ def render_all(report: Report, results: StudyResults, build: BuildLog, site: boo
         pdf, paper_rebuilt, warnings = render.build_paper(report, out / "paper", digests, fig_cache)
         build.warnings.extend(f"LaTeX: {w}" for w in warnings)
     render.write_docs(pages, tables, digests, fig_cache, out / "docs", pdf, embedding_files)
-    atomic_write_text(out / "mkdocs.yml", site_renderer.mkdocs_config(cfg.study.title, cfg.study.site_url, pages,
-                                                                       render.MATHJAX_DIR.is_dir()))
+    atomic_write_text(out / "mkdocs.yml", site_renderer.mkdocs_config(cfg.study.title, cfg.study.site_url, pages))
     index, site_rebuilt = (None, False)
     if site:
         index, site_rebuilt = render.build_site(out)

@@ -187,7 +187,29 @@ class Links:
     items: tuple[tuple[str, str], ...]
 
 
-Block = Union[Paragraph, BulletList, Math, Admonition, Table, Figure, CodeBlock, Links]
+@dataclass(frozen=True, eq=False)
+class Explorer:
+    """An interactive 2-D map of one cell (site only; the paper skips it).
+
+    Parameters
+    ----------
+    key : str
+        Unique id across the report; names the explorer data and the cell's Parquet/TSV exports.
+    caption : str
+    points : DataFrame
+        One row per mapped embedding: ``identity``, ``item``, ``cluster`` (int), ``flags`` (str,
+        ``""`` when none) and ``<map> x`` / ``<map> y`` columns for every 2-D map (``PCA x`` ...).
+    vectors : ndarray of shape (n_points, n_dims)
+        The embeddings of the same rows (for the Parquet and TensorBoard exports).
+    """
+
+    key: str
+    caption: str
+    points: pd.DataFrame
+    vectors: Any
+
+
+Block = Union[Paragraph, BulletList, Math, Admonition, Table, Figure, CodeBlock, Links, Explorer]
 
 
 @dataclass(frozen=True)
