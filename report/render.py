@@ -67,6 +67,7 @@ def draw_figure(fig: Figure, png: Path, pdf: Path) -> None:
 
     with plotting.style():
         f = fig.plot(fig.data)
+        plotting.readable_text(f)  # no text under 9 CSS px once the site scales the figure to its column
         f.savefig(png, format="png", dpi=150, metadata={"Software": None})
         f.savefig(pdf, format="pdf", metadata={"CreationDate": None, "Producer": None, "Creator": None})
     plotting.close(f)

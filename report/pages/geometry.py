@@ -147,10 +147,14 @@ class _MapData:
 
 def plot_map(d: _MapData):
     """PCA 2-D map: samples coloured by identity, centroids as black-edged diamonds."""
-    fig, ax = plotting.figure(6.4, 5.0)
-    colors = plotting.identity_colors(d.names)
-    ax.scatter(d.points[:, 0], d.points[:, 1], s=4, c=colors[d.labels], alpha=0.45, linewidths=0)
-    ax.scatter(d.centroids[:, 0], d.centroids[:, 1], s=36, c=colors, marker="D", edgecolors="black", linewidths=0.6)
+    fig, ax = plotting.figure(7.2, 5.0)
+    # The ten largest identities in distinct colours, the others grey: no colour stands for two people.
+    colors, legend = plotting.top_group_colors(np.asarray(d.names)[d.labels])
+    ax.scatter(d.points[:, 0], d.points[:, 1], s=4, c=colors, alpha=0.45, linewidths=0)
+    centroid_colors = np.array([colors[np.argmax(d.labels == i)] if np.any(d.labels == i) else plotting.to_rgba(plotting.OTHER_COLOR)
+                                for i in range(len(d.names))])
+    ax.scatter(d.centroids[:, 0], d.centroids[:, 1], s=36, c=centroid_colors, marker="D", edgecolors="black", linewidths=0.6)
+    plotting.legend_for(ax, legend, "identity (largest 10)")
     ax.set_xlabel(f"PC1 ({100 * d.variance[0]:.1f}% of variance)")
     ax.set_ylabel(f"PC2 ({100 * d.variance[1]:.1f}% of variance)")
     ax.set_aspect("equal", adjustable="datalim")
