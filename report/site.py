@@ -19,6 +19,7 @@ import numpy as np
 import yaml
 from markupsafe import Markup
 
+from report.format import cell as cell_text
 from report.escape import html, md, md_block_start, slugify, truncate
 from report.model import (
     Admonition, BulletList, Cite, Code, CodeBlock, Emph, Figure, InlineMath, Links, Math, Page, Paragraph, Ref,
@@ -54,21 +55,8 @@ def rel(target: str, page_path: str) -> str:
 
 
 def format_value(value: Any, spec: str | None) -> str:
-    """Format one table cell; NaN/None as an em dash."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "\u2014"
-    if isinstance(value, (bool, np.bool_)):
-        return "yes" if value else "no"
-    if spec:
-        try:
-            return format(value, spec)
-        except (TypeError, ValueError):
-            return str(value)
-    if isinstance(value, (float, np.floating)):
-        return f"{float(value):.3g}" if abs(value) < 1e5 else f"{float(value):,.0f}"
-    if isinstance(value, (int, np.integer)):
-        return f"{int(value):,d}"
-    return str(value)
+    """Format one table cell (see :func:`report.format.cell`)."""
+    return cell_text(value, spec)
 
 
 def formatted_rows(table: Table, limit: int | None) -> tuple[list[str], list[list[str]]]:

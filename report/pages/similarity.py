@@ -12,7 +12,7 @@ from analysis.statistics.similarity import SimilarityResult
 from analysis.statistics.verification import Verification
 from analysis.types import Cell
 from report import plotting
-from report.format import fixed, pct
+from report.format import fixed, pct, pm
 from report.model import Admonition, Bullets, Figure, InlineMath, Math, P, Page, Section, Strong, Table, Text
 from report.contexts import CellContext
 
@@ -274,7 +274,7 @@ def page(ctx: CellContext, r: SimilarityResult) -> Page:
     if r.junk_identities or r.singleton_identities:
         bits = []
         if r.junk_identities:
-            bits.append(f"the label(s) {', '.join(r.junk_identities)} are used as given, so their pairs count as genuine "
+            bits.append(f"the {'label' if len(r.junk_identities) == 1 else 'labels'} {', '.join(r.junk_identities)} are used as given, so their pairs count as genuine "
                         "although nothing says they show one person")
         if r.singleton_identities:
             bits.append(f"{r.singleton_identities} identities have a single image: no genuine pair and a zero radius")
@@ -345,8 +345,8 @@ def page(ctx: CellContext, r: SimilarityResult) -> Page:
         Section(
             "Centroid similarities",
             (
-                P("The FRGC notebook compared each identity with the next one in sorted order (", InlineMath("i"),
-                  " vs ", InlineMath("i+1"), "), a cheap sample of unrelated identities; the nearest other identity is "
+                P("Comparing each identity with the next one in sorted order (", InlineMath("i"),
+                  " vs ", InlineMath("i+1"), ") gives a cheap sample of unrelated identities; the nearest other identity is "
                   "the stricter test, and the all-pairs row is the reference."),
                 Table(
                     key=ctx.key("similarity-consecutive"),
@@ -383,7 +383,7 @@ def page(ctx: CellContext, r: SimilarityResult) -> Page:
                 (
                     P(f"{pr.n_pairs:,d} given pairs ({pr.n_missing} skipped: an image without embedding), "
                       f"{len(pr.fold_accuracy)} folds, threshold chosen on the other folds: accuracy ",
-                      Strong(f"{100 * pr.accuracy_mean:.2f}% +- {100 * pr.accuracy_std:.2f}%"), "."),
+                      Strong(pm(pr.accuracy_mean, pr.accuracy_std, 2, percent=True)), "."),
                     Table(
                         key=ctx.key("similarity-pairs-folds"),
                         caption=f"Accuracy and threshold of each fold of the pairs protocol ({ctx.label}).",
