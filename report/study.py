@@ -195,7 +195,7 @@ def compute_all(config: StudyConfig, inputs, build: BuildLog, progress: bool) ->
             build.warnings.append(f"{cell.dataset}/{cell.network}/{subset}: fewer than 2 identities, skipped")
             continue
         cells.append(cell)
-        contexts[cell] = CellContext(cell, spec.description, emb.synthetic, emb.n_dims, seed)
+        contexts[cell] = CellContext(cell, spec.description, emb.synthetic, emb.n_dims, seed, config.study.junk_labels)
         for step in steps:
             cached = memory.cache(_timed(step.compute))
             params = step.params(config)

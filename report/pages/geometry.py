@@ -13,6 +13,7 @@ from report import plotting
 from report.format import fixed, num
 from report.model import Bullets, Code, Figure, InlineMath, P, Page, Section, Strong, Table
 from report.contexts import CellContext
+from report.pages.junk import junk_note, without_junk
 
 PAPER_TEXT = (
     "For every identity we compute the centroid, the radius (largest distance of one of its "
@@ -92,9 +93,10 @@ def global_frame(result: GeometryResult) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def extremes_frame(space: SpaceGeometry, by: str, n: int) -> pd.DataFrame:
-    """Top and bottom ``n`` identities by ``radius`` or ``dispersion``."""
-    frame = identity_frame(space)[["identity", "images", "radius", "dispersion", "intrinsic dim (PCA>1%)"]]
+def extremes_frame(space: SpaceGeometry, by: str, n: int, junk_labels: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Top and bottom ``n`` identities by ``radius`` or ``dispersion`` (junk labels left out)."""
+    frame = without_junk(identity_frame(space)[["identity", "images", "radius", "dispersion", "intrinsic dim (PCA>1%)"]],
+                         junk_labels)
     ordered = frame.sort_values([by, "identity"], ascending=[False, True], kind="mergesort")
     top = ordered.head(n).assign(rank=[f"top {i + 1}" for i in range(min(n, len(ordered)))])
     bottom = ordered.tail(n).iloc[::-1].assign(rank=[f"bottom {i + 1}" for i in range(min(n, len(ordered)))])
@@ -284,18 +286,18 @@ def page(ctx: CellContext, r: GeometryResult) -> Page:
         ),
         Section(
             f"Top and bottom {top_n} identities",
-            (
+            tuple(b for b in (junk_note(l2.identities.names, l2.identities.count, ctx.junk_labels),) if b is not None) + (
                 Table(
                     key=ctx.key("geometry-extremes-radius"),
                     caption=f"Identities with the largest and smallest radius, L2-normalised ({ctx.label}).",
-                    frame=extremes_frame(l2, "radius", top_n),
+                    frame=extremes_frame(l2, "radius", top_n, ctx.junk_labels),
                     formats=formats,
                     max_rows=None,
                 ),
                 Table(
                     key=ctx.key("geometry-extremes-dispersion"),
                     caption=f"Identities with the largest and smallest dispersion, L2-normalised ({ctx.label}).",
-                    frame=extremes_frame(l2, "dispersion", top_n),
+                    frame=extremes_frame(l2, "dispersion", top_n, ctx.junk_labels),
                     formats=formats,
                     max_rows=None,
                 ),

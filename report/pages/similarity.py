@@ -13,6 +13,7 @@ from analysis.statistics.verification import Verification
 from analysis.types import Cell
 from report import plotting
 from report.format import fixed, pct, pm
+from report.pages.junk import is_junk, junk_note
 from report.model import Admonition, Bullets, Figure, InlineMath, Math, P, Page, Section, Strong, Table, Text
 from report.contexts import CellContext
 
@@ -54,25 +55,40 @@ def verification_frame(r: SimilarityResult) -> pd.DataFrame:
     return pd.DataFrame({"metric": [a for a, _ in rows], "value": [b for _, b in rows]})
 
 
-def nearest_frame(r: SimilarityResult) -> pd.DataFrame:
-    """Per identity: its nearest other identity by centroid cosine, and the margin to its radius."""
+def nearest_frame(r: SimilarityResult, junk_labels: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Per identity: its nearest other identity by centroid cosine, and the margin to its radius.
+
+    Junk labels (``junk_labels``) are neither rows nor candidate neighbours: the nearest other
+    identity is searched among real identities in the centroid cosine matrix.
+    """
     nn = r.nearest
-    return pd.DataFrame(
+    junk = is_junk(nn.names, junk_labels)
+    neighbor, cosine, distance = nn.neighbor.copy(), nn.cosine.copy(), nn.distance.copy()
+    if junk.any() and (~junk).sum() > 1:
+        sim = np.array(r.centroid_cosine, dtype=np.float64)
+        sim[:, junk] = -np.inf
+        np.fill_diagonal(sim, -np.inf)
+        neighbor = np.argmax(sim, axis=1)
+        rows = np.arange(len(neighbor))
+        cosine = r.centroid_cosine[rows, neighbor]
+        distance = r.centroid_euclidean[rows, neighbor]
+    frame = pd.DataFrame(
         {
             "identity": nn.names.astype(str),
             "images": nn.count,
-            "nearest other identity": nn.names[nn.neighbor].astype(str),
-            "centroid cosine": nn.cosine,
-            "centroid distance": nn.distance,
+            "nearest other identity": nn.names[neighbor].astype(str),
+            "centroid cosine": cosine,
+            "centroid distance": distance,
             "radius": nn.radius,
-            "margin (distance - radius)": nn.margin,
+            "margin (distance - radius)": distance - nn.radius,
         }
     )
+    return frame[~junk].reset_index(drop=True) if (~junk).sum() > 1 else frame
 
 
-def nearest_extremes_frame(r: SimilarityResult, n: int) -> pd.DataFrame:
+def nearest_extremes_frame(r: SimilarityResult, n: int, junk_labels: tuple[str, ...] = ()) -> pd.DataFrame:
     """The ``n`` identities closest to another one and the ``n`` most isolated."""
-    frame = nearest_frame(r).sort_values(["centroid cosine", "identity"], ascending=[False, True], kind="mergesort")
+    frame = nearest_frame(r, junk_labels).sort_values(["centroid cosine", "identity"], ascending=[False, True], kind="mergesort")
     n = min(n, len(frame))
     top = frame.head(n).assign(rank=[f"closest {i + 1}" for i in range(n)])
     bottom = frame.tail(n).iloc[::-1].assign(rank=[f"most isolated {i + 1}" for i in range(n)])
@@ -321,7 +337,7 @@ def page(ctx: CellContext, r: SimilarityResult) -> Page:
         ),
         Section(
             "Nearest other identity",
-            (
+            tuple(b for b in (junk_note(r.nearest.names, r.nearest.count, ctx.junk_labels),) if b is not None) + (
                 P("For each identity, the other identity whose centroid is most similar by cosine. A negative margin "
                   "(centroid distance minus the identity's own radius) means that the other centroid lies inside the "
                   "ball that holds all of this identity's embeddings: a candidate for a merged identity or mislabels."),
@@ -329,14 +345,14 @@ def page(ctx: CellContext, r: SimilarityResult) -> Page:
                     key=ctx.key("similarity-nearest-extremes"),
                     caption=(f"The {min(p.top_n, len(r.names))} identities closest to another identity and the "
                              f"{min(p.top_n, len(r.names))} most isolated ones ({ctx.label})."),
-                    frame=nearest_extremes_frame(r, p.top_n),
+                    frame=nearest_extremes_frame(r, p.top_n, ctx.junk_labels),
                     formats=fmt3,
                     max_rows=None,
                 ),
                 Table(
                     key=ctx.key("similarity-nearest-all"),
                     caption=f"Nearest other identity of every identity ({ctx.label}); full table in the CSV.",
-                    frame=nearest_frame(r).sort_values(["centroid cosine", "identity"], ascending=[False, True], kind="mergesort"),
+                    frame=nearest_frame(r, ctx.junk_labels).sort_values(["centroid cosine", "identity"], ascending=[False, True], kind="mergesort"),
                     formats=fmt3,
                     max_rows=25,
                 ),
