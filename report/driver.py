@@ -78,8 +78,7 @@ def render_all(report: Report, results: StudyResults, build: BuildLog, site: boo
     pages = list(report.pages)
     config_text = cfg.source.read_text(encoding="utf-8")
     pages.append(reproducibility_page(results, config_text, timings_frame(results)))
-    _, tables = render.collect(pages)
-    pages.append(downloads_page(tables, has_pdf=paper, embedding_files=links, galleries=bool(results.galleries)))
+    pages.append(downloads_page(pages, has_pdf=paper, embedding_files=links, galleries=bool(results.galleries)))
     figures, tables = render.collect(pages)
 
     digests, drawn, reused = render.render_figures(figures, fig_cache, progress)

@@ -131,6 +131,9 @@ class Table:
         Whether the paper includes this table (the site shows every table).
     max_rows : int or None
         Rows shown in the page (the CSV always has all rows).
+    site_columns : tuple of str or None
+        The headline columns the site shows (the CSV and the paper keep every column); None:
+        the site renderer decides (every column of a narrow table, see ``report.table_view``).
     """
 
     key: str
@@ -139,6 +142,7 @@ class Table:
     formats: Mapping[str, str] = field(default_factory=dict)
     in_paper: bool = False
     max_rows: int | None = 30
+    site_columns: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, eq=False)

@@ -29,6 +29,7 @@ from report.assets import ATLAS_CSS_FILE, EXPLORER_JS, MATHJAX_CONFIG_JS, MATHJA
 from report.exports import explorer_data_file
 from report.bibliography import parse as parse_bibtex
 from report.references import bibtex, label
+from report.table_view import table_view
 from report.resources import templates_dir
 
 SYNTHETIC_BANNER = "Synthetic demo, not faces"
@@ -150,7 +151,8 @@ class MarkdownRenderer:
         if isinstance(block, Links):
             return {"type": "links", "entries": [{"label": lbl, "href": Markup(rel(href, page_path))} for lbl, href in block.items]}
         if isinstance(block, Table):
-            header, rows = formatted_rows(block, block.max_rows)
+            view = table_view(block)
+            header, rows = list(view.header), [list(r) for r in view.rows]
             return {
                 "type": "table",
                 "anchor": Markup(block.key),
@@ -161,6 +163,7 @@ class MarkdownRenderer:
                 "shown": len(rows),
                 "total": len(block.frame),
                 "csv": Markup(rel(table_file(block.key), page_path)),
+                "hidden": view.hidden_columns,
             }
         if isinstance(block, Explorer):
             return {
