@@ -46,7 +46,7 @@ def md_block_start(text: str) -> str:
     only there is the first character written as a character reference; table cells and inline
     text keep their digits readable (``0.613``, not ``&#48;.613``).
     """
-    if text and (text[0] in "-=+" or re.match(r"\d+[.)]", text)):
+    if text and (text[0] in "-=+" or re.match(r"\d+[.)](\s|$)", text)):
         return f"&#{ord(text[0])};" + text[1:]
     return text
 
