@@ -15,6 +15,11 @@
   var AUDIT_COLOURS = { "no flag": GREY, "suspected mislabel": "#e15759", "near-duplicate": "#4e79a7",
                         "suspected mislabel; near-duplicate": "#b07aa1" };
 
+  // Plotly renders a small HTML subset in hover labels and legends: names are data, so escape them.
+  function esc(s) {
+    return String(s).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+  }
+
   function webglWorks() {
     try {
       var c = document.createElement("canvas");
@@ -58,10 +63,10 @@
 
   function trace(d, xy, g, size, extra) {
     var t = {
-      type: TRACE_TYPE, mode: "markers", name: g.name,
+      type: TRACE_TYPE, mode: "markers", name: esc(g.name),
       x: g.index.map(function (i) { return xy.x[i]; }), y: g.index.map(function (i) { return xy.y[i]; }),
       customdata: g.index.map(function (i) {
-        return [d.names[d.identity[i]], d.items[i], d.cluster[i], d.flags[i] || "none"];
+        return [esc(d.names[d.identity[i]]), esc(d.items[i]), d.cluster[i], d.flags[i] || "none"];
       }),
       hovertemplate: "<b>%{customdata[0]}</b><br>item: %{customdata[1]}<br>cluster: %{customdata[2]}" +
                      "<br>audit: %{customdata[3]}<extra></extra>",

@@ -13,8 +13,7 @@ from analysis.statistics.kmeans import KMeansSweep, SilhouetteDiagram
 from analysis.types import Cell
 from report import plotting
 from report.format import count, fixed
-from report.escape import slugify
-from report.model import Admonition, Bullets, Code, Figure, InlineMath, Links, P, Page, Section, Strong, Table, spans
+from report.model import Admonition, Bullets, Code, Figure, InlineMath, P, Page, Section, Strong, Table, spans
 from report.contexts import CellContext
 
 PAPER_TEXT = (
@@ -299,8 +298,8 @@ def page(ctx: CellContext, r: ClusteringResult) -> Page:
                         width=1.0,
                     ),
                     # The 2-D view coloured by cluster is the cell's Explorer (one PCA map per cell, not three).
-                    P("To see the clusters on a 2-D map, open the cell's explorer and colour by cluster:"),
-                    Links(((f"Explorer of {ctx.label}", "/".join(slugify(x) for x in (*ctx.path, "explorer")) + ".md"),)),
+                    P("To see the clusters on a 2-D map, open this cell's Explorer page (next to this one in the "
+                      "navigation) and colour by cluster."),
                 ),
             )
         )
