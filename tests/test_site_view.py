@@ -69,7 +69,7 @@ def test_wide_tables_show_headline_columns_and_one_row_tables_are_transposed():
 
 def test_junk_labels_leave_identity_tables_and_are_never_the_nearest_identity():
     from report.pages.junk import junk_note, without_junk
-    from report.pages.similarity import nearest_frame
+    from report.pages.nearest import nearest_frame
 
     frame = pd.DataFrame({"identity": ["a", "unknown", "b"], "images": [3, 9, 4]})
     assert list(without_junk(frame, ("unknown",))["identity"]) == ["a", "b"]

@@ -13,7 +13,8 @@ from analysis.statistics.verification import Verification
 from analysis.types import Cell
 from report import plotting
 from report.format import fixed, pct, pm
-from report.pages.junk import is_junk, junk_note
+from report.pages.junk import junk_note
+from report.pages.nearest import nearest_extremes_frame, nearest_frame
 from report.model import Admonition, Bullets, Figure, InlineMath, Math, P, Page, Section, Strong, Table, Text
 from report.contexts import CellContext
 
@@ -53,47 +54,6 @@ def verification_frame(r: SimilarityResult) -> pd.DataFrame:
         rows.append((_far_label(f), float(t)))
         rows.append((f"threshold at FAR={f:.0e}".replace("e-0", "e-"), float(thr)))
     return pd.DataFrame({"metric": [a for a, _ in rows], "value": [b for _, b in rows]})
-
-
-def nearest_frame(r: SimilarityResult, junk_labels: tuple[str, ...] = ()) -> pd.DataFrame:
-    """Per identity: its nearest other identity by centroid cosine, and the margin to its radius.
-
-    Junk labels (``junk_labels``) are neither rows nor candidate neighbours: the nearest other
-    identity is searched among real identities in the centroid cosine matrix.
-    """
-    nn = r.nearest
-    junk = is_junk(nn.names, junk_labels)
-    neighbor, cosine, distance = nn.neighbor.copy(), nn.cosine.copy(), nn.distance.copy()
-    if junk.any() and (~junk).sum() > 1:
-        sim = np.array(r.centroid_cosine, dtype=np.float64)
-        sim[:, junk] = -np.inf
-        np.fill_diagonal(sim, -np.inf)
-        neighbor = np.argmax(sim, axis=1)
-        rows = np.arange(len(neighbor))
-        cosine = r.centroid_cosine[rows, neighbor]
-        distance = r.centroid_euclidean[rows, neighbor]
-    frame = pd.DataFrame(
-        {
-            "identity": nn.names.astype(str),
-            "images": nn.count,
-            "nearest other identity": nn.names[neighbor].astype(str),
-            "centroid cosine": cosine,
-            "centroid distance": distance,
-            "radius": nn.radius,
-            "margin (distance - radius)": distance - nn.radius,
-        }
-    )
-    return frame[~junk].reset_index(drop=True) if (~junk).sum() > 1 else frame
-
-
-def nearest_extremes_frame(r: SimilarityResult, n: int, junk_labels: tuple[str, ...] = ()) -> pd.DataFrame:
-    """The ``n`` identities closest to another one and the ``n`` most isolated."""
-    frame = nearest_frame(r, junk_labels).sort_values(["centroid cosine", "identity"], ascending=[False, True], kind="mergesort")
-    n = min(n, len(frame))
-    top = frame.head(n).assign(rank=[f"closest {i + 1}" for i in range(n)])
-    bottom = frame.tail(n).iloc[::-1].assign(rank=[f"most isolated {i + 1}" for i in range(n)])
-    out = pd.concat([top, bottom], ignore_index=True)
-    return out[["rank", *frame.columns]]
 
 
 def consecutive_frame(r: SimilarityResult) -> pd.DataFrame:
