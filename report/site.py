@@ -233,9 +233,13 @@ def _pre(text: str) -> str:
 
 
 def _math_html(latex_text: str, display: bool) -> str:
-    """Formula for MathJax, entity-encoded so that Markdown cannot eat ``\\`` or ``_`` in it."""
+    """Formula for MathJax in a raw HTML block.
+
+    Markdown leaves the content of a block-level ``<div>`` alone, so only HTML needs escaping
+    and the generated Markdown keeps the TeX readable (``\\frac{a}{b}``, not ``&#92;frac``).
+    """
     tag, left, right = ("div", "\\[", "\\]") if display else ("span", "\\(", "\\)")
-    return f'<{tag} class="arithmatex">{md(left + latex_text + right, max_len=None)}</{tag}>'
+    return f'<{tag} class="arithmatex">{html(left + latex_text + right)}</{tag}>'
 
 
 def _finalize(value):
@@ -297,7 +301,8 @@ def mkdocs_config(title: str, site_url: str, pages) -> str:
             ],
             "features": ["navigation.sections", "navigation.top", "navigation.footer", "search.highlight", "toc.follow"],
         },
-        # glightbox: click a figure to see it full size (its JS/CSS are copied into the site).
+        # glightbox: click a figure to see it full size (its JS/CSS are copied into the site). Not
+        # Material's "offline" plugin: from file:// it loads a shim from unpkg.com.
         "plugins": ["search", {"glightbox": {"zoomable": True, "draggable": False, "skip_classes": ["atlas-no-zoom"]}}],
         "markdown_extensions": [
             "tables", "attr_list", "md_in_html", "admonition", "pymdownx.details",

@@ -70,7 +70,8 @@
       }),
       hovertemplate: "<b>%{customdata[0]}</b><br>item: %{customdata[1]}<br>cluster: %{customdata[2]}" +
                      "<br>audit: %{customdata[3]}<extra></extra>",
-      marker: { size: size, color: g.colour, line: { width: 0 } }
+      marker: { size: size, color: g.colour, line: { width: 0 } },
+      legendrank: g.colour === GREY ? 2000 : 1000  // the grey group last in the legend, drawn first
     };
     return Object.assign(t, extra || {});
   }
