@@ -207,3 +207,24 @@ def test_map_colours_do_not_repeat():
     assert len(set(named)) == len(named) == 10
     assert legend[-1][0] == "other (20 groups)"
     assert len({tuple(c) for c in colors}) == 11
+
+
+def test_comparison_tables_fit_metric_per_row_one_column_per_network():
+    from report.model import Section
+    from report.pages.compare_views import compact
+
+    frame = pd.DataFrame({
+        "dataset": ["d"] * 4, "network": ["n1", "n2", "n1", "n2"], "subset": ["all", "all", "min-5", "min-5"],
+        **{f"metric {i}": [0.1 * i, 0.2 * i, 0.3 * i, 0.4 * i] for i in range(12)},
+        "EER": [0.01, 0.02, 0.03, 0.04],
+    })
+    wide = Table("compare-similarity", "Verification.", frame, formats={"EER": ".4f"}, in_paper=True)
+    blocks = compact(Section("s", (wide,))).blocks
+    head = blocks[0]
+    assert head.in_paper and head.frame is frame and "EER" in head.site_columns
+    assert len(table_view(head).header) <= MAX_COLUMNS
+    per_subset = blocks[1:]
+    assert [t.key for t in per_subset] == ["compare-similarity-d-all", "compare-similarity-d-min-5"]
+    assert list(per_subset[0].frame.columns) == ["metric", "n1", "n2"]
+    eer = per_subset[0].frame.set_index("metric").loc["EER"]
+    assert list(eer) == ["0.0100", "0.0200"]
