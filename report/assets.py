@@ -81,7 +81,7 @@ def write_site_assets(docs: Path, with_plotly: bool) -> None:
     (js / "mathjax").mkdir(parents=True, exist_ok=True)
     shutil.copyfile(src / "tex-chtml.js", docs / MATHJAX_JS)
     shutil.copytree(src / "output" / "chtml" / "fonts" / "woff-v2", js / "mathjax" / "output" / "chtml" / "fonts" / "woff-v2")
-    # TeX packages MathJax autoloads on first use (\\boldsymbol, \\cancel ...): local, not fetched.
+    # TeX packages MathJax autoloads on first use (\boldsymbol, \cancel ...): local, not fetched.
     if (src / "input" / "tex" / "extensions").is_dir():
         shutil.copytree(src / "input" / "tex" / "extensions", js / "mathjax" / "input" / "tex" / "extensions")
     (docs / MATHJAX_CONFIG_JS).write_text(MATHJAX_CONFIG, encoding="utf-8")
