@@ -106,8 +106,8 @@ def identity_heatmap(m: np.ndarray, cmap: str, vmin: float, vmax: float, label: 
 
 
 # --------------------------------------------------------------------------- readability
-#: Width (CSS px) at which the site shows a figure: Material's content column at a 1280 px window.
-COLUMN_PX = 720
+#: Width (CSS px) at which the site shows a figure: Material's content column is 688 px at a 1280 px window.
+COLUMN_PX = 680
 #: Smallest text height (CSS px) a figure may show at that width.
 MIN_TEXT_PX = 9.5
 #: Distinct colours for the largest groups of a map; every other group is grey (:func:`top_group_colors`).
