@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from report.resources import configs_dir, is_source_checkout
+from report.format import plural
 
 COMMANDS = ("build",)
 
@@ -72,7 +73,7 @@ def build(args: argparse.Namespace) -> int:
         build_paper=False if args.no_paper else None,
     )
     print(f"Study: {config.study.title} ({config.source})")
-    print(f"  cells analysed: {len(results.cells)}; computed {len(build_log.computed)} item(s), "
+    print(f"  cells analysed: {len(results.cells)}; computed {plural(len(build_log.computed), 'item')}, "
           f"reused {len(build_log.reused)} from cache")
     for item in build_log.computed:
         print(f"    computed: {item}")

@@ -19,7 +19,7 @@ import numpy as np
 import yaml
 from markupsafe import Markup
 
-from report.format import cell as cell_text
+from report.format import cell as cell_text, plural
 from report.escape import html, md, md_block_start, slugify, truncate
 from report.model import (
     Admonition, BulletList, Cite, Code, CodeBlock, Emph, Figure, InlineMath, Links, Math, Page, Paragraph, Ref,
@@ -163,7 +163,7 @@ class MarkdownRenderer:
                 "shown": len(rows),
                 "total": len(block.frame),
                 "csv": Markup(rel(table_file(block.key), page_path)),
-                "hidden": view.hidden_columns,
+                "hidden": plural(view.hidden_columns, "more column") if view.hidden_columns else "",
             }
         if isinstance(block, Explorer):
             return {
