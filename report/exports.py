@@ -57,8 +57,9 @@ def explorer_data_js(e: Explorer) -> str:
         "flags": p["flags"].tolist(),
         "maps": {m: {"x": p[f"{m} x"].round(4).tolist(), "y": p[f"{m} y"].round(4).tolist()} for m in _map_names(p)},
     }
-    # "</" never appears inside the script (a name "</script>" cannot end it early).
-    text = json.dumps(data, separators=(",", ":"), ensure_ascii=True).replace("</", "<\\/")
+    # No "<", ">" or "&" in the script at all: a name such as "</script><script>..." stays a string.
+    text = (json.dumps(data, separators=(",", ":"), ensure_ascii=True)
+            .replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026"))
     return ("window.ATLAS_EXPLORER = window.ATLAS_EXPLORER || {};\n"
             f"window.ATLAS_EXPLORER[{json.dumps(e.key)}] = {text};\n")
 
