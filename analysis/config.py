@@ -64,6 +64,9 @@ class StudySettings:
         Author line of the paper.
     site_url : str
         Public URL of the site (used by MkDocs for canonical links); empty for none.
+    junk_labels : tuple of str, default=("unknown",)
+        Labels that do not name a person (a catch-all group). Identity tables of the site leave
+        them out (no "nearest other identity" is ever ``unknown``) and report them once on their own.
     """
 
     title: str = "Face Embedding Atlas"
@@ -75,6 +78,7 @@ class StudySettings:
     build_paper: bool = True
     authors: str = "Face Embedding Atlas"
     site_url: str = ""
+    junk_labels: tuple[str, ...] = ("unknown",)
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ from report.model import Admonition, Page, Report, spans
 from report.pages import methods
 from report.pages.comparisons import comparisons_page
 from report.pages.data import data_page
+from report.pages.explorer import cell_page as explorer_page
 from report.pages.overview import gallery_pages, overview_page
 from report.pages.paper import abstract, paper_sections
 from report.steps import cell_steps, dataset_steps
@@ -42,6 +43,9 @@ def build_report(results: StudyResults) -> Report:
                 pages.append(Page((*ctx.path, step.name), step.title, (Admonition(
                     "warning", "Skipped", spans(f"This analysis could not run on this cell: {results.cell_skips[step.name][cell]}")),),
                     synthetic=ctx.synthetic, nav_titles=ctx.nav_titles))
+        explorer = explorer_page(results, cell)
+        if explorer is not None:
+            pages.append(explorer)
         if cell in gallery:
             pages.append(gallery[cell])
     for step in dataset_steps():

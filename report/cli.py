@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from report.resources import configs_dir, is_source_checkout
+from report.format import plural
 
 COMMANDS = ("build", "predict")
 
@@ -111,7 +112,7 @@ def build(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     print(f"Study: {config.study.title} ({config.source})")
-    print(f"  cells analysed: {len(results.cells)}; computed {len(build_log.computed)} item(s), "
+    print(f"  cells analysed: {len(results.cells)}; computed {plural(len(build_log.computed), 'item')}, "
           f"reused {len(build_log.reused)} from cache")
     for item in build_log.computed:
         print(f"    computed: {item}")

@@ -25,6 +25,8 @@ class CellContext:
         Data are synthetic (pages say so).
     n_dims : int
     seed : int
+    junk_labels : tuple of str
+        Labels that name no person (``[study] junk_labels``): left out of identity tables.
     """
 
     cell: Cell
@@ -32,6 +34,7 @@ class CellContext:
     synthetic: bool
     n_dims: int
     seed: int = 0
+    junk_labels: tuple[str, ...] = ("unknown",)
 
     @property
     def path(self) -> tuple[str, ...]:

@@ -84,8 +84,7 @@ def render_all(report: Report, results: StudyResults, build: BuildLog, site: boo
     pages = list(report.pages)
     config_text = cfg.source.read_text(encoding="utf-8")
     pages.append(reproducibility_page(results, config_text, timings_frame(results)))
-    _, tables = render.collect(pages)
-    pages.append(downloads_page(tables, has_pdf=paper, embedding_files=links, galleries=bool(results.galleries)))
+    pages.append(downloads_page(pages, has_pdf=paper, embedding_files=links, galleries=bool(results.galleries)))
     figures, tables = render.collect(pages)
 
     digests, drawn, reused = render.render_figures(figures, fig_cache, progress)
@@ -97,8 +96,7 @@ def render_all(report: Report, results: StudyResults, build: BuildLog, site: boo
         pdf, paper_rebuilt, warnings = render.build_paper(report, out / "paper", digests, fig_cache)
         build.warnings.extend(f"LaTeX: {w}" for w in warnings)
     render.write_docs(pages, tables, digests, fig_cache, out / "docs", pdf, embedding_files)
-    atomic_write_text(out / "mkdocs.yml", site_renderer.mkdocs_config(cfg.study.title, cfg.study.site_url, pages,
-                                                                       render.MATHJAX_DIR.is_dir()))
+    atomic_write_text(out / "mkdocs.yml", site_renderer.mkdocs_config(cfg.study.title, cfg.study.site_url, pages))
     index, site_rebuilt = (None, False)
     if site:
         index, site_rebuilt = render.build_site(out)

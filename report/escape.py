@@ -13,9 +13,10 @@ import re
 import unicodedata
 
 # Every character that means something to Markdown (Python-Markdown + pymdownx extensions),
-# to HTML, or to arithmatex ($) becomes a numeric character reference. References are
-# inert in Markdown, decoded by the browser, and keep the search index readable.
-_MD_SPECIAL = set("\\`*_{}[]()<>#+!|~^$&\":")
+# to HTML, or to arithmatex ($) becomes a numeric character reference. References are inert in
+# Markdown, decoded by the browser, and keep the search index readable. "(", ")" and ":" stay
+# as they are: a link needs "](" and an autolink "<", both escaped, so alone they are text.
+_MD_SPECIAL = set("\\`*_{}[]<>#+!|~^$&\"")
 #: Longest text shown in one table cell (the CSV keeps the full value).
 CELL_MAX_LEN = 200
 
@@ -35,11 +36,19 @@ def md(text: object, max_len: int | None = None) -> str:
     s = _clean(str(text), max_len)
     if not s:
         return "\u2014"
-    out = "".join(f"&#{ord(c)};" if c in _MD_SPECIAL else c for c in s)
-    # A leading "-", "=" or "1." would start a list or a heading underline.
-    if out[0] in "-=" or re.match(r"\d+[.)]", out):
-        out = f"&#{ord(out[0])};" + out[1:]
-    return out
+    return "".join(f"&#{ord(c)};" if c in _MD_SPECIAL else c for c in s)
+
+
+def md_block_start(text: str) -> str:
+    """Guard escaped text that begins a Markdown block (paragraph, list item, admonition body).
+
+    Only there can a leading ``-``, ``=``, ``+`` or ``1.`` start a list or a heading underline, so
+    only there is the first character written as a character reference; table cells and inline
+    text keep their digits readable (``0.613``, not ``&#48;.613``).
+    """
+    if text and (text[0] in "-=+" or re.match(r"\d+[.)](\s|$)", text)):
+        return f"&#{ord(text[0])};" + text[1:]
+    return text
 
 
 def html(text: object) -> str:

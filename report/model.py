@@ -131,6 +131,9 @@ class Table:
         Whether the paper includes this table (the site shows every table).
     max_rows : int or None
         Rows shown in the page (the CSV always has all rows).
+    site_columns : tuple of str or None
+        The headline columns the site shows (the CSV and the paper keep every column); None:
+        the site renderer decides (every column of a narrow table, see ``report.table_view``).
     """
 
     key: str
@@ -139,6 +142,7 @@ class Table:
     formats: Mapping[str, str] = field(default_factory=dict)
     in_paper: bool = False
     max_rows: int | None = 30
+    site_columns: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, eq=False)
@@ -187,7 +191,29 @@ class Links:
     items: tuple[tuple[str, str], ...]
 
 
-Block = Union[Paragraph, BulletList, Math, Admonition, Table, Figure, CodeBlock, Links]
+@dataclass(frozen=True, eq=False)
+class Explorer:
+    """An interactive 2-D map of one cell (site only; the paper skips it).
+
+    Parameters
+    ----------
+    key : str
+        Unique id across the report; names the explorer data and the cell's Parquet/TSV exports.
+    caption : str
+    points : DataFrame
+        One row per mapped embedding: ``identity``, ``item``, ``cluster`` (int), ``flags`` (str,
+        ``""`` when none) and ``<map> x`` / ``<map> y`` columns for every 2-D map (``PCA x`` ...).
+    vectors : ndarray of shape (n_points, n_dims)
+        The embeddings of the same rows (for the Parquet and TensorBoard exports).
+    """
+
+    key: str
+    caption: str
+    points: pd.DataFrame
+    vectors: Any
+
+
+Block = Union[Paragraph, BulletList, Math, Admonition, Table, Figure, CodeBlock, Links, Explorer]
 
 
 @dataclass(frozen=True)

@@ -103,3 +103,65 @@ def identity_heatmap(m: np.ndarray, cmap: str, vmin: float, vmax: float, label: 
     ax.set_xlabel(f"{len(m)} identities (ordered by average-linkage clustering)")
     fig.colorbar(im, ax=ax, shrink=0.8, label=label)
     return fig
+
+
+# --------------------------------------------------------------------------- readability
+#: Width (CSS px) at which the site shows a figure: Material's content column is 688 px at a 1280 px window.
+COLUMN_PX = 680
+#: Smallest text height (CSS px) a figure may show at that width.
+MIN_TEXT_PX = 9.5
+#: Distinct colours for the largest groups of a map; every other group is grey (:func:`top_group_colors`).
+TOP_COLORS = ("#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#17becf")
+OTHER_COLOR = "#b0b0b0"
+
+
+def min_font_points(fig_width_in: float, column_px: float = COLUMN_PX, min_px: float = MIN_TEXT_PX) -> float:
+    """Font size (points) that shows as ``min_px`` CSS px once a figure ``fig_width_in`` wide fills the column.
+
+    A figure wider than the column is scaled down by ``column_px / (width * dpi)``; a point is
+    ``dpi / 72`` pixels, so the shown height of ``s`` points is ``s * column_px / (72 * width)``.
+    """
+    return min_px * 72.0 * fig_width_in / column_px
+
+
+def readable_text(fig, column_px: float = COLUMN_PX, min_px: float = MIN_TEXT_PX) -> None:
+    """Enlarge every text of ``fig`` (titles, labels, ticks, legends) to at least :func:`min_font_points`."""
+    from matplotlib.text import Text as MplText
+
+    floor = min_font_points(fig.get_figwidth(), column_px, min_px)
+    for t in fig.findobj(MplText):
+        if t.get_text() and t.get_fontsize() < floor:
+            t.set_fontsize(floor)
+
+
+def top_group_colors(groups, n: int = len(TOP_COLORS)) -> tuple[np.ndarray, list[tuple[str, str]]]:
+    """Colours for a map: the ``n`` largest groups get distinct colours, all others grey.
+
+    Parameters
+    ----------
+    groups : array-like of str
+        Group (identity or cluster name) of every point.
+
+    Returns
+    -------
+    colors : ndarray of shape (n_points, 4)
+    legend : list of (label, colour)
+        The coloured groups, largest first, then ``"other (m groups)"`` when some are grey.
+    """
+    g = np.asarray(groups).astype(str)
+    names, counts = np.unique(g, return_counts=True)
+    order = sorted(range(len(names)), key=lambda i: (-counts[i], names[i]))[:n]
+    top = {names[i]: TOP_COLORS[k] for k, i in enumerate(order)}
+    colors = np.array([to_rgba(top.get(x, OTHER_COLOR)) for x in g])
+    legend = [(names[i], top[names[i]]) for i in order]
+    if len(names) > len(order):
+        legend.append((f"other ({len(names) - len(order)} groups)", OTHER_COLOR))
+    return colors, legend
+
+
+def legend_for(ax, legend: list[tuple[str, str]], title: str) -> None:
+    """A legend of coloured dots outside the axes on the right."""
+    from matplotlib.lines import Line2D
+
+    handles = [Line2D([], [], ls="", marker="o", ms=5, color=c, label=str(lbl)[:28]) for lbl, c in legend]
+    ax.legend(handles=handles, title=title, frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))

@@ -20,15 +20,15 @@ from pathlib import Path
 import joblib
 import pandas as pd
 
+from report import assets as site_assets
+from report import exports
 from report import latex as latex_renderer
 from report import site as site_renderer
-from report.model import Figure, Page, Report, Table
+from report.model import Explorer, Figure, Page, Report, Table
 from report.escape import slugify
 from report.references import bibtex
-from report.resources import mathjax_dir
 from analysis.embedding.store import atomic_write_bytes, atomic_write_text, content_hash
 
-MATHJAX_DIR = mathjax_dir()
 FIGURE_VERSION = "1"
 
 
@@ -67,6 +67,7 @@ def draw_figure(fig: Figure, png: Path, pdf: Path) -> None:
 
     with plotting.style():
         f = fig.plot(fig.data)
+        plotting.readable_text(f)  # no text under 9 CSS px once the site scales the figure to its column
         f.savefig(png, format="png", dpi=150, metadata={"Software": None})
         f.savefig(pdf, format="pdf", metadata={"CreationDate": None, "Producer": None, "Creator": None})
     plotting.close(f)
@@ -195,15 +196,10 @@ def write_docs(pages: list[Page], tables: list[Table], digests: dict[str, str], 
             shutil.copyfile(pdf, tmp / "downloads" / "report.pdf")
         for rel_path, text in embedding_files.items():
             (tmp / rel_path).write_text(text, encoding="utf-8")
-        (tmp / "javascripts").mkdir()
-        (tmp / "javascripts" / "mathjax-config.js").write_text(site_renderer.MATHJAX_CONFIG, encoding="utf-8")
-        if MATHJAX_DIR.is_dir():
-            dest = tmp / "javascripts" / "mathjax"
-            dest.mkdir()
-            shutil.copyfile(MATHJAX_DIR / "tex-chtml.js", dest / "tex-chtml.js")
-            shutil.copytree(MATHJAX_DIR / "output" / "chtml" / "fonts" / "woff-v2", dest / "output" / "chtml" / "fonts" / "woff-v2")
-        (tmp / "stylesheets").mkdir()
-        (tmp / "stylesheets" / "atlas.css").write_text(site_renderer.ATLAS_CSS, encoding="utf-8")
+        explorers = [b for page in pages for b in page.blocks() if isinstance(b, Explorer)]
+        exports.write_explorer_files(explorers, tmp)
+        exports.write_data_zip(tmp)
+        site_assets.write_site_assets(tmp, with_plotly=bool(explorers))
         old = parent / f".docs.old.{os.getpid()}"
         if docs_dir.exists():
             os.replace(docs_dir, old)

@@ -19,12 +19,17 @@ import numpy as np
 import yaml
 from markupsafe import Markup
 
-from report.escape import html, md, slugify, truncate
+from report.format import cell as cell_text, plural
+from report.escape import html, md, md_block_start, slugify, truncate
 from report.model import (
     Admonition, BulletList, Cite, Code, CodeBlock, Emph, Figure, InlineMath, Links, Math, Page, Paragraph, Ref,
-    Strong, Table, Text,
+    Strong, Table, Text, Explorer,
 )
-from report.references import REFERENCES, label
+from report.assets import ATLAS_CSS_FILE, EXPLORER_JS, MATHJAX_CONFIG_JS, MATHJAX_JS, PLOTLY_JS
+from report.exports import explorer_data_file
+from report.bibliography import parse as parse_bibtex
+from report.references import bibtex, label
+from report.table_view import table_view
 from report.resources import templates_dir
 
 SYNTHETIC_BANNER = "Synthetic demo, not faces"
@@ -51,21 +56,8 @@ def rel(target: str, page_path: str) -> str:
 
 
 def format_value(value: Any, spec: str | None) -> str:
-    """Format one table cell; NaN/None as an em dash."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "\u2014"
-    if isinstance(value, (bool, np.bool_)):
-        return "yes" if value else "no"
-    if spec:
-        try:
-            return format(value, spec)
-        except (TypeError, ValueError):
-            return str(value)
-    if isinstance(value, (float, np.floating)):
-        return f"{float(value):.3g}" if abs(value) < 1e5 else f"{float(value):,.0f}"
-    if isinstance(value, (int, np.integer)):
-        return f"{int(value):,d}"
-    return str(value)
+    """Format one table cell (see :func:`report.format.cell`)."""
+    return cell_text(value, spec)
 
 
 def formatted_rows(table: Table, limit: int | None) -> tuple[list[str], list[list[str]]]:
@@ -139,23 +131,28 @@ class MarkdownRenderer:
                 raise TypeError(f"unknown inline span {type(p).__name__}")
         return Markup("".join(out))
 
+    def block_text(self, parts, page_path: str, numbers: _Numbering) -> Markup:
+        """Inline text that begins a Markdown block: a leading "1." or "-" must not start a list."""
+        return Markup(md_block_start(str(self.inline(parts, page_path, numbers))))
+
     # ---------------------------------------------------------------- blocks
     def block_view(self, block, page_path: str, numbers: _Numbering) -> dict:
         if isinstance(block, Paragraph):
-            return {"type": "paragraph", "text": self.inline(block.parts, page_path, numbers)}
+            return {"type": "paragraph", "text": self.block_text(block.parts, page_path, numbers)}
         if isinstance(block, BulletList):
-            return {"type": "bullets", "entries": [self.inline(i, page_path, numbers) for i in block.items]}
+            return {"type": "bullets", "entries": [self.block_text(i, page_path, numbers) for i in block.items]}
         if isinstance(block, Math):
             return {"type": "math", "html": Markup(_math_html(block.latex, display=True))}
         if isinstance(block, Admonition):
             return {"type": "admonition", "kind": block.kind, "title": block.title,
-                    "text": self.inline(block.parts, page_path, numbers)}
+                    "text": self.block_text(block.parts, page_path, numbers)}
         if isinstance(block, CodeBlock):
             return {"type": "code", "text": Markup(_pre(block.text))}
         if isinstance(block, Links):
             return {"type": "links", "entries": [{"label": lbl, "href": Markup(rel(href, page_path))} for lbl, href in block.items]}
         if isinstance(block, Table):
-            header, rows = formatted_rows(block, block.max_rows)
+            view = table_view(block)
+            header, rows = list(view.header), [list(r) for r in view.rows]
             return {
                 "type": "table",
                 "anchor": Markup(block.key),
@@ -166,6 +163,16 @@ class MarkdownRenderer:
                 "shown": len(rows),
                 "total": len(block.frame),
                 "csv": Markup(rel(table_file(block.key), page_path)),
+                "hidden": plural(view.hidden_columns, "more column") if view.hidden_columns else "",
+            }
+        if isinstance(block, Explorer):
+            return {
+                "type": "explorer",
+                "anchor": Markup(block.key),
+                "caption": block.caption,
+                "plotly": Markup(rel(PLOTLY_JS, page_path)),
+                "data": Markup(rel(explorer_data_file(block.key), page_path)),
+                "script": Markup(rel(EXPLORER_JS, page_path)),
             }
         if isinstance(block, Figure):
             return {
@@ -194,13 +201,30 @@ class MarkdownRenderer:
                 for s in page.sections
             ],
             "references": [],
+            "scripts": [Markup(rel(src, path)) for src in page_scripts(page)],
         }
         if page.path == ("methods",):
             view["references"] = [
-                {"anchor": Markup(f"ref-{slugify(k)}"), "label": REFERENCES[k][0], "bibtex": Markup(_pre(REFERENCES[k][1]))}
-                for k in sorted(REFERENCES)
+                {"anchor": Markup(f"ref-{slugify(r.key)}"), "label": label(r.key), "text": r.text}
+                for r in parse_bibtex(bibtex())
             ]
         return self.env.get_template("page.md.j2").render(page=view, **(extra or {}))
+
+
+def has_math(page: Page) -> bool:
+    """Whether any block of ``page`` holds a formula (display or inline)."""
+    for b in page.blocks():
+        if isinstance(b, Math):
+            return True
+        groups = (b.parts,) if isinstance(b, (Paragraph, Admonition)) else b.items if isinstance(b, BulletList) else ()
+        if any(isinstance(span, InlineMath) for g in groups for span in g):
+            return True
+    return False
+
+
+def page_scripts(page: Page) -> list[str]:
+    """Site-relative scripts a page loads itself: MathJax (config first) only where it has formulas."""
+    return [MATHJAX_CONFIG_JS, MATHJAX_JS] if has_math(page) else []
 
 
 def _pre(text: str) -> str:
@@ -209,9 +233,13 @@ def _pre(text: str) -> str:
 
 
 def _math_html(latex_text: str, display: bool) -> str:
-    """Formula for MathJax, entity-encoded so that Markdown cannot eat ``\\`` or ``_`` in it."""
+    """Formula for MathJax in a raw HTML block.
+
+    Markdown leaves the content of a block-level ``<div>`` alone, so only HTML needs escaping
+    and the generated Markdown keeps the TeX readable (``\\frac{a}{b}``, not ``&#92;frac``).
+    """
     tag, left, right = ("div", "\\[", "\\]") if display else ("span", "\\(", "\\)")
-    return f'<{tag} class="arithmatex">{md(left + latex_text + right, max_len=None)}</{tag}>'
+    return f'<{tag} class="arithmatex">{html(left + latex_text + right)}</{tag}>'
 
 
 def _finalize(value):
@@ -250,11 +278,12 @@ def navigation(pages) -> list:
     return nav
 
 
-def mkdocs_config(title: str, site_url: str, pages, has_mathjax: bool) -> str:
-    """The generated ``mkdocs.yml`` (YAML text, deterministic)."""
-    mathjax = ["javascripts/mathjax-config.js"] + (
-        ["javascripts/mathjax/tex-chtml.js"] if has_mathjax else ["https://cdn.jsdelivr.net/npm/mathjax@3/es5/tex-chtml.js"]
-    )
+def mkdocs_config(title: str, site_url: str, pages) -> str:
+    """The generated ``mkdocs.yml`` (YAML text, deterministic).
+
+    MathJax is not in ``extra_javascript``: only pages with formulas load it (see
+    :func:`page_scripts`), always from the copy inside the site.
+    """
     cfg = {
         "site_name": html(title) or "Face Embedding Atlas",
         "docs_dir": "docs",
@@ -272,38 +301,20 @@ def mkdocs_config(title: str, site_url: str, pages, has_mathjax: bool) -> str:
             ],
             "features": ["navigation.sections", "navigation.top", "navigation.footer", "search.highlight", "toc.follow"],
         },
-        "plugins": ["search"],
+        # glightbox: click a figure to see it full size (its JS/CSS are copied into the site). Not
+        # Material's "offline" plugin: from file:// it loads a shim from unpkg.com.
+        "plugins": ["search", {"glightbox": {"zoomable": True, "draggable": False, "skip_classes": ["atlas-no-zoom"]}}],
         "markdown_extensions": [
             "tables", "attr_list", "md_in_html", "admonition", "pymdownx.details",
             {"pymdownx.arithmatex": {"generic": True}},
             {"toc": {"permalink": True}},
         ],
-        "extra_javascript": mathjax,
-        "extra_css": ["stylesheets/atlas.css"],
+        "extra_css": [ATLAS_CSS_FILE],
         "nav": navigation(pages),
     }
     if site_url:
         cfg["site_url"] = site_url
     return yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True, width=1000)
-
-
-MATHJAX_CONFIG = """window.MathJax = {
-  tex: { inlineMath: [["\\\\(", "\\\\)"]], displayMath: [["\\\\[", "\\\\]"]], processEscapes: true, processEnvironments: true },
-  options: { ignoreHtmlClass: ".*|", processHtmlClass: "arithmatex" }
-};
-document$.subscribe(() => {
-  if (window.MathJax && MathJax.typesetPromise) {
-    MathJax.startup.output.clearCache(); MathJax.typesetClear(); MathJax.texReset(); MathJax.typesetPromise();
-  }
-});
-"""
-
-ATLAS_CSS = """.md-typeset figure img { max-width: 100%; height: auto; background: white; }
-.md-typeset figcaption { max-width: 48rem; font-size: .72rem; text-align: left; }
-.md-typeset table:not([class]) { font-size: .68rem; }
-.md-typeset .atlas-note { font-size: .68rem; color: var(--md-default-fg-color--light); }
-[data-md-color-scheme="slate"] .md-typeset figure img { filter: brightness(.92); }
-"""
 
 
 def table_csv(table: Table) -> str:

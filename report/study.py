@@ -33,6 +33,7 @@ from analysis.embedding.synthetic import GENERATOR_VERSION, generate
 from analysis.types import Cell, EmbeddingSet
 from report.contexts import CellContext, DatasetContext
 from report.steps import cell_steps, dataset_steps
+from report.format import plural
 
 log = logging.getLogger("atlas")
 
@@ -216,7 +217,7 @@ def compute_all(config: StudyConfig, inputs, build: BuildLog, progress: bool) ->
             build.warnings.append(f"{cell.dataset}/{cell.network}/{subset}: fewer than 2 identities, skipped")
             continue
         cells.append(cell)
-        contexts[cell] = CellContext(cell, spec.description, emb.synthetic, emb.n_dims, seed)
+        contexts[cell] = CellContext(cell, spec.description, emb.synthetic, emb.n_dims, seed, config.study.junk_labels)
         for step in steps:
             if (step.labels == "unlabelled") != unlabelled:
                 if unlabelled:  # a labelled analysis on unlabelled faces: say why, once per cell
@@ -335,7 +336,7 @@ def add_galleries(config: StudyConfig, results: StudyResults, build: BuildLog) -
             build.record(f"gallery {name}/{net}/{cell.subset}", hit)
             if thumbs.missing:
                 reasons = sorted(set(thumbs.missing.values()))
-                notes.append(f"{name} / {net}: {len(thumbs.missing)} face(s) could not be re-read for the gallery "
+                notes.append(f"{name} / {net}: {plural(len(thumbs.missing), 'face')} could not be re-read for the gallery "
                              f"({'; '.join(reasons)})")
             galleries[cell] = CellGallery(selection, thumbs)
     build.warnings.extend(notes)

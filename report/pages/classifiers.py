@@ -10,6 +10,7 @@ import pandas as pd
 from analysis.statistics.classifiers import CLASSIFIER_TITLES, CLASSIFIERS, ClassifierResult, ConfusionSummary
 from analysis.types import Cell
 from report import plotting
+from report.format import pm
 from report.model import Admonition, Bullets, Figure, P, Page, Section, Strong, Table, Text
 from report.contexts import CellContext
 
@@ -155,8 +156,8 @@ def page(ctx: CellContext, r: ClassifierResult) -> Page:
           f"KMeans pseudo-labels (k = number of identities); the pseudo-labels agree with the true labels at an "
           f"adjusted Rand index of {r.kmeans_ari:.3f}."),
         Bullets(
-            ("Best on true labels: ", Strong(CLASSIFIER_TITLES[best.classifier]), f", accuracy {best.accuracy_mean:.4f} +- "
-             f"{best.accuracy_std:.4f}, macro-F1 {best.f1_mean:.4f} +- {best.f1_std:.4f}"),
+            ("Best on true labels: ", Strong(CLASSIFIER_TITLES[best.classifier]), f", accuracy {pm(best.accuracy_mean, best.accuracy_std, 4)}, "
+             f"macro-F1 {pm(best.f1_mean, best.f1_std, 4)}"),
             (sampling,),
         ),
     ]
@@ -288,4 +289,4 @@ def headline(r) -> str:
         return ""
     best = max(true_scores, key=lambda s: (float(s.accuracy.mean()), s.classifier))
     return (f"best identity classifier {best.classifier}: cross-validated accuracy {float(best.accuracy.mean()):.3f} "
-            f"+- {float(best.accuracy.std()):.3f} ({r.folds} folds).")
+            f"\u00b1 {float(best.accuracy.std()):.3f} ({r.folds} folds).")

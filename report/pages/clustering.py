@@ -9,7 +9,7 @@ import pandas as pd
 
 from analysis.statistics.cluster_scores import ExternalScores
 from analysis.statistics.clustering import ClusteringResult, Dendrogram, DBSCANSweep
-from analysis.statistics.kmeans import ClusterMap, KMeansSweep, SilhouetteDiagram
+from analysis.statistics.kmeans import KMeansSweep, SilhouetteDiagram
 from analysis.types import Cell
 from report import plotting
 from report.format import count, fixed
@@ -118,8 +118,7 @@ def plot_sweep(d: _SweepData):
         ("Davies-Bouldin (lower is better)", {"Davies-Bouldin": s.davies_bouldin}),
         ("Calinski-Harabasz (higher is better)", {"Calinski-Harabasz": s.calinski_harabasz}),
         ("agreement with identities", ext),
-        ("inertia (sum of squared distances)", {"inertia": s.inertia}),
-    )
+    )  # no inertia panel: inertia is n times the distortion, the same curve
     for ax, (title, series) in zip(axes.ravel(), panels):
         for label, values in series.items():
             ax.plot(s.k, values, marker="o", ms=3, label=label)
@@ -128,6 +127,7 @@ def plot_sweep(d: _SweepData):
         ax.set_xlabel("k")
         if len(series) > 1:
             ax.legend(frameon=False)
+    axes.ravel()[-1].remove()
     return fig
 
 
@@ -156,33 +156,6 @@ def plot_silhouettes(d: _DiagramData):
         ax.set_yticks([])
         ax.set_xlim(-0.4, 1.0)
         ax.grid(False)
-    return fig
-
-
-@dataclass(frozen=True, eq=False)
-class _MapData:
-    cmap: ClusterMap
-    names: np.ndarray
-
-
-def plot_cluster_map(d: _MapData):
-    """PCA scatter coloured by true identity, then by KMeans cluster for each diagram k."""
-    m = d.cmap
-    n = 1 + len(m.ks)
-    fig, axes = plotting.figure(3.4 * n, 3.6, ncols=n, squeeze=False)
-    colors = plotting.identity_colors(d.names)
-    axes = axes[0]
-    axes[0].scatter(m.points[:, 0], m.points[:, 1], s=3, c=colors[m.true_labels], linewidths=0, alpha=0.6)
-    axes[0].set_title("true identities")
-    cmap = plotting.plt.get_cmap("tab20")
-    for ax, k, labels in zip(axes[1:], m.ks, m.labels):
-        ax.scatter(m.points[:, 0], m.points[:, 1], s=3, c=cmap(labels % 20), linewidths=0, alpha=0.6)
-        ax.set_title(f"KMeans k = {k}")
-    for ax in axes:
-        ax.set_xlabel(f"PC1 ({100 * m.variance[0]:.1f}%)")
-        ax.set_xticks([])
-        ax.set_yticks([])
-    axes[0].set_ylabel(f"PC2 ({100 * m.variance[1]:.1f}%)")
     return fig
 
 
@@ -289,6 +262,7 @@ def page(ctx: CellContext, r: ClusteringResult) -> Page:
                     frame=sweep_frame(r.sweep),
                     formats=_METRIC_FORMATS,
                     max_rows=None,
+                    site_columns=("k", "distortion", "silhouette", "Davies-Bouldin", "ARI", "NMI", "BCubed F"),
                 ),
             ),
         ),
@@ -306,6 +280,7 @@ def page(ctx: CellContext, r: ClusteringResult) -> Page:
                     formats=_METRIC_FORMATS,
                     in_paper=ctx.cell.subset == "all",
                     max_rows=None,
+                    site_columns=("method", "clusters", "noise", "ARI", "NMI", "BCubed F", "silhouette"),
                 ),
             ),
         ),
@@ -324,15 +299,9 @@ def page(ctx: CellContext, r: ClusteringResult) -> Page:
                         data=_DiagramData(r.diagrams),
                         width=1.0,
                     ),
-                    Figure(
-                        key=ctx.key("clustering-pca-map"),
-                        caption=(f"PCA projection of sampled rows coloured by true identity, then by KMeans cluster "
-                                 f"({ctx.label}). Cluster colours repeat every 20 clusters; two components keep little "
-                                 "variance, so overlap here is not overlap in the full space."),
-                        plot=plot_cluster_map,
-                        data=_MapData(r.cluster_map, _names(r)),
-                        width=1.0,
-                    ),
+                    # The 2-D view coloured by cluster is the cell's Explorer (one PCA map per cell, not three).
+                    P("To see the clusters on a 2-D map, open this cell's Explorer page (next to this one in the "
+                      "navigation) and colour by cluster."),
                 ),
             )
         )
@@ -385,12 +354,6 @@ def page(ctx: CellContext, r: ClusteringResult) -> Page:
         synthetic=ctx.synthetic,
         nav_titles=ctx.nav_titles,
     )
-
-
-def _names(r: ClusteringResult) -> np.ndarray:
-    if r.dendrogram is not None:
-        return r.dendrogram.names
-    return np.array([str(i) for i in range(r.n_identities)])
 
 
 def compare(results: Mapping[Cell, ClusteringResult], contexts: Mapping[Cell, CellContext]) -> tuple[Section, ...]:

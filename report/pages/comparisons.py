@@ -2,16 +2,22 @@
 from __future__ import annotations
 
 from report.model import P, Page, Section
+from report.pages.compare_views import compact, verification_section
 from report.steps import cell_steps
 from report.study import StudyResults
 
 
 def comparisons_page(results: StudyResults) -> Page:
     sections = []
+    roc = verification_section(results.cell_results.get("similarity", {}))
+    if roc is not None and len(results.cells) > 1:
+        sections.append(roc)
     for step in cell_steps():
         if step.compare is None or step.name not in results.cell_results:
             continue
-        sections.extend(step.compare(results.cell_results[step.name], results.contexts))
+        # Wide tables keep every column in the CSV and the paper; the site shows headline columns
+        # and one metric-per-row table per dataset and subset.
+        sections.extend(compact(s) for s in step.compare(results.cell_results[step.name], results.contexts))
     if not sections:
         sections.append(Section("Nothing to compare", (P("The study has a single cell."),)))
     synthetic = any(e.synthetic for i in results.inputs for e in i.embeddings.values())

@@ -8,7 +8,7 @@ import pandas as pd
 
 from analysis.statistics.crossnet import CrossNetworkResult
 from report import plotting
-from report.format import fixed
+from report.format import fixed, plural
 from report.model import Admonition, Bullets, Figure, P, Page, Section, Strong, Table, spans
 from report.contexts import DatasetContext
 
@@ -114,7 +114,7 @@ def page(ctx: DatasetContext, r: CrossNetworkResult) -> Page:
     sampled = f" (a seeded sample of {r.n_items:,d} of them)" if r.n_items < r.n_intersection else ""
     intro = [
         P(
-            "Dataset ", Strong(ctx.dataset), f": {len(r.networks)} network(s) compared on the {r.n_intersection:,d} "
+            "Dataset ", Strong(ctx.dataset), f": {plural(len(r.networks), 'network')} compared on the {r.n_intersection:,d} "
             f"images they all embed{sampled}, {len(r.names)} identities. An identity is hard for a network when it "
             f"is in the bottom {p.hard_fraction:.0%} of that network's identities by leave-one-out kNN accuracy "
             f"(k = {p.knn_k}, cosine), ties broken by silhouette.",

@@ -23,6 +23,7 @@ import pandas as pd
 
 from analysis.statistics.galleries import Face, GallerySelection
 from report import plotting
+from report.format import plural
 from report.escape import truncate
 from report.model import Admonition, Bullets, Code, Figure, P, Page, Section, Strong, Table, spans
 from report.contexts import CellContext
@@ -227,7 +228,7 @@ def page(ctx: CellContext, gallery) -> Page:
     ]
     if thumbs.missing:
         intro.append(Admonition("note", "Faces not available", spans(
-            f"{len(thumbs.missing)} face(s) could not be re-read from the images and are drawn as empty tiles: "
+            f"{plural(len(thumbs.missing), 'face')} could not be re-read from the images and are drawn as empty tiles: "
             + "; ".join(sorted(set(thumbs.missing.values()))) + ".")))
     sections = (cluster_section(ctx, sel, thumbs), pair_section(ctx, sel, thumbs), mislabel_section(ctx, sel, thumbs))
     return Page(path=(*ctx.path, "galleries"), title="Face galleries", intro=tuple(intro), sections=sections,
@@ -242,7 +243,7 @@ def overview_section(enabled: bool, pages: list[Page], notes: tuple[str, ...]) -
     if not enabled:
         return None
     blocks = [P("The config sets ", Code("galleries = true"), ": ",
-                Strong(f"{len(pages)} gallery page(s) show face images") if pages else "no page shows face images",
+                Strong(f"{plural(len(pages), 'gallery page')} show{'s' if len(pages) == 1 else ''} face images") if pages else "no page shows face images",
                 " (biometric data; see the warning on each gallery page).")]
     if pages:
         blocks.append(Bullets(*(" / ".join(p.path[:-1]) for p in pages)))

@@ -13,6 +13,7 @@ from report import plotting
 from report.format import fixed, num
 from report.model import Bullets, Code, Figure, InlineMath, P, Page, Section, Strong, Table
 from report.contexts import CellContext
+from report.pages.junk import junk_note, without_junk
 
 PAPER_TEXT = (
     "For every identity we compute the centroid, the radius (largest distance of one of its "
@@ -92,9 +93,10 @@ def global_frame(result: GeometryResult) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def extremes_frame(space: SpaceGeometry, by: str, n: int) -> pd.DataFrame:
-    """Top and bottom ``n`` identities by ``radius`` or ``dispersion``."""
-    frame = identity_frame(space)[["identity", "images", "radius", "dispersion", "intrinsic dim (PCA>1%)"]]
+def extremes_frame(space: SpaceGeometry, by: str, n: int, junk_labels: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Top and bottom ``n`` identities by ``radius`` or ``dispersion`` (junk labels left out)."""
+    frame = without_junk(identity_frame(space)[["identity", "images", "radius", "dispersion", "intrinsic dim (PCA>1%)"]],
+                         junk_labels)
     ordered = frame.sort_values([by, "identity"], ascending=[False, True], kind="mergesort")
     top = ordered.head(n).assign(rank=[f"top {i + 1}" for i in range(min(n, len(ordered)))])
     bottom = ordered.tail(n).iloc[::-1].assign(rank=[f"bottom {i + 1}" for i in range(min(n, len(ordered)))])
@@ -147,10 +149,14 @@ class _MapData:
 
 def plot_map(d: _MapData):
     """PCA 2-D map: samples coloured by identity, centroids as black-edged diamonds."""
-    fig, ax = plotting.figure(6.4, 5.0)
-    colors = plotting.identity_colors(d.names)
-    ax.scatter(d.points[:, 0], d.points[:, 1], s=4, c=colors[d.labels], alpha=0.45, linewidths=0)
-    ax.scatter(d.centroids[:, 0], d.centroids[:, 1], s=36, c=colors, marker="D", edgecolors="black", linewidths=0.6)
+    fig, ax = plotting.figure(7.2, 5.0)
+    # The ten largest identities in distinct colours, the others grey: no colour stands for two people.
+    colors, legend = plotting.top_group_colors(np.asarray(d.names)[d.labels])
+    ax.scatter(d.points[:, 0], d.points[:, 1], s=4, c=colors, alpha=0.45, linewidths=0)
+    centroid_colors = np.array([colors[np.argmax(d.labels == i)] if np.any(d.labels == i) else plotting.to_rgba(plotting.OTHER_COLOR)
+                                for i in range(len(d.names))])
+    ax.scatter(d.centroids[:, 0], d.centroids[:, 1], s=36, c=centroid_colors, marker="D", edgecolors="black", linewidths=0.6)
+    plotting.legend_for(ax, legend, "identity (largest 10)")
     ax.set_xlabel(f"PC1 ({100 * d.variance[0]:.1f}% of variance)")
     ax.set_ylabel(f"PC2 ({100 * d.variance[1]:.1f}% of variance)")
     ax.set_aspect("equal", adjustable="datalim")
@@ -280,18 +286,18 @@ def page(ctx: CellContext, r: GeometryResult) -> Page:
         ),
         Section(
             f"Top and bottom {top_n} identities",
-            (
+            tuple(b for b in (junk_note(l2.identities.names, l2.identities.count, ctx.junk_labels),) if b is not None) + (
                 Table(
                     key=ctx.key("geometry-extremes-radius"),
                     caption=f"Identities with the largest and smallest radius, L2-normalised ({ctx.label}).",
-                    frame=extremes_frame(l2, "radius", top_n),
+                    frame=extremes_frame(l2, "radius", top_n, ctx.junk_labels),
                     formats=formats,
                     max_rows=None,
                 ),
                 Table(
                     key=ctx.key("geometry-extremes-dispersion"),
                     caption=f"Identities with the largest and smallest dispersion, L2-normalised ({ctx.label}).",
-                    frame=extremes_frame(l2, "dispersion", top_n),
+                    frame=extremes_frame(l2, "dispersion", top_n, ctx.junk_labels),
                     formats=formats,
                     max_rows=None,
                 ),

@@ -48,23 +48,20 @@ class _MapFigureData:
     axis_names: tuple[str, str]
 
 
-def _cluster_colors(clusters: np.ndarray) -> np.ndarray:
-    """A colour per cluster id, stable for a given id (not tied to identity colours)."""
-    return plotting.identity_colors([f"cluster-{c}" for c in range(int(clusters.max()) + 1)])[clusters]
-
-
 def plot_map(d: _MapFigureData):
     """A 2-D map coloured by identity, and by KMeans cluster in a second panel when present."""
     ncols = 1 if d.clusters is None else 2
-    fig, axes = plotting.figure(5.2 * ncols, 4.6, ncols=ncols)
+    fig, axes = plotting.figure(6.4 * ncols, 4.6, ncols=ncols)
     axes = np.atleast_1d(axes)
-    colors = plotting.identity_colors(d.names)[d.labels]
     size = 5 if len(d.coords) <= 3000 else 2
-    panels = [(axes[0], colors, f"{d.title}: coloured by identity")]
+    # Ten largest groups in distinct colours, the rest grey, so that no colour means two groups.
+    panels = [(axes[0], plotting.top_group_colors(np.asarray(d.names)[d.labels]), "identity", f"{d.title}: by identity")]
     if d.clusters is not None:
-        panels.append((axes[1], _cluster_colors(d.clusters), f"{d.title}: coloured by KMeans cluster"))
-    for ax, c, title in panels:
+        panels.append((axes[1], plotting.top_group_colors([f"cluster {c}" for c in d.clusters]), "KMeans cluster",
+                       f"{d.title}: by KMeans cluster"))
+    for ax, (c, legend), what, title in panels:
         ax.scatter(d.coords[:, 0], d.coords[:, 1], s=size, c=c, alpha=0.6, linewidths=0)
+        plotting.legend_for(ax, legend, f"{what} (largest 10)")
         ax.set_title(title)
         ax.set_xlabel(d.axis_names[0])
         ax.set_ylabel(d.axis_names[1])
@@ -126,8 +123,9 @@ def page(ctx: CellContext, r: ManifoldResult) -> Page:
     if r.skipped:
         intro.append(Admonition("note", "Maps not computed", spans("; ".join(r.skipped) + ".")))
     map_blocks = []
-    for m in r.maps:
-        clusters = None if m.method == "pca" else r.clusters
+    # PCA is drawn on the Geometry page and in the Explorer; here only the non-linear maps.
+    for m in (m for m in r.maps if m.method != "pca"):
+        clusters = r.clusters
         extra = (
             " Right: the same map coloured by a KMeans clustering of the full space; an identity whose "
             "island carries several cluster colours is split by the clustering, one colour over several "

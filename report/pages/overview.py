@@ -7,7 +7,8 @@ import numpy as np
 import pandas as pd
 
 from report.format import count
-from report.model import Bullets, Code, P, Page, Section, Strong, Table, Text, spans
+from report.escape import slugify
+from report.model import Bullets, Code, Links, P, Page, Section, Strong, Table, Text, spans
 from report.pages import galleries
 from report.steps import cell_steps
 from report.study import StudyResults
@@ -85,12 +86,17 @@ def overview_page(results: StudyResults, has_pdf: bool) -> Page:
               max_rows=None, in_paper=True),
     )))
     sections.append(Section("Where to go next", (
-        Bullets(
-            ("Comparisons: side-by-side tables across networks, datasets and subsets.",),
-            ("Methods: the definition of every statistic and metric, with references.",),
-            ("Reproducibility: config, package versions, model ids and hashes, input hashes, timings, how to rebuild.",),
-            ("Downloads: every table as CSV, the paper as PDF, the embeddings' metadata.",),
-        ),
+        Links(tuple(
+            ([(f"Explorer of {results.contexts[results.cells[0]].label}: the interactive 2-D map of one cell",
+               "/".join(slugify(x) for x in (*results.contexts[results.cells[0]].path, "explorer")) + ".md")]
+             if results.cells and results.cells[0] in results.cell_results.get("manifold", {}) else [])
+            + [
+                ("Comparisons: ROC curves and headline metrics across networks, datasets and subsets", "comparisons.md"),
+                ("Methods: the definition of every statistic and metric, with references", "methods.md"),
+                ("Reproducibility: config, package versions, model ids and hashes, input hashes, timings, how to rebuild",
+                 "reproducibility.md"),
+                ("Downloads: every table as CSV, Parquet per cell, one zip, the paper as PDF", "downloads.md"),
+            ])),
     )))
     gallery = galleries.overview_section(cfg.study.galleries, list(gallery_pages(results).values()), results.gallery_notes)
     if gallery is not None:

@@ -12,7 +12,9 @@ from analysis.statistics.similarity import SimilarityResult
 from analysis.statistics.verification import Verification
 from analysis.types import Cell
 from report import plotting
-from report.format import fixed, pct
+from report.format import fixed, pct, pm
+from report.pages.junk import junk_note
+from report.pages.nearest import nearest_extremes_frame, nearest_frame
 from report.model import Admonition, Bullets, Figure, InlineMath, Math, P, Page, Section, Strong, Table, Text
 from report.contexts import CellContext
 
@@ -52,32 +54,6 @@ def verification_frame(r: SimilarityResult) -> pd.DataFrame:
         rows.append((_far_label(f), float(t)))
         rows.append((f"threshold at FAR={f:.0e}".replace("e-0", "e-"), float(thr)))
     return pd.DataFrame({"metric": [a for a, _ in rows], "value": [b for _, b in rows]})
-
-
-def nearest_frame(r: SimilarityResult) -> pd.DataFrame:
-    """Per identity: its nearest other identity by centroid cosine, and the margin to its radius."""
-    nn = r.nearest
-    return pd.DataFrame(
-        {
-            "identity": nn.names.astype(str),
-            "images": nn.count,
-            "nearest other identity": nn.names[nn.neighbor].astype(str),
-            "centroid cosine": nn.cosine,
-            "centroid distance": nn.distance,
-            "radius": nn.radius,
-            "margin (distance - radius)": nn.margin,
-        }
-    )
-
-
-def nearest_extremes_frame(r: SimilarityResult, n: int) -> pd.DataFrame:
-    """The ``n`` identities closest to another one and the ``n`` most isolated."""
-    frame = nearest_frame(r).sort_values(["centroid cosine", "identity"], ascending=[False, True], kind="mergesort")
-    n = min(n, len(frame))
-    top = frame.head(n).assign(rank=[f"closest {i + 1}" for i in range(n)])
-    bottom = frame.tail(n).iloc[::-1].assign(rank=[f"most isolated {i + 1}" for i in range(n)])
-    out = pd.concat([top, bottom], ignore_index=True)
-    return out[["rank", *frame.columns]]
 
 
 def consecutive_frame(r: SimilarityResult) -> pd.DataFrame:
@@ -274,7 +250,7 @@ def page(ctx: CellContext, r: SimilarityResult) -> Page:
     if r.junk_identities or r.singleton_identities:
         bits = []
         if r.junk_identities:
-            bits.append(f"the label(s) {', '.join(r.junk_identities)} are used as given, so their pairs count as genuine "
+            bits.append(f"the {'label' if len(r.junk_identities) == 1 else 'labels'} {', '.join(r.junk_identities)} are used as given, so their pairs count as genuine "
                         "although nothing says they show one person")
         if r.singleton_identities:
             bits.append(f"{r.singleton_identities} identities have a single image: no genuine pair and a zero radius")
@@ -321,7 +297,7 @@ def page(ctx: CellContext, r: SimilarityResult) -> Page:
         ),
         Section(
             "Nearest other identity",
-            (
+            tuple(b for b in (junk_note(r.nearest.names, r.nearest.count, ctx.junk_labels),) if b is not None) + (
                 P("For each identity, the other identity whose centroid is most similar by cosine. A negative margin "
                   "(centroid distance minus the identity's own radius) means that the other centroid lies inside the "
                   "ball that holds all of this identity's embeddings: a candidate for a merged identity or mislabels."),
@@ -329,14 +305,14 @@ def page(ctx: CellContext, r: SimilarityResult) -> Page:
                     key=ctx.key("similarity-nearest-extremes"),
                     caption=(f"The {min(p.top_n, len(r.names))} identities closest to another identity and the "
                              f"{min(p.top_n, len(r.names))} most isolated ones ({ctx.label})."),
-                    frame=nearest_extremes_frame(r, p.top_n),
+                    frame=nearest_extremes_frame(r, p.top_n, ctx.junk_labels),
                     formats=fmt3,
                     max_rows=None,
                 ),
                 Table(
                     key=ctx.key("similarity-nearest-all"),
                     caption=f"Nearest other identity of every identity ({ctx.label}); full table in the CSV.",
-                    frame=nearest_frame(r).sort_values(["centroid cosine", "identity"], ascending=[False, True], kind="mergesort"),
+                    frame=nearest_frame(r, ctx.junk_labels).sort_values(["centroid cosine", "identity"], ascending=[False, True], kind="mergesort"),
                     formats=fmt3,
                     max_rows=25,
                 ),
@@ -345,8 +321,8 @@ def page(ctx: CellContext, r: SimilarityResult) -> Page:
         Section(
             "Centroid similarities",
             (
-                P("The FRGC notebook compared each identity with the next one in sorted order (", InlineMath("i"),
-                  " vs ", InlineMath("i+1"), "), a cheap sample of unrelated identities; the nearest other identity is "
+                P("Comparing each identity with the next one in sorted order (", InlineMath("i"),
+                  " vs ", InlineMath("i+1"), ") gives a cheap sample of unrelated identities; the nearest other identity is "
                   "the stricter test, and the all-pairs row is the reference."),
                 Table(
                     key=ctx.key("similarity-consecutive"),
@@ -383,7 +359,7 @@ def page(ctx: CellContext, r: SimilarityResult) -> Page:
                 (
                     P(f"{pr.n_pairs:,d} given pairs ({pr.n_missing} skipped: an image without embedding), "
                       f"{len(pr.fold_accuracy)} folds, threshold chosen on the other folds: accuracy ",
-                      Strong(f"{100 * pr.accuracy_mean:.2f}% +- {100 * pr.accuracy_std:.2f}%"), "."),
+                      Strong(pm(pr.accuracy_mean, pr.accuracy_std, 2, percent=True)), "."),
                     Table(
                         key=ctx.key("similarity-pairs-folds"),
                         caption=f"Accuracy and threshold of each fold of the pairs protocol ({ctx.label}).",
