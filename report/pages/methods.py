@@ -12,8 +12,11 @@ _GEOMETRY = Section("Per-identity geometry", (
       "number needed for 90% and 95% of the variance). With ", InlineMath("n"), " samples at most ", InlineMath("n-1"),
       " ratios are non-zero, so the estimate is capped: a balanced-6 subset can never show more than 5. The TwoNN "
       "estimator ", Cite("facco2017twonn"), " uses the ratio of each point's second to first nearest-neighbour distance, ",
-      InlineMath(r"\mu_i = r_2/r_1"), ", whose law is Pareto with shape equal to the dimension:"),
-    Math(r"\hat d_{\mathrm{TwoNN}} = \frac{N-1}{\sum_{i=1}^{N}\log \mu_i}."),
+      InlineMath(r"\mu_i = r_2/r_1"), ", whose law is Pareto with shape equal to the dimension, so that ",
+      InlineMath(r"-\log(1-F(\mu)) = d\log\mu"), ". As in the original paper, the dimension is the slope through the "
+      "origin of that line fitted on the empirical distribution, after discarding the 10% largest ratios:"),
+    Math(r"\hat d_{\mathrm{TwoNN}} = \frac{\sum_{i} \log\mu_{(i)}\,\bigl(-\log(1-i/N)\bigr)}{\sum_{i} \log^2\mu_{(i)}},"
+         r"\qquad i = 1,\dots,\lfloor 0.9N\rfloor."),
 ))
 
 _SIMILARITY = Section("Similarity and verification", (
@@ -71,10 +74,11 @@ _CLASSIFIERS = Section("Identity classifiers and audit", (
       "similar (possible merged identities); identities split across clusters; near-duplicate images."),
 ))
 
-_PIPELINE = Section("Face pipeline", (
+PIPELINE = Section("Face pipeline", (
     P("For image datasets, faces are detected with SCRFD ", Cite("guo2021scrfd"), " or RetinaFace ",
       Cite("deng2020retinaface"), " (InsightFace) or dlib ", Cite("king2009dlib"), ", filtered by detector confidence "
-      "and box size, aligned on five landmarks by a similarity transform to the 112x112 ArcFace template, and embedded "
+      "and box size, aligned as each network expects (ArcFace models: a similarity transform of five landmarks to the "
+      "112x112 ArcFace template; dlib: its own 150x150 face chip), and embedded "
       "by ArcFace ", Cite("deng2019arcface"), " ONNX models, dlib's ResNet or FaceNet ", Cite("schroff2015facenet"),
       ". Raw (un-normalised) float32 vectors are stored so that norm distributions can be studied."),
     Bullets(
@@ -84,7 +88,7 @@ _PIPELINE = Section("Face pipeline", (
     ),
 ))
 
-SECTIONS = (_GEOMETRY, _SIMILARITY, _CLUSTERING, _MANIFOLD, _CLASSIFIERS, _PIPELINE)
+SECTIONS = (_GEOMETRY, _SIMILARITY, _CLUSTERING, _MANIFOLD, _CLASSIFIERS, PIPELINE)
 
 
 def page() -> Page:
