@@ -148,6 +148,8 @@ def table_tex(t: Table, label: str) -> str:
         lines += [rf"\begin{{longtable}}{{{sub_spec}}}", caption, r"\toprule", head(cols), r"\midrule", r"\endfirsthead",
                   r"\toprule", head(cols), r"\midrule", r"\endhead", r"\bottomrule", r"\endfoot", *body(cols),
                   r"\end{longtable}"]
+        if n:
+            lines.append(r"\addtocounter{table}{-1}")  # a longtable steps the counter even without a caption
     if note:
         lines.append(rf"{{\footnotesize {tex(note)}}}\par")
     lines.append(r"\normalsize")

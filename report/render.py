@@ -58,7 +58,13 @@ def _source_hash(fn) -> str:
 
 def figure_hash(fig: Figure) -> str:
     """Cache key of a figure: the plot function's code, its module, the style and the data."""
-    return content_hash((fig.plot.__module__, fig.plot.__qualname__, _source_hash(fig.plot), fig.data))
+    return content_hash((PAPER_FIGURE_WIDTH_IN, fig.plot.__module__, fig.plot.__qualname__, _source_hash(fig.plot),
+                         fig.data))
+
+
+#: Width of the paper's text (inches). A wider figure is re-laid out at this width for its PDF, so
+#: that placed at the text width its fonts keep their point size instead of shrinking.
+PAPER_FIGURE_WIDTH_IN = 6.4
 
 
 def draw_figure(fig: Figure, png: Path, pdf: Path) -> None:
@@ -68,6 +74,10 @@ def draw_figure(fig: Figure, png: Path, pdf: Path) -> None:
     with plotting.style():
         f = fig.plot(fig.data)
         f.savefig(png, format="png", dpi=150, metadata={"Software": None})
+        w, h = f.get_size_inches()
+        if w > PAPER_FIGURE_WIDTH_IN:
+            # Less height lost than width: the fonts keep their size, so the plots need the room.
+            f.set_size_inches(PAPER_FIGURE_WIDTH_IN, min(h, h * PAPER_FIGURE_WIDTH_IN / w * 1.3))
         f.savefig(pdf, format="pdf", metadata={"CreationDate": None, "Producer": None, "Creator": None})
     plotting.close(f)
 

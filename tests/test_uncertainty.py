@@ -116,3 +116,20 @@ def test_comparison_sentence_claims_no_winner_when_intervals_overlap():
     (para,) = pf.comparison_paragraphs(rows)
     text = _text(para)
     assert "better than" not in text and "do not differ beyond their intervals" in text
+
+
+def test_bibliography_one_source_with_protected_capitals_and_complete_fields():
+    import re
+
+    from report.references import REFERENCES, bibtex
+
+    text = bibtex()
+    assert "{ArcFace}" in text and "{UMAP}" in text and "{t-SNE}" in text
+    for key, (label, entry) in REFERENCES.items():
+        year = re.search(r"year=\{(\d{4})\}", entry).group(1)
+        assert label.endswith(year), f"{key}: site label {label!r} and BibTeX year {year} differ"
+        assert re.search(r"\bauthor=\{", entry) and re.search(r"\btitle=\{", entry), key
+        assert re.search(r"\b(journal|booktitle|publisher|institution|howpublished)=\{", entry), key
+        assert "and others" not in entry, key
+        if entry.startswith("@article"):
+            assert re.search(r"\bvolume=\{", entry) and re.search(r"\bpages=\{", entry), key
