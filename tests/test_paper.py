@@ -83,7 +83,8 @@ def test_abstract_states_data_and_findings_with_numbers(paper):
     tex = (paper / "report.tex").read_text(encoding="utf-8")
     abstract = tex.split("\\begin{abstract}")[1].split("\\end{abstract}")[0]
     assert "mini (" in abstract and "identities" in abstract
-    assert "Equal error rates range from" in abstract and re.search(r"\d+\.\d+\\% \[", abstract)
+    # An EER with its interval: "6.03\% {[}3.12, 12.13{]}" (brackets are braced by the LaTeX escaper).
+    assert "Equal error rates range from" in abstract and re.search(r"\d+\.\d+\\% \{\[\}", abstract), abstract
 
 
 def test_wide_tables_go_to_the_appendix_not_below_footnotesize():

@@ -105,10 +105,11 @@ def pipeline_section(results) -> PaperSection:
             else:
                 items.append((f"{inp.spec.name} / {net}: precomputed {emb.n_dims}-dimensional embeddings read as given "
                               f"({inp.spec.kind} adapter); detection and alignment are outside this study.",))
+    real = any(not e.synthetic for i in results.inputs for e in i.embeddings.values())
     cites = (P("Detectors and networks: SCRFD ", Cite("guo2021scrfd"), ", dlib ", Cite("king2009dlib"), ", ArcFace ",
                Cite("deng2019arcface"), ", FaceNet ", Cite("schroff2015facenet"),
                ". Raw (un-normalised) float32 vectors are stored; every analysis except the norm distribution works on "
-               "L2-normalised vectors."),)
+               "L2-normalised vectors."),) if real else ()
     return PaperSection("Embeddings", (Bullets(*items), *cites))
 
 
@@ -148,6 +149,8 @@ def estimators_section(results) -> PaperSection:
     """Each estimator as the code computes it, with this run's parameters."""
     cfg = results.config
     g, s, c, cl, m = cfg.geometry, cfg.similarity, cfg.clustering, cfg.classifiers, cfg.manifold
+    init_rule = (f"k-means++ while k times the fitted rows is at most {c.kmeans_pp_max_work:,d} and random rows beyond"
+                 if c.kmeans_init == "auto" else c.kmeans_init)
     eps_rule = (f"the configured values {', '.join(map(str, c.dbscan_eps))}" if c.dbscan_eps else
                 f"ten quantiles (5% to 95%) of the {c.dbscan_min_samples}-distance curve")
     return PaperSection("Estimators as implemented", (Bullets(
@@ -165,9 +168,9 @@ def estimators_section(results) -> PaperSection:
          "impostor pairs with another identity by the product of their weights; replicate histograms use 2000 bins"
          f"{f' and at most {s.bootstrap_max_embeddings:,d} seeded embeddings' if _subsampled(results) else ''}). "
          "Classifier accuracy intervals are Wilson intervals over the cross-validated predictions.",),
-        (f"KMeans: Lloyd's algorithm, one initialisation (n_init = 1) by {c.kmeans_init} (k-means++ while k times the "
-         f"fitted rows is at most {c.kmeans_pp_max_work:,d}, random rows beyond), at most {c.kmeans_max_iter} "
-         f"iterations, fitted on at most {c.kmeans_max_samples:,d} seeded rows.",),
+        (f"KMeans: {'mini-batch KMeans' if c.minibatch else 'Lloyd' + chr(39) + 's algorithm'}, one initialisation "
+         f"(n_init = 1) by {init_rule}, at most {c.kmeans_max_iter} iterations, fitted on at most "
+         f"{c.kmeans_max_samples:,d} seeded rows and every row assigned to its nearest centre.",),
         (f"DBSCAN: min_samples = {c.dbscan_min_samples}; eps swept over {eps_rule}, and the eps giving the most "
          "clusters (ties: the smallest) is reported, a rule that uses no labels.",),
         (f"Classifiers: {cl.folds}-fold stratified cross-validation; identities with fewer images than folds are "
