@@ -187,11 +187,10 @@ def document(report: Report) -> Document:
     doc.append(NoEscape(r"\bibliography{references}"))
     wide = [t for t in all_tables if latex_tables.layout(t).place == "appendix"]
     if wide:
-        doc.append(NoEscape(r"\clearpage" + "\n" + r"\appendix" + "\n" + r"\section{Wide tables}" + "\n"
-                            "The tables below are too wide for the text width at a readable size; the text refers to "
-                            "them by number.\n"))
-        # One landscape block for all of them, so that short tables share pages.
-        doc.append(NoEscape(r"\begin{landscape}"))
+        # One landscape block for all of them, heading included, so that short tables share pages.
+        doc.append(NoEscape(r"\clearpage" + "\n" + r"\appendix" + "\n" + r"\begin{landscape}" + "\n"
+                            + r"\section{Wide tables}" + "\n" + "The tables below are too wide for the text width at a "
+                            "readable size; the text refers to them by number.\n"))
         for t in wide:
             doc.append(NoEscape(_fix_refs(table_tex(t), figures, tables)))
         doc.append(NoEscape(r"\end{landscape}"))

@@ -21,9 +21,9 @@ from report.site import formatted_rows
 
 MAX_PAPER_ROWS = 20
 #: Characters that fit the text width (16.6 cm of an A4 page with 2.2 cm margins), per size.
-PORTRAIT_CHARS = {"small": 86, "footnotesize": 98}
-#: Characters of a landscape text height (25 cm) at ``\footnotesize``.
-LANDSCAPE_CHARS = 150
+PORTRAIT_CHARS = {"small": 84, "footnotesize": 95}
+#: Characters of a landscape text height (25 cm) at ``\footnotesize`` (with room for bold headers).
+LANDSCAPE_CHARS = 132
 _NUMBER = re.compile(r"^[-+]?(\d[\d,]*\.?\d*(e[-+]?\d+)?%?|nan|inf|-inf)$", re.IGNORECASE)
 
 
@@ -55,7 +55,8 @@ def _widths(header: list[str], rows: list[list[str]]) -> list[int]:
     out = []
     for i, h in enumerate(header):
         cells = max((len(r[i]) for r in rows), default=0)
-        longest_word = max((len(w) for w in h.split()), default=0)
+        # Bold header letters are about 15% wider than the body's.
+        longest_word = int(round(1.15 * max((len(w) for w in h.split()), default=0)))
         out.append(max(cells, longest_word, 3))
     return out
 

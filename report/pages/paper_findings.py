@@ -212,8 +212,9 @@ def classifier_paragraph(rows: list[ClassifierRow]) -> Paragraph | None:
     top = max(rows, key=lambda r: (r.accuracy.estimate, r.cell.network, r.cell.subset))
     low = min(rows, key=lambda r: (r.accuracy.estimate, r.cell.network, r.cell.subset))
     parts: list = [f"The best identity classifier reaches {interval_text(top.accuracy)} cross-validated accuracy "
-                   f"({top.classifier}, {top.cell.network} / {top.cell.subset}) and the weakest cell "
-                   f"{interval_text(low.accuracy)} ({low.classifier}, {low.cell.network} / {low.cell.subset}). "]
+                   f"({top.classifier}, {top.cell.network} / {top.cell.subset})"
+                   + (f" and the weakest cell {interval_text(low.accuracy)} ({low.classifier}, {low.cell.network} / "
+                      f"{low.cell.subset}). " if low is not top else ". ")]
     groups: dict[tuple[str, str], list[ClassifierRow]] = {}
     for r in rows:
         groups.setdefault((r.cell.dataset, r.cell.subset), []).append(r)
@@ -231,6 +232,16 @@ def classifier_paragraph(rows: list[ClassifierRow]) -> Paragraph | None:
     parts.append("Intervals are Wilson intervals over the cross-validated predictions; they treat predictions as "
                  "independent and so understate the uncertainty due to the choice of identities.")
     return P(*parts)
+
+
+def spans_summary(rows: list[VerificationRow], lo: VerificationRow, hi: VerificationRow) -> list:
+    """``Table N lists ...; the lowest EER is ...`` (always refers to the verification table)."""
+    text = [Ref(VERIFICATION_TABLE), " lists the equal error rate and d-prime of every cell with their intervals. "]
+    if lo is hi:
+        return text + [f"On {lo.cell.network} / {lo.cell.subset} the EER is {interval_text(lo.eer)} and d-prime "
+                       f"{interval_text(lo.d_prime, 'plain')}."]
+    return text + [f"The lowest EER is {interval_text(lo.eer)} ({lo.cell.network} / {lo.cell.subset}), the highest "
+                   f"{interval_text(hi.eer)} ({hi.cell.network} / {hi.cell.subset})."]
 
 
 def headline_numbers(rows: list[VerificationRow]) -> tuple[VerificationRow | None, VerificationRow | None]:

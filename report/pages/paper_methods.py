@@ -72,7 +72,8 @@ def _refs_list(blocks) -> list:
     out: list = []
     for i, b in enumerate(blocks):
         what = b.caption.split(". ")[0].split("; ")[0].rstrip(".")
-        what = what[0].lower() + what[1:] if what else what
+        if len(what) > 1 and what[1].islower():  # "Distribution ..." -> "distribution ...", but keep "ROC"
+            what = what[0].lower() + what[1:]
         if i:
             out.append("; and " if i == len(blocks) - 1 else "; ")
         out += [Ref(b.key), f" gives the {what}" if isinstance(b, Table) else f" shows the {what}"]
@@ -95,7 +96,8 @@ def pipeline_section(results) -> PaperSection:
                 items.append((
                     f"{inp.spec.name} / {net}: faces detected by ", Code(det), f" (weights SHA-256 "
                     f"{meta.get('detector_weights_sha256', '?')[:12]}), kept when "
-                    f"{params.get('min_score', '?')} <= score and box side >= {params.get('min_face_px', '?')} px, "
+                    f"the detector score is at least {params.get('min_score', '?')} and the box side at least "
+                    f"{params.get('min_face_px', '?')} px, "
                     f"one face per image ({params.get('face_selection', '?')}); alignment ",
                     Code(meta.get("alignment", "?")), _alignment_words(meta.get("alignment", "")), "; embedded by ",
                     Code(meta.get("model", "?")), f" (weights SHA-256 {meta.get('weights_sha256', '?')[:12]}, input "
