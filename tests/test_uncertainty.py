@@ -133,3 +133,19 @@ def test_bibliography_one_source_with_protected_capitals_and_complete_fields():
         assert "and others" not in entry, key
         if entry.startswith("@article"):
             assert re.search(r"\bvolume=\{", entry) and re.search(r"\bpages=\{", entry), key
+
+
+def test_data_flow_counts_inputs_embedded_and_skipped_by_reason():
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from report.pages.paper_methods import data_flow_frame
+
+    emb = _embeddings(1.0, k=3, per=4)
+    skipped = pd.DataFrame({"network": ["n", "n", "n", "other"], "item": ["a", "b", "c", "d"],
+                            "reason": ["no face", "no face", "unreadable", "no face"]})
+    inp = SimpleNamespace(spec=SimpleNamespace(name="d"), embeddings={"n": emb}, skipped=skipped)
+    (row,) = data_flow_frame(SimpleNamespace(inputs=(inp,))).to_dict("records")
+    assert (row["inputs"], row["embedded"], row["skipped"], row["identities"]) == (15, 12, 3, 3)
+    assert row["skipped by reason"] == "no face (2); unreadable (1)"

@@ -29,6 +29,13 @@ _SIMILARITY = Section("Similarity and verification", (
       "; the equal error rate (EER) is where they meet, and TAR@FAR is the genuine accept rate at the threshold giving "
       "that FAR. On LFW the standard 10-fold pairs protocol chooses the threshold on nine folds and tests on the tenth ",
       Cite("huang2008lfw"), "."),
+    P("Intervals of the EER, d-prime and TAR@FAR come from a seeded bootstrap over identities: each replicate draws "
+      "the identities with replacement, weighs an identity's genuine pairs by the times it was drawn and an impostor "
+      "pair by the product of its two identities' counts, and the interval is the central percentile range of the "
+      "replicates. Identities, not pairs, are resampled because the pairs of one identity share its images. A TAR@FAR "
+      "is reported only when enough impostor pairs (", Code("[similarity] min_impostor_pairs"), ", 100 by default) "
+      "score above its threshold; below that, a handful of pairs sets the threshold and the value is shown as not "
+      "estimable. Classifier accuracies carry Wilson intervals over their cross-validated predictions."),
 ))
 
 _CLUSTERING = Section("Clustering and cluster metrics", (
