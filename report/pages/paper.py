@@ -15,7 +15,7 @@ from report.format import count
 from report.model import Admonition, Bullets, Cite, Figure, P, Page, PaperSection, Ref, Table, spans
 from report.pages import paper_findings as pf
 from report.pages.overview import overview_page
-from report.pages.paper_methods import _refs_list, data_section, methods_section
+from report.pages.paper_methods import refs_sentence, data_section, methods_section
 from report.steps import cell_steps, dataset_steps
 from report.study import StudyResults
 
@@ -95,7 +95,7 @@ def _results_section(results: StudyResults, by_path: dict) -> PaperSection:
                 continue
             sentence = _cell_sentence(step.name, res)
             paragraphs.append(P(f"On {cell.dataset} / {cell.network} / {cell.subset}"
-                                + (f": {sentence}. " if sentence else ". "), *_refs_list(cell_blocks), "."))
+                                + (f": {sentence}. " if sentence else ". "), *refs_sentence(cell_blocks), "."))
             blocks += cell_blocks
         if results.cell_skips.get(step.name):
             paragraphs.append(P(f"{step.title} could not run on {len(results.cell_skips[step.name])} cell(s); the "
@@ -107,11 +107,11 @@ def _results_section(results: StudyResults, by_path: dict) -> PaperSection:
         for inp in results.inputs:
             blocks += _in_paper(by_path.get((inp.spec.name, "networks")))
         if blocks:
-            subs.append(PaperSection(step.title, (P(*_refs_list(blocks), "."), *blocks)))
+            subs.append(PaperSection(step.title, (P(*refs_sentence(blocks), "."), *blocks)))
     comp = _in_paper(by_path.get(("comparisons",)))
     if comp:
         subs.append(PaperSection("All cells side by side", (P(
-            "The same statistics for every dataset, network and subset: ", *_refs_list(comp),
+            "The same statistics for every dataset, network and subset: ", *refs_sentence(comp),
             ". Subsets change the identities and so the pair populations; compare networks within a subset."), *comp)))
     return PaperSection("Results", (), tuple(subs))
 

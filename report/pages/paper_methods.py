@@ -52,7 +52,7 @@ def data_section(results, grid_tables, data_blocks) -> PaperSection:
                 for r in sub.to_dict("records")]
         parts.append(f"Dataset {inp.spec.name} ({fam}) holds {sub['identities'].max()} identities; "
                      + "; ".join(bits) + ". ")
-    blocks = [P(*parts, *_refs_list([flow, *grid_tables, *data_blocks]), ".")]
+    blocks = [P(*parts, *refs_sentence([flow, *grid_tables, *data_blocks]), ".")]
     return PaperSection("Data", (*blocks, flow, *grid_tables, *data_blocks))
 
 
@@ -64,7 +64,7 @@ def _family_text(inp) -> str:
     return f"face images read by the {inp.spec.kind} adapter"
 
 
-def _refs_list(blocks) -> list:
+def refs_sentence(blocks) -> list:
     """``Table 2 gives the ...; and Figure 1 shows the ...`` for the given blocks, from their captions' first clause.
 
     The renderers write the word "Table"/"Figure" in front of each reference.
