@@ -63,7 +63,7 @@ def figure_tex(f: Figure) -> str:
 
 def block_tex(b) -> str:
     if isinstance(b, Paragraph):
-        return inline(b.parts) + "\n"
+        return inline(b.parts) + "\n\n"  # a blank line: consecutive paragraphs must not run together
     if isinstance(b, BulletList):
         return "\\begin{itemize}\n" + "\n".join(rf"\item {inline(i)}" for i in b.items) + "\n\\end{itemize}\n"
     if isinstance(b, Math):
