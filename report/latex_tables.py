@@ -131,7 +131,7 @@ def table_tex(t: Table, label: str) -> str:
 
     every = list(range(len(header)))
     if lay.place == "body":
-        lines = [r"\begin{table}[tbp]", r"\centering", rf"\{lay.size}", rf"\caption{{{tex(t.caption)}}}",
+        lines = [r"\begin{table}[htbp]", r"\centering", rf"\{lay.size}", rf"\caption{{{tex(t.caption)}}}",
                  rf"\label{{{label}}}", rf"\begin{{tabular}}{{{spec}}}", r"\toprule", head(every), r"\midrule",
                  *body(every), r"\bottomrule", r"\end{tabular}"]
         if note:
