@@ -76,7 +76,8 @@ def refs_sentence(blocks) -> list:
             what = what[0].lower() + what[1:]
         if i:
             out.append("; and " if i == len(blocks) - 1 else "; ")
-        out += [Ref(b.key), f" gives the {what}" if isinstance(b, Table) else f" shows the {what}"]
+        article = "" if what.split(" ")[0].lower() in ("each", "every", "the", "a", "an", "all") else "the "
+        out += [Ref(b.key), f" gives {article}{what}" if isinstance(b, Table) else f" shows {article}{what}"]
     return out
 
 
