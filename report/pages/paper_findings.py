@@ -78,6 +78,7 @@ def verification_table(rows: list[VerificationRow], confidence: float) -> Table:
         "dataset": r.cell.dataset, "network": r.cell.network, "subset": r.cell.subset, "identities": r.identities,
         f"EER [{level} interval]": interval_text(r.eer), f"d-prime [{level} interval]": interval_text(r.d_prime, "plain"),
     } for r in rows])
+    frame = _drop_single_dataset(frame)
     return Table(VERIFICATION_TABLE, (
         f"Equal error rate and d-prime of every cell over all pairs, with {level} bootstrap intervals over identities "
         "(lower EER and higher d-prime are better; compare networks within a subset)."), frame, in_paper=True, max_rows=None)
@@ -95,7 +96,16 @@ def tar_table(rows: list[VerificationRow], confidence: float, min_pairs: int) ->
     return Table(TAR_TABLE, (
         f"True accept rate at fixed false accept rates with {level} bootstrap intervals over identities. A TAR is "
         f"reported only when at least {min_pairs} impostor pairs score above its threshold; otherwise it is not "
-        "estimable (n.e.) and n is the number that did."), pd.DataFrame(records), in_paper=True, max_rows=None)
+        "estimable (n.e.) and n is the number that did."), _drop_single_dataset(pd.DataFrame(records)), in_paper=True,
+        max_rows=None)
+
+
+def _drop_single_dataset(frame: pd.DataFrame) -> pd.DataFrame:
+    """Without the dataset column when every row has the same dataset (the text names it): the table then
+    fits the text width."""
+    if "dataset" in frame and frame["dataset"].nunique() == 1:
+        return frame.drop(columns="dataset")
+    return frame
 
 
 # --------------------------------------------------------------------------- comparisons
