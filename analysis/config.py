@@ -60,8 +60,13 @@ class StudySettings:
         precomputed embeddings) get no gallery, with a note on the Overview page, not an error.
     build_site, build_paper : bool
         Run ``mkdocs build`` / ``latexmk`` after writing the sources.
-    authors : str
-        Author line of the paper.
+    authors : list of str or str
+        Authors of the paper (a list, or one string used as the author line); also the PDF's
+        Author field.
+    affiliation : str
+        Affiliation line under the authors (optional).
+    keywords : list of str
+        Keywords of the paper and of the PDF metadata (optional).
     site_url : str
         Public URL of the site (used by MkDocs for canonical links); empty for none.
     junk_labels : tuple of str, default=("unknown",)
@@ -76,7 +81,9 @@ class StudySettings:
     galleries: bool = False
     build_site: bool = True
     build_paper: bool = True
-    authors: str = "Face Embedding Atlas"
+    authors: tuple[str, ...] | str = ()
+    affiliation: str = ""
+    keywords: tuple[str, ...] = ()
     site_url: str = ""
     junk_labels: tuple[str, ...] = ("unknown",)
 
@@ -327,7 +334,14 @@ def _coerce(value, tp, where, base, must_exist=False):
         non_none = [a for a in args if a is not type(None)]
         if value is None:
             return None
-        return _coerce(value, non_none[0], where, base, must_exist)
+        # Try each alternative in order (``tuple[str, ...] | str`` takes a list or a string).
+        errors = []
+        for alternative in non_none:
+            try:
+                return _coerce(value, alternative, where, base, must_exist)
+            except ConfigError as exc:
+                errors.append(str(exc))
+        raise ConfigError(errors[0] if len(errors) == 1 else " or ".join(errors))
     if origin is typing.Literal:
         if value not in args:
             raise ConfigError(f"{where} must be one of {', '.join(map(repr, args))}, got {value!r}")

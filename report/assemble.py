@@ -65,4 +65,8 @@ def build_report(results: StudyResults) -> Report:
         paper=paper_sections(results, all_pages),
         synthetic=synthetic,
         authors=cfg.study.authors,
+        affiliation=cfg.study.affiliation,
+        keywords=cfg.study.keywords,
+        subject=("Embedding-space study of " + ", ".join(sorted({n for i in results.inputs for n in i.embeddings}))
+                 + " on " + ", ".join(i.spec.name for i in results.inputs)),
     )

@@ -14,9 +14,8 @@ from report.model import (
     Admonition, BulletList, Cite, Code, CodeBlock, Emph, Figure, InlineMath, Links, Math, PaperSection, Paragraph, Ref,
     Report, Strong, Table, Text,
 )
-from report.site import formatted_rows
+from report import latex_tables
 
-MAX_PAPER_ROWS = 20
 
 
 def _label(prefix: str, key: str) -> str:
@@ -28,7 +27,7 @@ def inline(parts) -> str:
     out = []
     for p in parts:
         if isinstance(p, Text):
-            out.append(tex(p.text))
+            out.append(tex(p.text) if p.text else "")  # tex("") is an em dash (a missing value)
         elif isinstance(p, Strong):
             out.append(rf"\textbf{{{tex(p.text)}}}")
         elif isinstance(p, Emph):
@@ -47,33 +46,15 @@ def inline(parts) -> str:
 
 
 def table_tex(t: Table) -> str:
-    header, rows = formatted_rows(t, MAX_PAPER_ROWS)
-    ncols = len(header)
-    spec = "l" * ncols
-    lines = [
-        r"\begin{table}[htbp]",
-        r"\centering\small",
-        rf"\caption{{{tex(t.caption)}}}",
-        rf"\label{{{_label('tab', t.key)}}}",
-        r"\resizebox{\ifdim\width>\linewidth\linewidth\else\width\fi}{!}{%" if ncols > 5 else "{%",
-        rf"\begin{{tabular}}{{{spec}}}",
-        r"\toprule",
-        " & ".join(rf"\textbf{{{tex(h)}}}" for h in header) + r" \\",
-        r"\midrule",
-    ]
-    lines += [" & ".join(tex(c) for c in row) + r" \\" for row in rows]
-    lines += [r"\bottomrule", r"\end{tabular}}"]
-    if len(t.frame) > len(rows):
-        lines.append(rf"\\[2pt]{{\footnotesize First {len(rows)} of {len(t.frame)} rows; the full table is on the site as CSV.}}")
-    lines.append(r"\end{table}")
-    return "\n".join(lines)
+    return latex_tables.table_tex(t, _label("tab", t.key))
 
 
 def figure_tex(f: Figure) -> str:
     return "\n".join([
         r"\begin{figure}[htbp]",
         r"\centering",
-        rf"\includegraphics[width={f.width:.2f}\linewidth]{{figures/{f.key}.pdf}}",
+        # The PDF is drawn at the paper's text width (report.render), so fonts keep their size.
+        rf"\includegraphics[width={1.0 if f.width >= 0.9 else max(f.width, 0.75):.2f}\linewidth]{{figures/{f.key}.pdf}}",
         rf"\caption{{{tex(f.caption)}}}",
         rf"\label{{{_label('fig', f.key)}}}",
         r"\end{figure}",
@@ -82,7 +63,7 @@ def figure_tex(f: Figure) -> str:
 
 def block_tex(b) -> str:
     if isinstance(b, Paragraph):
-        return inline(b.parts) + "\n"
+        return inline(b.parts) + "\n\n"  # a blank line: consecutive paragraphs must not run together
     if isinstance(b, BulletList):
         return "\\begin{itemize}\n" + "\n".join(rf"\item {inline(i)}" for i in b.items) + "\n\\end{itemize}\n"
     if isinstance(b, Math):
@@ -95,7 +76,8 @@ def block_tex(b) -> str:
     if isinstance(b, Links):
         return ""
     if isinstance(b, Table):
-        return table_tex(b)
+        # Tables too wide for the body are set in the appendix; the text refers to them by number.
+        return table_tex(b) if latex_tables.layout(b).place == "body" else ""
     if isinstance(b, Figure):
         return figure_tex(b)
     raise TypeError(f"unknown block {type(b).__name__}")
@@ -126,6 +108,48 @@ def paper_figures(report: Report) -> list[Figure]:
     return out
 
 
+def _pdf_string(text: str) -> str:
+    """Text for a hyperref PDF info field: escaped, and without commands that have no PDF string."""
+    return tex(text).replace("~", " ")
+
+
+def _preamble(doc: Document, report: Report) -> None:
+    for pkg, opts in (("amsmath", None), ("booktabs", None), ("graphicx", None), ("natbib", "numbers"),
+                      ("xcolor", None), ("longtable", None), ("pdflscape", None), ("makecell", None),
+                      ("float", None), ("microtype", None), ("hyperref", "hidelinks,hypertexnames=false")):
+        doc.packages.append(Package(pkg, options=opts))
+    # Reproducible PDF: no wall-clock date, empty trailer id (with SOURCE_DATE_EPOCH set by the driver).
+    doc.preamble.append(NoEscape(r"\pdftrailerid{}"))
+    # Let floats share pages with text instead of leaving half-empty pages of one float each.
+    doc.preamble.append(NoEscape("\n".join((
+        r"\renewcommand{\topfraction}{0.85}", r"\renewcommand{\bottomfraction}{0.6}",
+        r"\renewcommand{\textfraction}{0.1}", r"\renewcommand{\floatpagefraction}{0.75}",
+        r"\setcounter{topnumber}{3}", r"\setcounter{bottomnumber}{2}", r"\setcounter{totalnumber}{4}",
+        r"\setlength{\LTcapwidth}{\linewidth}", r"\emergencystretch=1.5em"))))
+    authors = report.author_list
+    doc.preamble.append(NoEscape(
+        "\\hypersetup{" + ",".join((
+            f"pdftitle={{{_pdf_string(report.title)}}}",
+            f"pdfauthor={{{_pdf_string(', '.join(authors))}}}",
+            f"pdfsubject={{{_pdf_string(report.subject)}}}",
+            f"pdfkeywords={{{_pdf_string(', '.join(report.keywords))}}}",
+        )) + "}"))
+    doc.preamble.append(Command("title", NoEscape(tex(report.title))))
+    author_tex = tex(", ".join(authors)) if authors else ""
+    if report.affiliation:
+        author_tex += r"\\[2pt] \normalsize\itshape " + tex(report.affiliation)
+    doc.preamble.append(Command("author", NoEscape(author_tex)))
+    doc.preamble.append(Command("date", NoEscape("")))
+
+
+def _walk_tables(sections) -> list[Table]:
+    out = []
+    for s in sections:
+        out += [b for b in s.blocks if isinstance(b, Table)]
+        out += _walk_tables(s.subsections)
+    return out
+
+
 def document(report: Report) -> Document:
     """The PyLaTeX document of the paper."""
     doc = Document(
@@ -138,28 +162,15 @@ def document(report: Report) -> Document:
         page_numbers=True,
         geometry_options={"margin": "2.2cm"},
     )
-    for pkg, opts in (("amsmath", None), ("booktabs", None), ("graphicx", None), ("natbib", "numbers"),
-                      ("xcolor", None), ("hyperref", "hidelinks,hypertexnames=false"), ("float", None), ("microtype", None)):
-        doc.packages.append(Package(pkg, options=opts))
-    # Reproducible PDF: no wall-clock date, empty trailer id (with SOURCE_DATE_EPOCH set by the driver).
-    doc.preamble.append(NoEscape(r"\pdftrailerid{}"))
-    doc.preamble.append(Command("title", NoEscape(tex(report.title))))
-    doc.preamble.append(Command("author", NoEscape(tex(report.authors))))
-    doc.preamble.append(Command("date", NoEscape("")))
+    _preamble(doc, report)
     doc.append(NoEscape(r"\maketitle"))
     doc.append(NoEscape("\\begin{abstract}\n" + inline(report.abstract) + "\n\\end{abstract}\n"))
+    if report.keywords:
+        doc.append(NoEscape(r"\noindent\textbf{Keywords:} " + tex("; ".join(report.keywords)) + "\n"))
 
     figures = {f.key for f in paper_figures(report)}
-    tables: set[str] = set()
-
-    def collect(sections):
-        for s in sections:
-            for b in s.blocks:
-                if isinstance(b, Table):
-                    tables.add(b.key)
-            collect(s.subsections)
-
-    collect(report.paper)
+    all_tables = _walk_tables(report.paper)
+    tables = {t.key for t in all_tables}
     levels = (LSection, Subsection, Subsubsection)
 
     def emit(container, section: PaperSection, depth: int):
@@ -172,9 +183,17 @@ def document(report: Report) -> Document:
 
     for section in report.paper:
         emit(doc, section, 0)
-    doc.append(NoEscape(r"\clearpage"))
     doc.append(NoEscape(r"\bibliographystyle{plainnat}"))
     doc.append(NoEscape(r"\bibliography{references}"))
+    wide = [t for t in all_tables if latex_tables.layout(t).place == "appendix"]
+    if wide:
+        # One landscape block for all of them, heading included, so that short tables share pages.
+        doc.append(NoEscape(r"\clearpage" + "\n" + r"\appendix" + "\n" + r"\begin{landscape}" + "\n"
+                            + r"\section{Wide tables}" + "\n" + "The tables below are too wide for the text width at a "
+                            "readable size; the text refers to them by number.\n"))
+        for t in wide:
+            doc.append(NoEscape(_fix_refs(table_tex(t), figures, tables)))
+        doc.append(NoEscape(r"\end{landscape}"))
     return doc
 
 

@@ -282,6 +282,12 @@ class Report:
         Paper body; figures/tables inside it are the same objects as on the site.
     synthetic : bool
         Whether any data in the report is synthetic.
+    authors : tuple of str
+        Authors of the paper, in order (``[study] authors``).
+    affiliation, subject : str
+        Affiliation line and PDF subject of the paper.
+    keywords : tuple of str
+        Keywords of the paper (and of the PDF metadata).
     downloads : tuple of (label, path) pairs
         Extra files the site offers (relative to the site root).
     """
@@ -291,4 +297,12 @@ class Report:
     abstract: tuple[Span, ...] = ()
     paper: tuple[PaperSection, ...] = ()
     synthetic: bool = False
-    authors: str = ""
+    authors: tuple[str, ...] | str = ()
+    affiliation: str = ""
+    keywords: tuple[str, ...] = ()
+    subject: str = ""
+
+    @property
+    def author_list(self) -> tuple[str, ...]:
+        """Authors as a tuple (a single string is one author line)."""
+        return (self.authors,) if isinstance(self.authors, str) else tuple(self.authors)

@@ -1,91 +1,137 @@
-"""Bibliography of the report: BibTeX for the paper, short labels for the site."""
+"""Bibliography of the report: one source for the paper's BibTeX and the site's reference list.
+
+Each entry is written once, as BibTeX. The site's short label takes its year from the entry,
+so site and paper cannot disagree, and titles are emitted with every capitalised word in braces
+(``{ArcFace}``), so that bibliography styles that lower-case titles keep "ArcFace" and "UMAP".
+"""
 from __future__ import annotations
 
-#: key -> (short label for the site, BibTeX entry)
-REFERENCES: dict[str, tuple[str, str]] = {
-    "deng2019arcface": ("Deng et al., ArcFace, CVPR 2019", """@inproceedings{deng2019arcface,
+import re
+
+#: key -> (short label for the site without the year, BibTeX entry as written)
+_ENTRIES: dict[str, tuple[str, str]] = {
+    "deng2019arcface": ("Deng et al., ArcFace", """@inproceedings{deng2019arcface,
   title={ArcFace: Additive Angular Margin Loss for Deep Face Recognition},
   author={Deng, Jiankang and Guo, Jia and Xue, Niannan and Zafeiriou, Stefanos},
   booktitle={Proceedings of the IEEE/CVF Conference on Computer Vision and Pattern Recognition},
   pages={4690--4699}, year={2019}}"""),
-    "deng2020retinaface": ("Deng et al., RetinaFace, CVPR 2020", """@inproceedings{deng2020retinaface,
+    "deng2020retinaface": ("Deng et al., RetinaFace", """@inproceedings{deng2020retinaface,
   title={RetinaFace: Single-Shot Multi-Level Face Localisation in the Wild},
   author={Deng, Jiankang and Guo, Jia and Ververas, Evangelos and Kotsia, Irene and Zafeiriou, Stefanos},
   booktitle={Proceedings of the IEEE/CVF Conference on Computer Vision and Pattern Recognition},
   pages={5203--5212}, year={2020}}"""),
-    "guo2021scrfd": ("Guo et al., SCRFD, ICLR 2022", """@inproceedings{guo2021scrfd,
+    "guo2021scrfd": ("Guo et al., SCRFD", """@inproceedings{guo2021scrfd,
   title={Sample and Computation Redistribution for Efficient Face Detection},
   author={Guo, Jia and Deng, Jiankang and Lattas, Alexandros and Zafeiriou, Stefanos},
   booktitle={International Conference on Learning Representations}, year={2022}}"""),
-    "schroff2015facenet": ("Schroff et al., FaceNet, CVPR 2015", """@inproceedings{schroff2015facenet,
+    "schroff2015facenet": ("Schroff et al., FaceNet", """@inproceedings{schroff2015facenet,
   title={FaceNet: A Unified Embedding for Face Recognition and Clustering},
   author={Schroff, Florian and Kalenichenko, Dmitry and Philbin, James},
   booktitle={Proceedings of the IEEE Conference on Computer Vision and Pattern Recognition},
   pages={815--823}, year={2015}}"""),
-    "king2009dlib": ("King, Dlib-ml, JMLR 2009", """@article{king2009dlib,
+    "king2009dlib": ("King, Dlib-ml", """@article{king2009dlib,
   title={Dlib-ml: A Machine Learning Toolkit}, author={King, Davis E.},
   journal={Journal of Machine Learning Research}, volume={10}, pages={1755--1758}, year={2009}}"""),
-    "ester1996dbscan": ("Ester et al., DBSCAN, KDD 1996", """@inproceedings{ester1996dbscan,
+    "ester1996dbscan": ("Ester et al., DBSCAN", """@inproceedings{ester1996dbscan,
   title={A Density-Based Algorithm for Discovering Clusters in Large Spatial Databases with Noise},
   author={Ester, Martin and Kriegel, Hans-Peter and Sander, J{\\"o}rg and Xu, Xiaowei},
   booktitle={Proceedings of the Second International Conference on Knowledge Discovery and Data Mining},
   pages={226--231}, year={1996}}"""),
-    "campello2013hdbscan": ("Campello et al., HDBSCAN, PAKDD 2013", """@inproceedings{campello2013hdbscan,
+    "campello2013hdbscan": ("Campello et al., HDBSCAN", """@inproceedings{campello2013hdbscan,
   title={Density-Based Clustering Based on Hierarchical Density Estimates},
   author={Campello, Ricardo J. G. B. and Moulavi, Davoud and Sander, J{\\"o}rg},
   booktitle={Pacific-Asia Conference on Knowledge Discovery and Data Mining}, pages={160--172}, year={2013}}"""),
-    "rousseeuw1987silhouette": ("Rousseeuw, Silhouettes, 1987", """@article{rousseeuw1987silhouette,
+    "rousseeuw1987silhouette": ("Rousseeuw, Silhouettes", """@article{rousseeuw1987silhouette,
   title={Silhouettes: A Graphical Aid to the Interpretation and Validation of Cluster Analysis},
   author={Rousseeuw, Peter J.}, journal={Journal of Computational and Applied Mathematics},
   volume={20}, pages={53--65}, year={1987}}"""),
-    "davies1979cluster": ("Davies and Bouldin, 1979", """@article{davies1979cluster,
+    "davies1979cluster": ("Davies and Bouldin", """@article{davies1979cluster,
   title={A Cluster Separation Measure}, author={Davies, David L. and Bouldin, Donald W.},
-  journal={IEEE Transactions on Pattern Analysis and Machine Intelligence}, number={2}, pages={224--227}, year={1979}}"""),
-    "calinski1974dendrite": ("Calinski and Harabasz, 1974", """@article{calinski1974dendrite,
+  journal={IEEE Transactions on Pattern Analysis and Machine Intelligence}, volume={PAMI-1}, number={2},
+  pages={224--227}, year={1979}, doi={10.1109/TPAMI.1979.4766909}}"""),
+    "calinski1974dendrite": ("Calinski and Harabasz", """@article{calinski1974dendrite,
   title={A Dendrite Method for Cluster Analysis}, author={Cali{\\'n}ski, Tadeusz and Harabasz, Jerzy},
   journal={Communications in Statistics}, volume={3}, number={1}, pages={1--27}, year={1974}}"""),
-    "dunn1973fuzzy": ("Dunn, 1973", """@article{dunn1973fuzzy,
+    "dunn1973fuzzy": ("Dunn", """@article{dunn1973fuzzy,
   title={A Fuzzy Relative of the ISODATA Process and Its Use in Detecting Compact Well-Separated Clusters},
   author={Dunn, Joseph C.}, journal={Journal of Cybernetics}, volume={3}, number={3}, pages={32--57}, year={1973}}"""),
-    "hubert1985ari": ("Hubert and Arabie, ARI, 1985", """@article{hubert1985ari,
+    "hubert1985ari": ("Hubert and Arabie, ARI", """@article{hubert1985ari,
   title={Comparing Partitions}, author={Hubert, Lawrence and Arabie, Phipps},
   journal={Journal of Classification}, volume={2}, number={1}, pages={193--218}, year={1985}}"""),
-    "vinh2010ami": ("Vinh et al., AMI, JMLR 2010", """@article{vinh2010ami,
+    "vinh2010ami": ("Vinh et al., AMI", """@article{vinh2010ami,
   title={Information Theoretic Measures for Clusterings Comparison: Variants, Properties, Normalization and Correction for Chance},
   author={Vinh, Nguyen Xuan and Epps, Julien and Bailey, James},
   journal={Journal of Machine Learning Research}, volume={11}, pages={2837--2854}, year={2010}}"""),
-    "amigo2009bcubed": ("Amigo et al., BCubed, 2009", """@article{amigo2009bcubed,
+    "amigo2009bcubed": ("Amigo et al., BCubed", """@article{amigo2009bcubed,
   title={A Comparison of Extrinsic Clustering Evaluation Metrics Based on Formal Constraints},
   author={Amig{\\'o}, Enrique and Gonzalo, Julio and Artiles, Javier and Verdejo, Felisa},
   journal={Information Retrieval}, volume={12}, number={4}, pages={461--486}, year={2009}}"""),
-    "manning2008ir": ("Manning et al., Introduction to IR, 2008", """@book{manning2008ir,
+    "manning2008ir": ("Manning et al., Introduction to IR", """@book{manning2008ir,
   title={Introduction to Information Retrieval}, author={Manning, Christopher D. and Raghavan, Prabhakar and Sch{\\"u}tze, Hinrich},
   publisher={Cambridge University Press}, year={2008}}"""),
-    "vandermaaten2008tsne": ("van der Maaten and Hinton, t-SNE, JMLR 2008", """@article{vandermaaten2008tsne,
+    "vandermaaten2008tsne": ("van der Maaten and Hinton, t-SNE", """@article{vandermaaten2008tsne,
   title={Visualizing Data using t-SNE}, author={van der Maaten, Laurens and Hinton, Geoffrey},
   journal={Journal of Machine Learning Research}, volume={9}, pages={2579--2605}, year={2008}}"""),
-    "mcinnes2018umap": ("McInnes et al., UMAP, 2018", """@article{mcinnes2018umap,
+    "mcinnes2018umap": ("McInnes et al., UMAP", """@misc{mcinnes2018umap,
   title={UMAP: Uniform Manifold Approximation and Projection for Dimension Reduction},
-  author={McInnes, Leland and Healy, John and Melville, James}, journal={arXiv preprint arXiv:1802.03426}, year={2018}}"""),
-    "venna2001trustworthiness": ("Venna and Kaski, trustworthiness, 2001", """@inproceedings{venna2001trustworthiness,
+  author={McInnes, Leland and Healy, John and Melville, James}, howpublished={arXiv preprint arXiv:1802.03426},
+  eprint={1802.03426}, archivePrefix={arXiv}, year={2018}}"""),
+    "venna2001trustworthiness": ("Venna and Kaski, trustworthiness", """@inproceedings{venna2001trustworthiness,
   title={Neighborhood Preservation in Nonlinear Projection Methods: An Experimental Study},
   author={Venna, Jarkko and Kaski, Samuel}, booktitle={International Conference on Artificial Neural Networks},
   pages={485--491}, year={2001}}"""),
-    "facco2017twonn": ("Facco et al., TwoNN, Sci. Rep. 2017", """@article{facco2017twonn,
+    "facco2017twonn": ("Facco et al., TwoNN", """@article{facco2017twonn,
   title={Estimating the Intrinsic Dimension of Datasets by a Minimal Neighborhood Information},
   author={Facco, Elena and d'Errico, Maria and Rodriguez, Alex and Laio, Alessandro},
   journal={Scientific Reports}, volume={7}, pages={12140}, year={2017}}"""),
-    "huang2008lfw": ("Huang et al., LFW, 2008", """@techreport{huang2008lfw,
+    "huang2008lfw": ("Huang et al., LFW", """@techreport{huang2008lfw,
   title={Labeled Faces in the Wild: A Database for Studying Face Recognition in Unconstrained Environments},
   author={Huang, Gary B. and Ramesh, Manu and Berg, Tamara and Learned-Miller, Erik},
   institution={University of Massachusetts, Amherst}, number={07-49}, year={2007}}"""),
-    "phillips2005frgc": ("Phillips et al., FRGC, CVPR 2005", """@inproceedings{phillips2005frgc,
+    "phillips2005frgc": ("Phillips et al., FRGC", """@inproceedings{phillips2005frgc,
   title={Overview of the Face Recognition Grand Challenge},
-  author={Phillips, P. Jonathon and Flynn, Patrick J. and Scruggs, Todd and Bowyer, Kevin W. and others},
-  booktitle={IEEE Conference on Computer Vision and Pattern Recognition}, pages={947--954}, year={2005}}"""),
-    "pedregosa2011sklearn": ("Pedregosa et al., scikit-learn, JMLR 2011", """@article{pedregosa2011sklearn,
-  title={Scikit-learn: Machine Learning in {P}ython}, author={Pedregosa, Fabian and others},
+  author={Phillips, P. Jonathon and Flynn, Patrick J. and Scruggs, Todd and Bowyer, Kevin W. and Chang, Jin and
+    Hoffman, Kevin and Marques, Joe and Min, Jaesik and Worek, William},
+  booktitle={IEEE Computer Society Conference on Computer Vision and Pattern Recognition}, volume={1},
+  pages={947--954}, year={2005}}"""),
+    "pedregosa2011sklearn": ("Pedregosa et al., scikit-learn", """@article{pedregosa2011sklearn,
+  title={Scikit-learn: Machine Learning in {P}ython}, author={Pedregosa, Fabian and Varoquaux, Ga{\\"e}l and Gramfort, Alexandre and Michel, Vincent and Thirion, Bertrand
+    and Grisel, Olivier and Blondel, Mathieu and Prettenhofer, Peter and Weiss, Ron and Dubourg, Vincent and Vanderplas, Jake
+    and Passos, Alexandre and Cournapeau, David and Brucher, Matthieu and Perrot, Matthieu and Duchesnay, {\\'E}douard},
   journal={Journal of Machine Learning Research}, volume={12}, pages={2825--2830}, year={2011}}"""),
+}
+
+
+_YEAR = re.compile(r"\byear=\{(\d{4})\}")
+_TITLE = re.compile(r"\btitle=\{(.*?)\},\s*(?=[a-zA-Z]+=)", re.S)
+
+
+def protect_capitals(title: str) -> str:
+    """Brace every word that has a capital after its first letter or is an acronym (``{ArcFace}``, ``{UMAP}``),
+    and every capitalised word, so that styles which lower-case titles keep them as written."""
+    def brace(m: re.Match) -> str:
+        word = m.group(0)
+        return "{" + word + "}" if any(c.isupper() for c in word) else word
+
+    if title.startswith("{") and title.endswith("}"):
+        return title
+    return re.sub(r"(?<![{\\\w])[A-Za-z][\w-]*", brace, title)
+
+
+def _protected(entry: str) -> str:
+    return _TITLE.sub(lambda m: "title={" + protect_capitals(m.group(1)) + "}, ", entry, count=1)
+
+
+def _year(entry: str) -> str:
+    m = _YEAR.search(entry)
+    if m is None:
+        raise ValueError(f"bibliography entry without a year: {entry[:60]}")
+    return m.group(1)
+
+
+#: key -> (short label for the site, with the entry's own year; BibTeX entry with protected capitals)
+REFERENCES: dict[str, tuple[str, str]] = {
+    key: (f"{short}, {_year(entry)}", _protected(entry)) for key, (short, entry) in _ENTRIES.items()
 }
 
 

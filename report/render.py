@@ -58,7 +58,14 @@ def _source_hash(fn) -> str:
 
 def figure_hash(fig: Figure) -> str:
     """Cache key of a figure: the plot function's code, its module, the style and the data."""
-    return content_hash((fig.plot.__module__, fig.plot.__qualname__, _source_hash(fig.plot), fig.data))
+    return content_hash((PAPER_FIGURE_WIDTH_IN, _PAPER_FIGURE_RULE, fig.plot.__module__, fig.plot.__qualname__, _source_hash(fig.plot),
+                         fig.data))
+
+
+#: Width of the paper's text (inches). A wider figure is re-laid out at this width for its PDF, so
+#: that placed at the text width its fonts keep their point size instead of shrinking.
+PAPER_FIGURE_WIDTH_IN = 6.4
+_PAPER_FIGURE_RULE = "at most a quarter narrower"  # part of the figure cache key: change it with the rule
 
 
 def draw_figure(fig: Figure, png: Path, pdf: Path) -> None:
@@ -69,6 +76,12 @@ def draw_figure(fig: Figure, png: Path, pdf: Path) -> None:
         f = fig.plot(fig.data)
         plotting.readable_text(f)  # no text under 9 CSS px once the site scales the figure to its column
         f.savefig(png, format="png", dpi=150, metadata={"Software": None})
+        w, h = f.get_size_inches()
+        if w > PAPER_FIGURE_WIDTH_IN:
+            # At most a quarter narrower, so that panels of wide multi-panel figures keep room for their
+            # titles; less height lost than width, since the fonts keep their size.
+            target = max(PAPER_FIGURE_WIDTH_IN, 0.75 * w)
+            f.set_size_inches(target, min(h, h * target / w * 1.3))
         f.savefig(pdf, format="pdf", metadata={"CreationDate": None, "Producer": None, "Creator": None})
     plotting.close(f)
 

@@ -33,6 +33,7 @@ import numpy as np
 from sklearn.metrics.pairwise import cosine_similarity, euclidean_distances
 
 from analysis.statistics.pair_histograms import PairHistograms, pair_histograms
+from analysis.statistics.uncertainty import VerificationUncertainty, bootstrap_verification
 from analysis.statistics.verification import PairsProtocolResult, Verification, pairs_protocol, verification_metrics
 from analysis.types import EmbeddingSet
 
@@ -57,6 +58,16 @@ class SimilarityParams:
         The Euclidean centroid heatmap shows at most this many identities (the largest).
     pairs_folds : int, default=10
         Folds of the pairs protocol (10 for LFW).
+    bootstrap_reps : int, default=200
+        Replicates of the bootstrap over identities that gives the intervals of EER, d-prime and
+        TAR@FAR (:func:`analysis.statistics.uncertainty.bootstrap_verification`); 0 for none.
+    confidence : float, default=0.95
+        Confidence level of every interval.
+    min_impostor_pairs : int, default=100
+        A TAR at a FAR is reported only when at least this many impostor pairs score above its
+        threshold; otherwise it is shown as not estimable, with the count.
+    bootstrap_max_embeddings : int, default=4000
+        Above this many embeddings the bootstrap replicates use a seeded sample of this many.
     """
 
     enabled: bool = True
@@ -66,6 +77,10 @@ class SimilarityParams:
     top_n: int = 10
     heatmap_max_identities: int = 300
     pairs_folds: int = 10
+    bootstrap_reps: int = 200
+    confidence: float = 0.95
+    min_impostor_pairs: int = 100
+    bootstrap_max_embeddings: int = 4000
 
     def __post_init__(self) -> None:
         if not 10 <= self.n_bins <= 1_000_000:
@@ -78,6 +93,10 @@ class SimilarityParams:
             raise ValueError("top_n >= 1 and heatmap_max_identities >= 2 are required")
         if self.pairs_folds < 2:
             raise ValueError(f"pairs_folds must be >= 2, got {self.pairs_folds}")
+        if self.bootstrap_reps < 0 or not 0 < self.confidence < 1 or self.min_impostor_pairs < 1:
+            raise ValueError("bootstrap_reps >= 0, confidence in (0, 1) and min_impostor_pairs >= 1 are required")
+        if self.bootstrap_max_embeddings < 10:
+            raise ValueError(f"bootstrap_max_embeddings must be >= 10, got {self.bootstrap_max_embeddings}")
 
 
 # --------------------------------------------------------------------------- results
@@ -123,6 +142,7 @@ class SimilarityResult:
     singleton_identities: int  # identities with one image: no genuine pair, no radius
     params: SimilarityParams
     pairs_skipped: str = ""  # why given verification pairs could not be scored
+    uncertainty: VerificationUncertainty | None = None  # intervals (bootstrap over identities)
 
 
 # --------------------------------------------------------------------------- centroids
@@ -153,7 +173,7 @@ def analyze_similarity(
         At least two identities. Computed on L2-normalised vectors.
     params : SimilarityParams
     random_state : int, default=0
-        Unused (everything here is exact); kept for the common compute signature.
+        Seed of the bootstrap over identities (everything else is exact).
     pairs : sequence of (item_a, item_b, same), optional
         Verification pairs of the dataset (LFW); when given, :func:`pairs_protocol` runs.
 
@@ -161,7 +181,6 @@ def analyze_similarity(
     -------
     SimilarityResult
     """
-    del random_state
     names = emb.identity_names
     k = len(names)
     if k < 2:
@@ -191,6 +210,13 @@ def analyze_similarity(
     )
     hist = pair_histograms(x, labels, params.n_bins, params.block_rows)
     ver = verification_metrics(hist, params.far_levels)
+    unc = bootstrap_verification(
+        x, labels, eer=ver.eer, d_prime=ver.d_prime, roc=(ver.far, ver.tar, ver.thresholds),
+        n_impostor=hist.n_impostor, far_levels=params.far_levels, n_boot=params.bootstrap_reps,
+        confidence=params.confidence, min_impostor_pairs=params.min_impostor_pairs,
+        max_embeddings=params.bootstrap_max_embeddings, block_rows=min(params.block_rows, 1024),
+        random_state=random_state,
+    )
     pr, pairs_skipped = None, ""
     if pairs is not None:
         try:
@@ -213,4 +239,5 @@ def analyze_similarity(
         singleton_identities=int((counts < 2).sum()),
         params=params,
         pairs_skipped=pairs_skipped,
+        uncertainty=unc,
     )

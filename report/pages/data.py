@@ -32,6 +32,12 @@ def plot_counts(d: _CountsData):
     return fig
 
 
+# Headers in words for the page and the paper (the CSV keeps them too: they are what a reader sees).
+_WORDS = {"n_samples": "embeddings", "n_dims": "dimensions", "n_identities": "identities",
+          "images_per_identity_min": "min images per identity", "images_per_identity_median": "median images per identity",
+          "images_per_identity_max": "max images per identity"}
+
+
 def data_page(inp, seed: int, discovery: Mapping[str, Any] | None = None) -> Page:
     name = inp.spec.name
     key = f"data-{_slug(name)}"
@@ -43,7 +49,7 @@ def data_page(inp, seed: int, discovery: Mapping[str, Any] | None = None) -> Pag
         # make the table too wide for the paper.
         {k: v for k, v in embedding_summary(e).items() if k not in ("provenance", "dataset", "content_hash")}
         for _, e in sorted(inp.embeddings.items())
-    ])
+    ]).rename(columns=_WORDS)
     per_identity = pd.DataFrame({"identity": names, "images": counts}).sort_values(
         ["images", "identity"], ascending=[False, True], kind="mergesort"
     )

@@ -12,8 +12,11 @@ _GEOMETRY = Section("Per-identity geometry", (
       "number needed for 90% and 95% of the variance). With ", InlineMath("n"), " samples at most ", InlineMath("n-1"),
       " ratios are non-zero, so the estimate is capped: a balanced-6 subset can never show more than 5. The TwoNN "
       "estimator ", Cite("facco2017twonn"), " uses the ratio of each point's second to first nearest-neighbour distance, ",
-      InlineMath(r"\mu_i = r_2/r_1"), ", whose law is Pareto with shape equal to the dimension:"),
-    Math(r"\hat d_{\mathrm{TwoNN}} = \frac{N-1}{\sum_{i=1}^{N}\log \mu_i}."),
+      InlineMath(r"\mu_i = r_2/r_1"), ", whose law is Pareto with shape equal to the dimension, so that ",
+      InlineMath(r"-\log(1-F(\mu)) = d\log\mu"), ". As in the original paper, the dimension is the slope through the "
+      "origin of that line fitted on the empirical distribution, after discarding the 10% largest ratios:"),
+    Math(r"\hat d_{\mathrm{TwoNN}} = \frac{\sum_{i} \log\mu_{(i)}\,\bigl(-\log(1-i/N)\bigr)}{\sum_{i} \log^2\mu_{(i)}},"
+         r"\qquad i = 1,\dots,\lfloor 0.9N\rfloor."),
 ))
 
 _SIMILARITY = Section("Similarity and verification", (
@@ -26,6 +29,13 @@ _SIMILARITY = Section("Similarity and verification", (
       "; the equal error rate (EER) is where they meet, and TAR@FAR is the genuine accept rate at the threshold giving "
       "that FAR. On LFW the standard 10-fold pairs protocol chooses the threshold on nine folds and tests on the tenth ",
       Cite("huang2008lfw"), "."),
+    P("Intervals of the EER, d-prime and TAR@FAR come from a seeded bootstrap over identities: each replicate draws "
+      "the identities with replacement, weighs an identity's genuine pairs by the times it was drawn and an impostor "
+      "pair by the product of its two identities' counts, and the interval is the central percentile range of the "
+      "replicates. Identities, not pairs, are resampled because the pairs of one identity share its images. A TAR@FAR "
+      "is reported only when enough impostor pairs (", Code("[similarity] min_impostor_pairs"), ", 100 by default) "
+      "score above its threshold; below that, a handful of pairs sets the threshold and the value is shown as not "
+      "estimable. Classifier accuracies carry Wilson intervals over their cross-validated predictions."),
 ))
 
 _CLUSTERING = Section("Clustering and cluster metrics", (
@@ -71,10 +81,11 @@ _CLASSIFIERS = Section("Identity classifiers and audit", (
       "similar (possible merged identities); identities split across clusters; near-duplicate images."),
 ))
 
-_PIPELINE = Section("Face pipeline", (
+PIPELINE = Section("Face pipeline", (
     P("For image datasets, faces are detected with SCRFD ", Cite("guo2021scrfd"), " or RetinaFace ",
       Cite("deng2020retinaface"), " (InsightFace) or dlib ", Cite("king2009dlib"), ", filtered by detector confidence "
-      "and box size, aligned on five landmarks by a similarity transform to the 112x112 ArcFace template, and embedded "
+      "and box size, aligned as each network expects (ArcFace models: a similarity transform of five landmarks to the "
+      "112x112 ArcFace template; dlib: its own 150x150 face chip), and embedded "
       "by ArcFace ", Cite("deng2019arcface"), " ONNX models, dlib's ResNet or FaceNet ", Cite("schroff2015facenet"),
       ". Raw (un-normalised) float32 vectors are stored so that norm distributions can be studied."),
     Bullets(
@@ -97,7 +108,7 @@ _DISCOVERY = Section("Unlabelled photos: identity discovery and recognition", (
       "the centroids of the other identities; otherwise it is unknown."),
 ))
 
-SECTIONS = (_GEOMETRY, _SIMILARITY, _CLUSTERING, _MANIFOLD, _CLASSIFIERS, _PIPELINE, _DISCOVERY)
+SECTIONS = (_GEOMETRY, _SIMILARITY, _CLUSTERING, _MANIFOLD, _CLASSIFIERS, PIPELINE, _DISCOVERY)
 
 
 def page() -> Page:

@@ -17,6 +17,7 @@ from report.pages.junk import junk_note
 from report.pages.nearest import nearest_extremes_frame, nearest_frame
 from report.model import Admonition, Bullets, Figure, InlineMath, Math, P, Page, Section, Strong, Table, Text
 from report.contexts import CellContext
+from report.pages.verification_table import ci_text as _ci_text, far_label as _far_label, verification_frame
 
 PAPER_TEXT = (
     "We compare the cosine similarity of every pair of embeddings of the same identity (genuine) "
@@ -27,33 +28,6 @@ PAPER_TEXT = (
 )
 
 
-def _far_label(f: float) -> str:
-    return f"TAR@FAR={f:.0e}".replace("e-0", "e-")
-
-
-# --------------------------------------------------------------------------- tables
-def verification_frame(r: SimilarityResult) -> pd.DataFrame:
-    """One row per metric: name, value."""
-    h, v = r.histograms, r.verification
-    rows = [
-        ("genuine pairs", float(h.n_genuine)),
-        ("impostor pairs", float(h.n_impostor)),
-        ("genuine cosine mean", h.genuine_mean),
-        ("genuine cosine std", float(np.sqrt(h.genuine_var))),
-        ("impostor cosine mean", h.impostor_mean),
-        ("impostor cosine std", float(np.sqrt(h.impostor_var))),
-        ("genuine angle median (deg)", v.genuine_angle_median),
-        ("impostor angle median (deg)", v.impostor_angle_median),
-        ("d-prime", v.d_prime),
-        ("overlap (shared histogram area)", v.overlap),
-        ("EER", v.eer),
-        ("EER threshold (cosine)", v.eer_threshold),
-        ("ROC AUC", v.auc),
-    ]
-    for f, t, thr in zip(v.far_levels, v.tar_at_far, v.threshold_at_far):
-        rows.append((_far_label(f), float(t)))
-        rows.append((f"threshold at FAR={f:.0e}".replace("e-0", "e-"), float(thr)))
-    return pd.DataFrame({"metric": [a for a, _ in rows], "value": [b for _, b in rows]})
 
 
 def consecutive_frame(r: SimilarityResult) -> pd.DataFrame:
@@ -128,6 +102,7 @@ def plot_distributions(d: _DistData):
 @dataclass(frozen=True, eq=False)
 class _RocData:
     verification: Verification
+    estimable: tuple[bool, ...] = ()  # per FAR level; TARs resting on too few impostor pairs get no dot
 
 
 def plot_roc(d: _RocData):
@@ -136,8 +111,9 @@ def plot_roc(d: _RocData):
     fig, ax = plotting.figure(5.2, 4.0)
     ok = v.far > 0
     ax.plot(v.far[ok], v.tar[ok], color=plotting.ACCENT, lw=1.5)
-    for f, t in zip(v.far_levels, v.tar_at_far):
-        if np.isfinite(t):
+    ok_levels = d.estimable or (True,) * len(v.far_levels)
+    for f, t, est in zip(v.far_levels, v.tar_at_far, ok_levels):
+        if np.isfinite(t) and est:
             ax.plot([f], [t], "o", color=plotting.SECOND, ms=5)
             ax.annotate(f"{t:.3f} @ {f:.0e}", (f, t), textcoords="offset points", xytext=(4, -10), fontsize=7)
     if np.isfinite(v.eer):
@@ -230,8 +206,12 @@ def page(ctx: CellContext, r: SimilarityResult) -> Page:
     fmt3 = {c: ".3f" for c in ("centroid cosine", "centroid distance", "radius", "margin (distance - radius)",
                                 "mean", "std", "min", "median", "max")}
     tar_bits: list = []
-    for f, t in zip(v.far_levels, v.tar_at_far):
-        tar_bits += [f"{'; ' if tar_bits else ''}TAR at FAR {f:.0e}: ", Strong(fixed(float(t)))]
+    u = r.uncertainty
+    for i, (f, t) in enumerate(zip(v.far_levels, v.tar_at_far)):
+        est = u.tar_at_far[i] if u is not None else None
+        value = (f"not estimable ({est.accepted_impostors:,d} impostor pairs above the threshold)"
+                 if est is not None and not est.estimable else fixed(float(t)) + _ci_text(est.interval if est else None))
+        tar_bits += [f"{'; ' if tar_bits else ''}TAR at FAR {f:.0e}: ", Strong(value)]
     inside = int((r.nearest.margin < 0).sum())
     intro = [
         P(
@@ -241,12 +221,18 @@ def page(ctx: CellContext, r: SimilarityResult) -> Page:
             f"cosine resolution of {h.resolution:.1e} ({p.n_bins} bins on [-1, 1]).",
         ),
         Bullets(
-            ("d-prime: ", Strong(fixed(v.d_prime, 2)), "; overlap of the two distributions: ", Strong(pct(v.overlap))),
-            ("Equal error rate: ", Strong(pct(v.eer, 2)), " at cosine ", Strong(fixed(v.eer_threshold))),
+            ("d-prime: ", Strong(fixed(v.d_prime, 2) + _ci_text(u.d_prime if u else None, 2)),
+             "; overlap of the two distributions: ", Strong(pct(v.overlap))),
+            ("Equal error rate: ", Strong(pct(v.eer, 2) + _ci_text(u.eer if u else None, 2, True)), " at cosine ",
+             Strong(fixed(v.eer_threshold))),
             tuple(tar_bits) if tar_bits else ("TAR@FAR: none",),
             ("Identities whose nearest other centroid lies within their own radius: ", Strong(f"{inside} of {len(r.names)}")),
         ),
     ]
+    if u is not None:
+        intro.append(P(f"Intervals in brackets are {100 * u.confidence:.0f}% percentile intervals of {u.n_boot} bootstrap "
+                       f"replicates over the {u.n_identities} identities (seeded); a TAR is reported only when at least "
+                       f"{u.min_impostor_pairs} impostor pairs score above its threshold."))
     if r.junk_identities or r.singleton_identities:
         bits = []
         if r.junk_identities:
@@ -260,10 +246,12 @@ def page(ctx: CellContext, r: SimilarityResult) -> Page:
         key=ctx.key("similarity-verification"),
         caption=(f"Verification metrics over all pairs ({ctx.label}). Thresholds accept a pair when its cosine is at "
                  f"least the threshold; they are bin edges, so TAR@FAR and EER have a resolution of {h.resolution:.1e} "
-                 "in cosine. TAR@FAR is empty when there are too few impostor pairs for that rate."),
+                 "in cosine. Intervals come from a bootstrap over identities; a TAR@FAR resting on too few impostor "
+                 "pairs above its threshold is not estimable, and the note says how many there were."),
         frame=verification_frame(r),
         formats={"value": ".4g"},
-        in_paper=ctx.cell.subset == "all",
+        # The paper shows these numbers, with intervals, in its own cross-cell tables (report.pages.paper_findings).
+        in_paper=False,
         max_rows=None,
     )
     sections = [
@@ -285,10 +273,10 @@ def page(ctx: CellContext, r: SimilarityResult) -> Page:
                 Figure(
                     key=ctx.key("similarity-roc"),
                     caption=(f"ROC over all pairs ({ctx.label}), false accept rate on a log axis; dots mark the TAR at "
-                             "each FAR level, the square the equal error rate. Curves that stay high towards FAR 1e-4 "
-                             "are what matters for large galleries."),
+                             "each estimable FAR level, the square the equal error rate. The curve is a step function: "
+                             "thresholds are histogram bin edges, and at low FAR each step is a few impostor pairs."),
                     plot=plot_roc,
-                    data=_RocData(v),
+                    data=_RocData(v, tuple(t.estimable for t in r.uncertainty.tar_at_far) if r.uncertainty else ()),
                     in_paper=ctx.cell.subset == "all",
                     width=0.6,
                 ),
@@ -426,10 +414,13 @@ def compare(results: Mapping[Cell, SimilarityResult], contexts: Mapping[Cell, Ce
             "d-prime": v.d_prime,
             "overlap": v.overlap,
             "EER": v.eer,
+            "EER interval": (f"[{100 * r.uncertainty.eer.low:.2f}%, {100 * r.uncertainty.eer.high:.2f}%]"
+                             if r.uncertainty is not None and np.isfinite(r.uncertainty.eer.low) else ""),
             "AUC": v.auc,
         }
-        for f, t in zip(v.far_levels, v.tar_at_far):
-            row[_far_label(f)] = float(t)
+        tars = r.uncertainty.tar_at_far if r.uncertainty is not None else ()
+        for i, (f, t) in enumerate(zip(v.far_levels, v.tar_at_far)):
+            row[_far_label(f)] = float(t) if i >= len(tars) or tars[i].estimable else np.nan
         row["pairs accuracy"] = r.pairs.accuracy_mean if r.pairs is not None else np.nan
         rows.append(row)
     frame = pd.DataFrame(rows)
@@ -443,7 +434,9 @@ def compare(results: Mapping[Cell, SimilarityResult], contexts: Mapping[Cell, Ce
                   "and overlap are better. Subsets change the pair populations, so compare networks within a subset."),
                 Table(
                     key="compare-similarity",
-                    caption="Verification metrics of every (dataset, network, subset) cell, all pairs, cosine similarity.",
+                    caption=("Verification metrics of every (dataset, network, subset) cell, all pairs, cosine similarity; "
+                             "EER with its bootstrap interval over identities. A TAR@FAR is empty where too few impostor "
+                             "pairs score above its threshold (see each cell's page)."),
                     frame=frame,
                     formats=fmt,
                     in_paper=True,
