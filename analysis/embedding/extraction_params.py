@@ -73,8 +73,10 @@ class ExtractionParams:
     decode_threads : int, default=4
         Threads decoding (and, with InsightFace, detecting) images in each worker.
     devices : str, default="auto"
-        ``auto`` (every visible GPU, else CPU), ``cpu``, ``cuda`` or ``cuda:0,1``; asking
-        for CUDA without it falls back to the CPU with a loud warning.
+        ``auto`` (every visible GPU, else CPU; a loud warning when GPUs are visible but
+        onnxruntime cannot use them), ``cpu``, ``cuda`` or ``cuda:0,1`` (CUDA device ids within
+        ``CUDA_VISIBLE_DEVICES``; an error when CUDA cannot be used). One worker per GPU;
+        pipelines with dlib (no CUDA in dlib-bin) always use CPU workers.
     cpu_workers : int, default=0
         CPU worker processes; 0 picks one per core for dlib (which holds the GIL) and one
         multi-threaded worker for onnxruntime pipelines.
@@ -87,7 +89,8 @@ class ExtractionParams:
         Scheduler address (``tcp://host:8786``); empty uses the current ``dask.distributed``
         client.
     dask_shards : int, default=0
-        Shards sent to the cluster; 0 means one per Dask worker.
+        Shards sent to the cluster, each pinned to its own worker; 0 (or more than the
+        workers) means one per Dask worker.
     save_aligned : bool, default=False
         Also write the network's aligned input crops as JPEG files under
         ``<cache_dir>/aligned/<key>/`` (for inspection; never published). Galleries do not

@@ -23,6 +23,7 @@ from analysis.embedding import devices as dev
 from analysis.embedding.extraction_params import DetectorSpec, ExtractionParams, _dlib_candidate, _square_sizes
 from analysis.embedding.faces import KEPT, DlibDetector, InsightFaceDetector, choose_face
 from analysis.embedding.images import ImageSkip, decode_file, encode_jpeg
+from analysis.embedding.sessions import is_inference_failure, verify_sessions
 from analysis.embedding.store import atomic_write_bytes
 
 DETECTION_FAILED = "detection failed"
@@ -106,6 +107,12 @@ class _Worker:
         self.pool = ThreadPoolExecutor(n_threads, thread_name_prefix="decode")
         # dlib objects are neither thread-safe nor GIL-free: detect them in this thread.
         self.detect_in_pool = self.detector.thread_safe
+        self.device = device
+        self.reports = self.check_sessions()
+
+    def check_sessions(self):
+        """Every session still on this worker's device (raises otherwise); their reports."""
+        return verify_sessions(self.detector.sessions() + self.embedder.sessions(), self.device)
 
     def close(self) -> None:
         self.pool.shutdown(wait=True)
@@ -123,9 +130,14 @@ class _Worker:
         try:
             return img, self.detector.detect(img.bgr), None
         except Exception as exc:  # noqa: BLE001 - one odd image must not stop the run
+            if is_inference_failure(exc):  # a CUDA/onnxruntime failure is not this image's fault
+                raise
             return img, None, ImageSkip(DETECTION_FAILED, f"{type(exc).__name__}: {exc}")
 
     def process(self, chunk: tuple[int, int]) -> tuple[np.ndarray, pd.DataFrame]:
+        # Re-checked per chunk: a session that left its GPU must stop the run before a chunk
+        # computed on the wrong device (or not at all) is written.
+        self.check_sessions()
         rels = self.job.paths[chunk[0]:chunk[1]]
         staged = _bounded_map(self.pool, self._decode_detect, rels, window=4 * self.n_threads)
         outcomes = [self._finish(rel, *st) for rel, st in zip(rels, staged)]
@@ -152,6 +164,8 @@ class _Worker:
             try:
                 faces = self.detector.detect(img.bgr)
             except Exception as exc:  # noqa: BLE001 - one odd image must not stop the run
+                if is_inference_failure(exc):
+                    raise
                 return _ImageOutcome(rel, [_skip_row(rel, DETECTION_FAILED, f"{type(exc).__name__}: {exc}", img)])
         h, w = img.bgr.shape[:2]
         choice = choose_face(faces, (w, h), self.min_score, p.min_face_px * img.scale, p.face_selection)

@@ -30,7 +30,8 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 
 from analysis.embedding.alignment import Aligner, DlibChipAligner, SimilarityAligner
-from analysis.embedding.devices import Device, check_session_device, onnx_provider_config, session_options
+from analysis.embedding.devices import Device, onnx_provider_config, providers_for, session_options
+from analysis.embedding.sessions import BoundRunner, lock_session
 from analysis.embedding.faces import dlib_model_file, file_sha256
 from analysis.embedding.synthetic import SyntheticNetworkOptions
 
@@ -191,6 +192,10 @@ class Embedder:
             "preprocessing": self.preprocessing,
         }
 
+    def sessions(self) -> list[tuple[str, Any]]:
+        """onnxruntime sessions as ``(what, session)`` (none for dlib and torch networks)."""
+        return []
+
     def make_aligner(self) -> Aligner:
         """The aligner producing the crops this network expects."""
         if self.alignment == "dlib-chip":
@@ -222,12 +227,10 @@ class ArcFaceEmbedder(Embedder):
         except ImportError as exc:
             raise ImportError("ArcFace networks need insightface and onnxruntime: pip install insightface onnxruntime") from exc
         self.model_path = Path(model_path)
-        if providers:
-            prov, prov_opts = list(providers), [{} for _ in providers]
-        else:
-            prov, prov_opts = onnx_provider_config(device)
+        # Explicit providers keep this worker's device_id (all workers used to land on GPU 0).
+        prov, prov_opts = providers_for(tuple(providers), device) if providers else onnx_provider_config(device)
         model = get_model(str(self.model_path), providers=prov, provider_options=prov_opts,
-                          sess_options=session_options(threads))
+                          sess_options=session_options(threads, cuda=device.is_cuda))
         if model is None or getattr(model, "taskname", None) != "recognition":
             raise ValueError(
                 f"{str(self.model_path)!r} is not a recognition model for InsightFace "
@@ -235,9 +238,11 @@ class ArcFaceEmbedder(Embedder):
             )
         if not device.is_cuda and not providers:
             model.prepare(-1)
-        check_session_device(model.session, device, f"recogniser {self.model_path.name}")
+        self.what = f"recogniser {self.model_path.name}"
+        lock_session(model.session, device, self.what)
         self.model = model
         self.session = model.session
+        self.run_batch = BoundRunner(model.session, device)
         self.input_size = int(model.input_size[0])
         self.dim = int(model.output_shape[-1])
         self.mean, self.std = float(model.input_mean), float(model.input_std)
@@ -247,6 +252,10 @@ class ArcFaceEmbedder(Embedder):
         batch_axis = model.input_shape[0]
         self.dynamic_batch = not (isinstance(batch_axis, int) and batch_axis == 1)
 
+    def sessions(self) -> list[tuple[str, Any]]:
+        """``(what, session)`` pairs to check once per chunk."""
+        return [(self.what, self.session)]
+
     def embed(self, faces: np.ndarray) -> np.ndarray:
         faces = self._check(faces)
         if len(faces) == 0:
@@ -254,11 +263,10 @@ class ArcFaceEmbedder(Embedder):
         # ArcFaceONNX.get_feat swaps BGR->RGB in blobFromImages: the network eats RGB.
         blob = (faces.astype(np.float32) - self.mean) / self.std
         blob = np.ascontiguousarray(blob.transpose(0, 3, 1, 2))
-        name, outs = self.model.input_name, self.model.output_names
         if self.dynamic_batch:
-            out = self.session.run(outs, {name: blob})[0]
+            out = self.run_batch(blob)
         else:
-            out = np.concatenate([self.session.run(outs, {name: blob[i:i + 1]})[0] for i in range(len(blob))])
+            out = np.concatenate([self.run_batch(blob[i:i + 1]) for i in range(len(blob))])
         return np.asarray(out, np.float32).reshape(len(faces), -1)
 
 
