@@ -139,13 +139,22 @@ class _Worker:
         # computed on the wrong device (or not at all) is written.
         self.check_sessions()
         rels = self.job.paths[chunk[0]:chunk[1]]
-        staged = _bounded_map(self.pool, self._decode_detect, rels, window=4 * self.n_threads)
-        outcomes = [self._finish(rel, *st) for rel, st in zip(rels, staged)]
-        crops = [o.crop for o in outcomes if o.crop is not None]
-        vectors = self._embed(crops)
-        rows = [row for o in outcomes for row in o.rows]
+        bs = self.params.batch_size
+        # The window lets the pool decode and detect the next batch while this thread runs the
+        # recogniser on the current one (onnxruntime releases the GIL): decoding overlaps inference.
+        staged = _bounded_map(self.pool, self._decode_detect, rels, window=max(4 * self.n_threads, bs))
+        rows, crops, parts = [], [], []
+        for rel, st in zip(rels, staged):
+            outcome = self._finish(rel, *st)
+            rows.extend(outcome.rows)
+            if outcome.crop is not None:
+                crops.append(outcome.crop)
+            if len(crops) == bs:  # same batch boundaries as one call on the whole chunk
+                parts.append(self._embed(crops))
+                crops = []
+        parts.append(self._embed(crops))
         trace = pd.DataFrame(rows, columns=TRACE_COLUMNS)
-        return vectors, trace
+        return np.concatenate(parts).astype(np.float32, copy=False), trace
 
     def _embed(self, crops: list[np.ndarray]) -> np.ndarray:
         bs = self.params.batch_size
