@@ -79,6 +79,8 @@ def parse_args(argv=None):
                     help="onnxruntime providers of the stock loop (comma separated)")
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--decode-threads", type=int, default=4)
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="alternate (a) and (b) this many times (a shared machine's load drifts); each round printed")
     ap.add_argument("--skip-stock", action="store_true", help="time the pipeline only")
     ap.add_argument("--end-to-end", action="store_true", help="also time extract_embeddings cold (start-up included)")
     ap.add_argument("--multi-gpu", action="store_true", help="with --end-to-end: also every visible GPU at once")
@@ -284,18 +286,24 @@ def main(argv=None) -> None:
                                   decode_threads=args.decode_threads, devices=args.devices)
         rows = []
         with GpuSampler() as gpu:
-            if not args.skip_stock:
-                sec, n_ok, n_faces, load, used = stock_loop(files, args.warmup, args.detector, args.recognizer, rec_path,
-                                                            args.stock_det_size, args.stock_providers.split(","))
-                rows.append((f"(a) stock FaceAnalysis.get loop, det {args.stock_det_size}", sec, n_ok, load))
-                print(f"    (a) {n_faces} faces embedded for {n_ok} images; providers: {'; '.join(used)}")
-            sec, n_ok, startup, used = pipeline_steady(root, args.warmup, net, params, device)
-            rows.append((f"(b) pipeline, one worker on {device.label}, det {args.pipeline_det_sizes}", sec, n_ok, startup))
-            print(f"    (b) providers: {'; '.join(used)}")
+            for r in range(max(1, args.rounds)):
+                tag = f"[{r + 1}] " if args.rounds > 1 else ""
+                if not args.skip_stock:
+                    sec, n_ok, n_faces, load, used = stock_loop(files, args.warmup, args.detector, args.recognizer,
+                                                                rec_path, args.stock_det_size,
+                                                                args.stock_providers.split(","))
+                    rows.append((f"{tag}(a) stock FaceAnalysis.get loop, det {args.stock_det_size}", sec, n_ok, load))
+                    print(f"    {tag}(a) {n_faces} faces embedded for {n_ok} images; providers: {'; '.join(used)}")
+                sec, n_ok, startup, used = pipeline_steady(root, args.warmup, net, params, device)
+                rows.append((f"{tag}(b) pipeline, one worker on {device.label}, det {args.pipeline_det_sizes}",
+                             sec, n_ok, startup))
+                print(f"    {tag}(b) providers: {'; '.join(used)}", flush=True)
         print(f"\n{'variant (warm steady state)':58s} {'start-up':>8s} {'seconds':>8s} {'img/s':>8s} {'embedded':>8s} "
               f"{'vs (a)':>7s}  39,327 images")
-        base = rows[0][1] if not args.skip_stock else None
+        base = None
         for name, sec, n_ok, startup in rows:
+            if "(a)" in name:
+                base = sec
             ratio = f"{base / sec:6.2f}x" if base else "   n/a"
             rate = len(files) / sec
             print(f"{name:58s} {startup:7.2f}s {sec:8.2f} {rate:8.2f} {n_ok:8d} {ratio:>7s}  {_estimate(rate)}")

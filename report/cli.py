@@ -38,6 +38,13 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     p.add_argument("--no-site", action="store_true", help="write docs/ but do not run mkdocs build")
     p.add_argument("--no-paper", action="store_true", help="do not write or compile the LaTeX paper")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    gpu = p.add_argument_group("devices", "check where extraction would run, then exit (builds nothing)")
+    gpu.add_argument("--check-devices", action="store_true",
+                     help="print each visible GPU, the provider each extraction session really uses and a warm-up "
+                          "throughput; exit 1 when a GPU is visible but unusable")
+    gpu.add_argument("--devices", default="auto", help="device request to check (auto, cpu, cuda, cuda:0,1)")
+    gpu.add_argument("--model", type=Path, default=None, help="ArcFace ONNX recogniser to check (default: a probe net)")
+    gpu.add_argument("--detector", type=Path, default=None, help="SCRFD ONNX detector to check as well")
     return p
 
 
@@ -91,4 +98,9 @@ def build(args: argparse.Namespace) -> int:
 
 def main(argv=None, prog: str = "atlas") -> int:
     """Entry point of the ``atlas`` console command."""
-    return build(parse_args(argv, prog=prog))
+    args = parse_args(argv, prog=prog)
+    if args.check_devices:
+        from analysis.embedding.device_check import check_devices
+
+        return check_devices(args.devices, args.model, args.detector)
+    return build(args)

@@ -288,3 +288,20 @@ def test_dask_shards_are_pinned_one_per_worker():
     assert [a for a, _ in pin_shards([5, 9], ["w3", "w1", "w2"], n_shards=8)] == ["w1", "w2"]
     with pytest.raises(RuntimeError, match="no workers"):
         pin_shards([1], [])
+
+
+def test_check_devices_reports_providers_and_flags_unusable_gpus(monkeypatch, four_gpus):
+    from analysis.embedding.device_check import check_devices
+
+    lines: list[str] = []
+    _providers(monkeypatch, CPU_BUILD)
+    assert check_devices("auto", out=lines.append, batch=4) == 1  # GPUs there, CPU build installed: exit 1
+    text = "\n".join(lines)
+    assert "nvidia-smi: 4 GPU(s)" in text and "cuda:1 = GPU 1" in text and "WARNING" in text and "make setup-gpu" in text
+    assert "recogniser (built-in probe network): CPUExecutionProvider" in text and "img/s" in text
+    lines.clear()
+    assert check_devices("cuda:0", out=lines.append) == 1 and "ERROR" in lines[-1]
+    monkeypatch.setattr(gpus, "machine_gpus", lambda: ())
+    lines.clear()
+    assert check_devices("auto", out=lines.append, batch=4) == 0
+    assert "cpu:0: ok" in lines
