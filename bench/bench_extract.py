@@ -243,6 +243,30 @@ def pipeline_end_to_end(root: Path, net_options, params: ExtractionParams):
         shutil.rmtree(cache, ignore_errors=True)
 
 
+def recogniser_alone(rec_path: Path, device: dev.Device, batch: int, n_faces: int) -> tuple[float, float]:
+    """Seconds per face of the recogniser alone at batch 1 and at ``batch`` (random crops, warm).
+
+    The bound on any pipeline's speed-up when the recogniser dominates: no decoding, detection
+    or alignment, just the network, as the stock loop (batch 1) and the pipeline (``batch``) run it.
+    """
+    import onnxruntime
+
+    providers, options = dev.onnx_provider_config(device)
+    so = dev.session_options(0, cuda=device.is_cuda)
+    session = onnxruntime.InferenceSession(str(rec_path), so, providers=providers, provider_options=options)
+    name = session.get_inputs()[0].name
+    out = []
+    for bs in (1, batch):
+        x = np.random.default_rng(0).normal(size=(bs, 3, 112, 112)).astype(np.float32)
+        session.run(None, {name: x})
+        reps = max(1, n_faces // bs)
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            session.run(None, {name: x})
+        out.append((time.perf_counter() - t0) / (reps * bs))
+    return out[0], out[1]
+
+
 def _recogniser(args, work: Path):
     if args.recognizer == "r50":
         from bench.r50_model import build_r50
@@ -308,6 +332,12 @@ def main(argv=None) -> None:
             rate = len(files) / sec
             print(f"{name:58s} {startup:7.2f}s {sec:8.2f} {rate:8.2f} {n_ok:8d} {ratio:>7s}  {_estimate(rate)}")
         print(f"peak RSS {peak_rss_mib():.0f} MiB | {gpu.summary()} | load average after: {os.getloadavg()[0]:.2f}")
+        if rec_path is not None and args.recognizer != "dlib":
+            one, many = recogniser_alone(rec_path, device, args.batch_size, min(len(files), 4 * args.batch_size))
+            print(f"recogniser alone on {device.label}: {one * 1000:.1f} ms/face at batch 1 (stock), "
+                  f"{many * 1000:.1f} ms/face at batch {args.batch_size} (pipeline): batching alone gives "
+                  f"{one / many:.2f}x; with one face per image no pipeline can beat the stock loop by more than "
+                  f"(stock s/img) / {many:.3f} s")
 
         if args.end_to_end:
             plans = [args.devices]

@@ -305,3 +305,27 @@ def test_check_devices_reports_providers_and_flags_unusable_gpus(monkeypatch, fo
     lines.clear()
     assert check_devices("auto", out=lines.append, batch=4) == 0
     assert "cpu:0: ok" in lines
+
+
+@pytest.mark.gpu
+def test_every_session_of_a_gpu_worker_is_on_cuda():
+    if not devices.cuda_device_count():
+        pytest.skip("no CUDA device / CUDAExecutionProvider here")
+    need_scrfd()
+    import onnxruntime
+
+    from analysis.embedding.faces import InsightFaceDetector
+
+    det = InsightFaceDetector(SCRFD_500M, [(160, 160), (320, 320)], device=Device("cuda", 0))
+    reports = verify_sessions(det.sessions(), Device("cuda", 0))
+    assert len(reports) == 3 and all(r.on_cuda for r in reports)
+    from analysis.embedding.device_check import probe_network_bytes
+
+    net = probe_network_bytes()
+    providers, options = devices.onnx_provider_config(Device("cuda", 0))
+    gpu = onnxruntime.InferenceSession(net, devices.session_options(0, cuda=True), providers=providers,
+                                       provider_options=options)
+    cpu = onnxruntime.InferenceSession(net, providers=["CPUExecutionProvider"])
+    x = np.random.default_rng(0).normal(size=(8, 3, 112, 112)).astype(np.float32)
+    np.testing.assert_allclose(BoundRunner(gpu, Device("cuda", 0))(x), BoundRunner(cpu, Device("cpu"))(x),
+                               rtol=1e-2, atol=1e-3)

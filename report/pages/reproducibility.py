@@ -12,7 +12,7 @@ from report.study import StudyResults, embedding_summary
 #: Packages whose versions the Reproducibility page lists.
 PACKAGES = (
     "numpy", "scipy", "scikit-learn", "pandas", "pyarrow", "matplotlib", "joblib", "umap-learn", "openTSNE",
-    "onnxruntime", "insightface", "opencv-python-headless", "dlib-bin", "jinja2", "mkdocs", "mkdocs-material", "PyLaTeX",
+    "onnxruntime", "onnxruntime-gpu", "insightface", "opencv-python-headless", "dlib-bin", "jinja2", "mkdocs", "mkdocs-material", "PyLaTeX",
 )
 
 
@@ -42,6 +42,10 @@ def reproducibility_page(results: StudyResults, config_text: str, timings: pd.Da
          "provenance": "; ".join(f"{k}={v}" for k, v in s["provenance"].items())}
         for inp in results.inputs for _, e in sorted(inp.embeddings.items()) for s in [embedding_summary(e)]
     ])
+    devices = pd.DataFrame([
+        {"dataset": e.dataset, "network": e.network, "computed on (device, GPU, provider of each session)": e.meta["execution"]}
+        for inp in results.inputs for _, e in sorted(inp.embeddings.items()) if "execution" in e.meta
+    ])
     sections = [
         Section("How to rebuild", (
             P("From a clone of the project, one command sets up a virtual environment and rebuilds the site and the paper:"),
@@ -52,6 +56,10 @@ def reproducibility_page(results: StudyResults, config_text: str, timings: pd.Da
         )),
         Section("Inputs", (Table("repro-inputs", "Embedding sets with their content hash and provenance (model id, weights "
                                  "hash, preprocessing, generator parameters).", inputs, max_rows=None),)),
+        *([Section("Devices", (Table(
+            "repro-devices", "Where each extracted embedding set was computed: the workers' devices, the GPU behind "
+            "each and the onnxruntime provider every session really used (checked after each chunk).", devices,
+            max_rows=None),))] if len(devices) else []),
         Section("Software", (Table("repro-packages", "Package versions used to build this report.", package_versions(),
                                    max_rows=None),)),
         Section("Timings", (
