@@ -221,7 +221,7 @@ def test_detector_per_size_sessions_are_created_and_locked():
 
 def test_engine_failure_aborts_the_chunk_and_is_never_cached(tmp_path, monkeypatch):
     need_scrfd()
-    from analysis.embedding import face_worker
+    from analysis.embedding import faces
     from analysis.embedding.extract import ExtractionParams, extract_embeddings
     from analysis.embedding.networks import ArcFaceOptions
 
@@ -232,7 +232,7 @@ def test_engine_failure_aborts_the_chunk_and_is_never_cached(tmp_path, monkeypat
                               decode_threads=1, devices="cpu", cpu_workers=1)
     cache = tmp_path / "cache"
     error = _ort_error(tmp_path)
-    real_detect = face_worker.InsightFaceDetector.detect
+    real_detect = faces.InsightFaceDetector.detect
     calls = []
 
     def flaky(self, bgr):
@@ -241,7 +241,7 @@ def test_engine_failure_aborts_the_chunk_and_is_never_cached(tmp_path, monkeypat
             raise error
         return real_detect(self, bgr)
 
-    monkeypatch.setattr(face_worker.InsightFaceDetector, "detect", flaky)
+    monkeypatch.setattr(faces.InsightFaceDetector, "detect", flaky)
     with pytest.raises(InferenceFailure, match=r"cpu:0: the inference engine failed on images 2\.\.3(?s:.*)resumes"):
         extract_embeddings(manifest, "m", "n", net, params, cache, progress=False)
     chunks = sorted(p.name for p in (cache / "extract").rglob("chunk-*.parquet"))
@@ -256,7 +256,7 @@ def test_engine_failure_aborts_the_chunk_and_is_never_cached(tmp_path, monkeypat
             raise ValueError("odd image")
         return real_detect(self, bgr)
 
-    monkeypatch.setattr(face_worker.InsightFaceDetector, "detect", odd_image)
+    monkeypatch.setattr(faces.InsightFaceDetector, "detect", odd_image)
     res = extract_embeddings(manifest, "m", "n", net, params, cache, progress=False)
     assert list(res.trace["status"]).count("detection failed") == 1
     assert res.embeddings.n_samples + len(res.skipped) == 4

@@ -71,7 +71,12 @@ class ExtractionParams:
     chunk_size : int, default=256
         Images per checkpoint chunk.
     decode_threads : int, default=4
-        Threads decoding (and, with InsightFace, detecting) images in each worker.
+        Threads decoding (and, with InsightFace on the CPU, detecting) images in each worker; on
+        a GPU set it near cores / GPUs so that decoding keeps the device fed.
+    det_batch : int, default=0
+        Images per detector call (InsightFace SCRFD): 0 means 32 on a GPU (the graph is given a
+        batch axis at load time, :mod:`analysis.embedding.scrfd_batch`) and one at a time on the
+        CPU; 1 forces one at a time. The candidates are the same either way.
     devices : str, default="auto"
         ``auto`` (every visible GPU, else CPU; a loud warning when GPUs are visible but
         onnxruntime cannot use them), ``cpu``, ``cuda`` or ``cuda:0,1`` (CUDA device ids within
@@ -114,6 +119,7 @@ class ExtractionParams:
     batch_size: int = 64
     chunk_size: int = 256
     decode_threads: int = 4
+    det_batch: int = 0
     devices: str = "auto"
     cpu_workers: int = 0
     intra_op_threads: int = 0
@@ -130,7 +136,8 @@ class ExtractionParams:
         for name in ("batch_size", "chunk_size", "decode_threads", "max_pixels", "decode_min_side"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1")
-        for name in ("min_face_px", "dlib_upsample", "cpu_workers", "intra_op_threads", "dask_shards", "dlib_max_side"):
+        for name in ("min_face_px", "dlib_upsample", "cpu_workers", "intra_op_threads", "dask_shards", "dlib_max_side",
+                     "det_batch"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0")
 

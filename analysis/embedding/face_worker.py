@@ -21,8 +21,9 @@ import pandas as pd
 
 from analysis.embedding import devices as dev
 from analysis.embedding.extraction_params import DetectorSpec, ExtractionParams, _dlib_candidate, _square_sizes
-from analysis.embedding.faces import KEPT, DlibDetector, InsightFaceDetector, choose_face
+from analysis.embedding.faces import KEPT, DlibDetector, choose_face
 from analysis.embedding.images import ImageSkip, decode_file, encode_jpeg
+from analysis.embedding.scrfd_batch import insightface_detector
 from analysis.embedding.sessions import is_inference_failure, verify_sessions
 from analysis.embedding.store import atomic_write_bytes
 
@@ -91,13 +92,14 @@ class _Worker:
             # Several images are detected at once from the thread pool: one onnxruntime thread
             # each scales better than many threads on one small letterboxed image.
             det_threads = 0 if device.is_cuda else max(1, cores // n_threads)
-            self.detector = InsightFaceDetector(Path(job.detector.path), _square_sizes(p), p.candidate_score,
-                                                device=device, threads=det_threads)
+            self.detector, self.det_batch = insightface_detector(Path(job.detector.path), _square_sizes(p),
+                                                                 p.candidate_score, device, det_threads, p.det_batch)
             self.min_score = p.min_score
             self.target_side = max(max(p.det_sizes), p.decode_min_side)
         else:
             self.detector = DlibDetector(job.detector.kind.split("-", 1)[1], p.dlib_upsample, p.dlib_max_side,
                                          _dlib_candidate(p))
+            self.det_batch = 1
             self.min_score = p.dlib_min_score
             self.target_side = max(p.dlib_max_side, p.decode_min_side)
         self.embedder = create_embedder(job.network_options, device=device,
@@ -106,7 +108,8 @@ class _Worker:
         self.n_threads = n_threads
         self.pool = ThreadPoolExecutor(n_threads, thread_name_prefix="decode")
         # dlib objects are neither thread-safe nor GIL-free: detect them in this thread.
-        self.detect_in_pool = self.detector.thread_safe
+        # Batched (GPU) detection runs here on groups of decoded images instead.
+        self.detect_in_pool = self.detector.thread_safe and self.det_batch <= 1
         self.device = device
         self.reports = self.check_sessions()
 
@@ -144,7 +147,7 @@ class _Worker:
         # recogniser on the current one (onnxruntime releases the GIL): decoding overlaps inference.
         staged = _bounded_map(self.pool, self._decode_detect, rels, window=max(4 * self.n_threads, bs))
         rows, crops, parts = [], [], []
-        for rel, st in zip(rels, staged):
+        for rel, st in self._detected(rels, staged):
             outcome = self._finish(rel, *st)
             rows.extend(outcome.rows)
             if outcome.crop is not None:
@@ -155,6 +158,30 @@ class _Worker:
         parts.append(self._embed(crops))
         trace = pd.DataFrame(rows, columns=TRACE_COLUMNS)
         return np.concatenate(parts).astype(np.float32, copy=False), trace
+
+    def _detected(self, rels, staged):
+        """``(rel, (img, faces, skip))`` in order; with a batched detector, ``det_batch`` images per call."""
+        if self.det_batch <= 1:
+            yield from zip(rels, staged)
+            return
+        group: list = []
+        for rel, st in zip(rels, staged):
+            group.append((rel, st))
+            if len(group) == self.det_batch:
+                yield from self._detect_group(group)
+                group = []
+        yield from self._detect_group(group)
+
+    def _detect_group(self, group):
+        todo = [k for k, (_, (img, _, skip)) in enumerate(group) if skip is None]
+        try:
+            found = dict(zip(todo, self.detector.detect_batch([group[k][1][0].bgr for k in todo])))
+        except Exception as exc:  # noqa: BLE001 - retried per image, where one bad image is a recorded skip
+            if is_inference_failure(exc):
+                raise
+            found = {}
+        for k, (rel, (img, _, skip)) in enumerate(group):
+            yield rel, (img, found.get(k), skip)
 
     def _embed(self, crops: list[np.ndarray]) -> np.ndarray:
         bs = self.params.batch_size
