@@ -24,7 +24,8 @@ nvidia-smi --query-gpu=index,name,driver_version,memory.total --format=csv | tee
 timeout 90 "$PY" build_report.py --check-devices --detector "$DET" 2>&1 | tee "$DEST/check-devices.txt"
 
 # 2. The GPU-only tests (they skip on CPU machines).
-timeout 120 "$PY" -m pytest -q -m gpu tests/test_devices.py tests/test_networks.py tests/test_extract.py 2>&1 \
+timeout 150 "$PY" -m pytest -q -m gpu tests/test_devices.py tests/test_networks.py tests/test_extract.py \
+  tests/test_scrfd_batch.py tests/test_precision.py 2>&1 \
   | tail -n 15 | tee "$DEST/gpu-tests.txt"
 
 # 3. Stock loop vs pipeline on one GPU, warm steady state, R50-sized recogniser; then every GPU end to end.
