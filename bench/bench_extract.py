@@ -79,6 +79,9 @@ def parse_args(argv=None):
                     help="onnxruntime providers of the stock loop (comma separated)")
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--decode-threads", type=int, default=4)
+    ap.add_argument("--det-batch", type=int, default=0, help="pipeline images per detector call (0: 32 on GPUs)")
+    ap.add_argument("--precision", default="auto", choices=("auto", "fp32", "fp16"),
+                    help="pipeline recogniser precision (auto: fp16 on GPUs when within cosine 0.999 of fp32)")
     ap.add_argument("--rounds", type=int, default=1,
                     help="alternate (a) and (b) this many times (a shared machine's load drifts); each round printed")
     ap.add_argument("--skip-stock", action="store_true", help="time the pipeline only")
@@ -307,7 +310,8 @@ def main(argv=None) -> None:
         sizes = tuple(int(s) for s in args.pipeline_det_sizes.split(","))
         params = ExtractionParams(detector="insightface", detector_path=args.detector, det_sizes=sizes,
                                   batch_size=args.batch_size, chunk_size=max(args.batch_size, 256),
-                                  decode_threads=args.decode_threads, devices=args.devices)
+                                  decode_threads=args.decode_threads, devices=args.devices, det_batch=args.det_batch,
+                                  recognizer_precision=args.precision)
         rows = []
         with GpuSampler() as gpu:
             for r in range(max(1, args.rounds)):

@@ -278,6 +278,8 @@ def test_execution_summary_groups_workers_deterministically():
     cpu = [ShardReport("cpu:1", "", (), 1), ShardReport("cpu:0", "", (), 1)]
     assert execution_summary(cpu) == "cpu:0, cpu:1: no onnxruntime session (dlib on the CPU)"
     assert execution_summary([], n_resumed=3) == "3 chunk(s) resumed from an earlier run's checkpoints"
+    dask = [ShardReport("cpu:0", "", (), 1), ShardReport("cpu:0", "", (), 2)]
+    assert execution_summary(dask) == "cpu:0 x2: no onnxruntime session (dlib on the CPU)"
 
 
 def test_dask_shards_are_pinned_one_per_worker():

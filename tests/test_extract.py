@@ -208,6 +208,8 @@ def test_dask_backend_on_a_local_cluster(sample, tmp_path):
                                      tmp_path / "dask", progress=False)
     assert list(res.embeddings.items) == list(local.embeddings.items)
     np.testing.assert_array_equal(res.embeddings.vectors, local.embeddings.vectors)
+    # One shard pinned to each of the two workers, each on its own worker's device.
+    assert res.embeddings.meta["execution"].startswith("cpu:0 x2: detector")
 
 
 def test_dask_backend_without_client_is_a_clear_error(sample, tmp_path):

@@ -67,7 +67,9 @@ def execution_summary(reports: list[ShardReport], n_resumed: int = 0) -> str:
             groups.setdefault((r.gpu, r.where), []).append(r.device)
     parts = []
     for (gpu, where), labels in sorted(groups.items(), key=lambda kv: sorted(kv[1])):
-        name = ", ".join(sorted(labels)) + (f" {gpu}" if gpu else "")
+        # Dask workers on different hosts may share a label (each one's cuda:0): count them.
+        counted = [lab if labels.count(lab) == 1 else f"{lab} x{labels.count(lab)}" for lab in sorted(set(labels))]
+        name = ", ".join(counted) + (f" {gpu}" if gpu else "")
         parts.append(f"{name}: {where}")
     if n_resumed:
         parts.append(f"{n_resumed} chunk(s) resumed from an earlier run's checkpoints")
