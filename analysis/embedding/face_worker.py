@@ -112,7 +112,7 @@ class _Worker:
         # Batched (GPU) detection runs here on groups of decoded images instead.
         self.detect_in_pool = self.detector.thread_safe and self.det_batch <= 1
         self.device = device
-        self.reports = self.check_sessions()
+        self.check_sessions()  # fail at start-up, before any image, when a session is off its device
 
     def check_sessions(self):
         """Every session still on this worker's device (raises otherwise); their reports."""
