@@ -13,7 +13,7 @@ from pathlib import Path
 
 from report.resources import configs_dir, is_source_checkout
 
-COMMANDS = ("build",)
+COMMANDS = ("build", "check-devices")
 
 
 def default_config() -> Path:
@@ -51,7 +51,7 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
 def parse_args(argv=None, prog: str = "build_report.py") -> argparse.Namespace:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in COMMANDS:  # ``atlas build ...``; ``build`` is also the default command
-        argv = argv[1:]
+        argv = (["--check-devices"] if argv[0] == "check-devices" else []) + argv[1:]
     args = build_parser(prog).parse_args(argv)
     if args.config is None:
         args.config = default_config()

@@ -331,3 +331,12 @@ def test_every_session_of_a_gpu_worker_is_on_cuda():
     x = np.random.default_rng(0).normal(size=(8, 3, 112, 112)).astype(np.float32)
     np.testing.assert_allclose(BoundRunner(gpu, Device("cuda", 0))(x), BoundRunner(cpu, Device("cpu"))(x),
                                rtol=1e-2, atol=1e-3)
+
+
+def test_atlas_check_devices_command(capsys, monkeypatch):
+    from report.cli import main
+
+    monkeypatch.setattr(gpus, "machine_gpus", lambda: ())
+    assert main(["check-devices", "--devices", "cpu"], prog="atlas") == 0
+    out = capsys.readouterr().out
+    assert "devices = 'cpu' -> cpu:0" in out and "recogniser (built-in probe network): CPUExecutionProvider" in out
