@@ -39,7 +39,7 @@ def reproducibility_page(results: StudyResults, config_text: str, timings: pd.Da
     inputs = pd.DataFrame([
         {"dataset": s["dataset"], "network": s["network"], "rows": s["n_samples"], "dims": s["n_dims"],
          "content hash (sha256/24)": s["content_hash"],
-         "provenance": "; ".join(f"{k}={v}" for k, v in s["provenance"].items())}
+         "provenance": "; ".join(f"{k}={v}" for k, v in s["provenance"].items() if k != "execution")}
         for inp in results.inputs for _, e in sorted(inp.embeddings.items()) for s in [embedding_summary(e)]
     ])
     devices = pd.DataFrame([
