@@ -218,7 +218,7 @@ def pipeline_steady(root: Path, n_warm: int, net_options, params: ExtractionPara
     job = _Job(str(root), paths, chunks, str(work), None, net_options, resolve_detector(params, net_options), params)
     try:
         t0 = time.perf_counter()
-        worker = _Worker(job, device, 0 if device.is_cuda else dev.cpu_count())
+        worker = _Worker(job, device, dev.cpu_count())
         startup = time.perf_counter() - t0
         try:
             if n_warm:

@@ -56,3 +56,16 @@ def test_auto_precision_on_cuda_uses_fp16(tmp_path):
     cpu = ArcFaceEmbedder(path, Device("cpu"), threads=1)
     crops = np.random.default_rng(1).integers(0, 256, size=(64, 112, 112, 3), dtype=np.uint8)
     assert min_cosine(gpu.embed(crops), cpu.embed(crops)) >= MIN_COSINE
+
+
+def test_extraction_table_accepts_precision_and_detector_batch(tmp_path):
+    from analysis.config import ConfigError, build_dataclass
+    from analysis.embedding.extraction_params import ExtractionParams
+
+    p = build_dataclass(ExtractionParams, {"recognizer_precision": "fp16", "det_batch": 8}, "[extraction]", base=tmp_path)
+    assert p.recognizer_precision == "fp16" and p.det_batch == 8
+    assert ExtractionParams().recognizer_precision == "auto" and ExtractionParams().det_batch == 0
+    with pytest.raises(ConfigError, match="must be one of"):
+        build_dataclass(ExtractionParams, {"recognizer_precision": "bf16"}, "[extraction]", base=tmp_path)
+    with pytest.raises(ConfigError, match="det_batch must be >= 0"):
+        build_dataclass(ExtractionParams, {"det_batch": -1}, "[extraction]", base=tmp_path)

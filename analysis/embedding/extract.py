@@ -236,12 +236,12 @@ def _run(job: _Job, pending: list[int], progress: bool) -> list[ShardReport]:
         devices = dev.plan_devices(params.devices, cpu_workers=cpu_workers, cuda_capable=not dlib)
         shards = [s for s in dev.balanced_shards(len(pending), len(devices)) if s]
         cores = dev.cpu_count()
+        # ``threads``: the worker's share of the cores (onnxruntime threads on the CPU; on a GPU,
+        # where sessions run one thread, the decode threads that keep the device fed).
         if len(shards) == 1:
-            threads = 0 if devices[0].is_cuda else cores
-            return [run_shard(job, [pending[i] for i in shards[0]], devices[0], threads, on_chunk=bar.update)]
+            return [run_shard(job, [pending[i] for i in shards[0]], devices[0], cores, on_chunk=bar.update)]
         threads = max(1, cores // len(shards))
-        calls = [(job, [pending[i] for i in shard], devices[k], 0 if devices[k].is_cuda else threads)
-                 for k, shard in enumerate(shards)]
+        calls = [(job, [pending[i] for i in shard], devices[k], threads) for k, shard in enumerate(shards)]
         return _run_parallel(calls, job, bar, backend="loky")
     finally:
         bar.close()
@@ -326,7 +326,7 @@ def run_shard(job: _Job, chunk_ids: list[int], device: dev.Device | None, thread
     if device is None:
         devices = dev.plan_devices(job.params.devices, cuda_capable=not uses_dlib(job))
         device = devices[0]
-        threads = 0 if device.is_cuda else dev.cpu_count()
+        threads = dev.cpu_count()
     params = job.params
     chunk_dir = Path(job.chunk_dir)
     todo = [i for i in chunk_ids if not chunk_done(chunk_dir, job.chunks[i], params.batch_size)]

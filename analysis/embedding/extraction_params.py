@@ -71,8 +71,9 @@ class ExtractionParams:
     chunk_size : int, default=256
         Images per checkpoint chunk.
     decode_threads : int, default=4
-        Threads decoding (and, with InsightFace on the CPU, detecting) images in each worker; on
-        a GPU set it near cores / GPUs so that decoding keeps the device fed.
+        Threads decoding (and, with InsightFace on the CPU, detecting) images in each worker;
+        a GPU worker uses at least its share of the cores (cores / GPUs) so that decoding keeps
+        the device fed.
     det_batch : int, default=0
         Images per detector call (InsightFace SCRFD): 0 means 32 on a GPU (the graph is given a
         batch axis at load time, :mod:`analysis.embedding.scrfd_batch`) and one at a time on the

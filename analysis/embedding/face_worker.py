@@ -86,8 +86,9 @@ class _Worker:
 
         self.job, self.params = job, job.params
         p = job.params
-        n_threads = max(1, p.decode_threads)
         cores = threads or dev.cpu_count()
+        # A GPU consumes images faster than a few threads decode them: use the worker's cores.
+        n_threads = max(1, p.decode_threads, cores if device.is_cuda else 0)
         if job.detector.kind == "insightface":
             # Several images are detected at once from the thread pool: one onnxruntime thread
             # each scales better than many threads on one small letterboxed image.
