@@ -82,16 +82,23 @@ def probe_device(device: dev.Device, recogniser: Path | None = None, detector: P
     ok = True
     lines = []
     try:
-        if detector is not None:
-            from analysis.embedding.faces import InsightFaceDetector
+        if detector is not None:  # the detector a worker builds: batched on a GPU, per image on the CPU
+            from analysis.embedding.scrfd_batch import insightface_detector
 
-            det = InsightFaceDetector(detector, [(160, 160), (320, 320)], device=device)
+            det, _ = insightface_detector(detector, [(160, 160), (320, 320)], 0.5, device, 0, 0)
             sessions += det.sessions()
-        source = str(recogniser) if recogniser is not None else probe_network_bytes()
-        rec = onnxruntime.InferenceSession(source, sess_options=so, providers=providers, provider_options=options)
-        what = f"recogniser {recogniser.name if recogniser else '(built-in probe network)'}"
-        lock_session(rec, device, what)
-        sessions.append((what, rec))
+        if recogniser is not None:  # as a worker builds it: float16 on a GPU when it agrees with float32
+            from analysis.embedding.networks import ArcFaceEmbedder
+
+            embedder = ArcFaceEmbedder(recogniser, device, precision="auto")
+            sessions += embedder.sessions()
+            rec, side = embedder.session, embedder.input_size
+        else:
+            side = 112
+            rec = onnxruntime.InferenceSession(probe_network_bytes(), sess_options=so, providers=providers,
+                                               provider_options=options)
+            lock_session(rec, device, "recogniser (built-in probe network)")
+            sessions.append(("recogniser (built-in probe network)", rec))
     except dev.DeviceUnavailableError as exc:
         return DeviceProbe(device.label, _gpu(device), (f"FAILED: {exc}",), 0.0, False)
     for what, session in sessions:
@@ -99,7 +106,7 @@ def probe_device(device: dev.Device, recogniser: Path | None = None, detector: P
         ok = ok and (report.on_cuda or not device.is_cuda)
         lines.append(report.line)
     run = BoundRunner(rec, device)
-    crops = np.random.default_rng(0).normal(size=(batch, 3, 112, 112)).astype(np.float32)
+    crops = np.random.default_rng(0).normal(size=(batch, 3, side, side)).astype(np.float32)
     run(crops)  # first batch: kernels, memory pools, cuDNN algorithm choice
     t0 = time.perf_counter()
     for _ in range(rounds):
@@ -141,7 +148,7 @@ def check_devices(request: str = "auto", recogniser: Path | None = None, detecto
         out(f"{probe.device}{' ' + probe.gpu if probe.gpu else ''}: {'ok' if probe.ok else 'NOT ON ITS DEVICE'}")
         for line in probe.sessions:
             out(f"  {line}")
-        out(f"  warm-up: {probe.images_per_s:.0f} img/s (batches of {batch} random 112x112 crops, "
+        out(f"  warm-up: {probe.images_per_s:.0f} img/s (batches of {batch} random crops, "
             f"{'given recogniser' if recogniser else 'probe network, not an ArcFace'})")
         status = status or (0 if probe.ok else 1)
     return status
