@@ -5,10 +5,12 @@ from collections import Counter
 
 import numpy as np
 import onnx
+import pytest
 
 from bench.r50_model import INPUT_NAME, OUTPUT_NAME, build_r50_model, parameter_count
 
 
+@pytest.mark.slow  # builds and loads a 175 MB network: about 10 s on a quiet machine
 def test_r50_graph_matches_w600k_r50_architecture_and_io(tmp_path):
     model = build_r50_model(seed=0)
     ops = Counter(n.op_type for n in model.graph.node)
