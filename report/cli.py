@@ -15,7 +15,7 @@ from pathlib import Path
 from report.resources import configs_dir, is_source_checkout
 from report.format import plural
 
-COMMANDS = ("build", "predict")
+COMMANDS = ("build", "predict", "check-devices")
 
 
 def default_config() -> Path:
@@ -40,13 +40,20 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     p.add_argument("--no-site", action="store_true", help="write docs/ but do not run mkdocs build")
     p.add_argument("--no-paper", action="store_true", help="do not write or compile the LaTeX paper")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    gpu = p.add_argument_group("devices", "check where extraction would run, then exit (builds nothing)")
+    gpu.add_argument("--check-devices", action="store_true",
+                     help="print each visible GPU, the provider each extraction session really uses and a warm-up "
+                          "throughput; exit 1 when a GPU is visible but unusable")
+    gpu.add_argument("--devices", default="auto", help="device request to check (auto, cpu, cuda, cuda:0,1)")
+    gpu.add_argument("--model", type=Path, default=None, help="ArcFace ONNX recogniser to check (default: a probe net)")
+    gpu.add_argument("--detector", type=Path, default=None, help="SCRFD ONNX detector to check as well")
     return p
 
 
 def parse_args(argv=None, prog: str = "build_report.py") -> argparse.Namespace:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] in COMMANDS:  # ``atlas build ...``; ``build`` is also the default command
-        argv = argv[1:]
+        argv = (["--check-devices"] if argv[0] == "check-devices" else []) + argv[1:]
     args = build_parser(prog).parse_args(argv)
     if args.config is None:
         args.config = default_config()
@@ -138,4 +145,9 @@ def main(argv=None, prog: str = "atlas") -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "predict":
         return predict(predict_parser(prog).parse_args(argv[1:]))
-    return build(parse_args(argv, prog=prog))
+    args = parse_args(argv, prog=prog)
+    if args.check_devices:
+        from analysis.embedding.device_check import check_devices
+
+        return check_devices(args.devices, args.model, args.detector)
+    return build(args)

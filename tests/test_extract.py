@@ -21,7 +21,7 @@ import pytest
 from analysis.embedding import extract
 from analysis.config import ConfigError, build_dataclass
 from analysis.embedding.datasets import FolderDatasetOptions, build_manifest
-from analysis.embedding.devices import DeviceFallbackWarning, cuda_device_count
+from analysis.embedding.devices import DeviceUnavailableError, cuda_device_count
 from analysis.embedding.extract import TRACE_COLUMNS, ExtractionParams, extract_embeddings
 from analysis.embedding.networks import ArcFaceOptions, DlibOptions
 from analysis.embedding.store import EmbeddingStore
@@ -150,16 +150,16 @@ def test_extract_with_dlib_network_offline(sample, tmp_path):
     assert (kept["landmark_scheme"] == "dlib5").all()
 
 
-def test_cuda_request_without_gpu_warns_and_completes(sample, tmp_path):
+def test_cuda_request_without_gpu_fails_before_any_work(sample, tmp_path):
     if cuda_device_count():
         pytest.skip("CUDA is available here")
     root, model, manifest = sample
     small = manifest.frame.iloc[:3].reset_index(drop=True)
     sub = type(manifest)(small, manifest.root, manifest.skipped, "cuda-fallback-" + manifest.content_hash)
-    with pytest.warns(DeviceFallbackWarning):
-        res = extract_embeddings(sub, "s", "t", ArcFaceOptions(model_path=model), _params(devices="cuda"), tmp_path,
-                                 progress=False)
-    assert res.embeddings.n_samples + len(res.skipped) == 3
+    with pytest.raises(DeviceUnavailableError, match="make setup-gpu"):
+        extract_embeddings(sub, "s", "t", ArcFaceOptions(model_path=model), _params(devices="cuda"), tmp_path,
+                           progress=False)
+    assert not list((tmp_path / "extract").rglob("chunk-*")), "nothing may be cached by a run that could not start"
 
 
 @pytest.mark.gpu
@@ -173,6 +173,9 @@ def test_extract_on_gpu_when_available(sample, tmp_path):
                              tmp_path / "cpu", progress=False)
     assert list(gpu.embeddings.items) == list(cpu.embeddings.items)
     np.testing.assert_allclose(gpu.embeddings.vectors, cpu.embeddings.vectors, rtol=1e-2, atol=1e-2)
+    # The provenance says where it ran: every session of the GPU run on CUDA, none on the CPU.
+    assert "CUDAExecutionProvider" in gpu.embeddings.meta["execution"]
+    assert "CPUExecutionProvider" not in gpu.embeddings.meta["execution"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -205,6 +208,8 @@ def test_dask_backend_on_a_local_cluster(sample, tmp_path):
                                      tmp_path / "dask", progress=False)
     assert list(res.embeddings.items) == list(local.embeddings.items)
     np.testing.assert_array_equal(res.embeddings.vectors, local.embeddings.vectors)
+    # One shard pinned to each of the two workers, each on its own worker's device.
+    assert res.embeddings.meta["execution"].startswith("cpu:0 x2: detector")
 
 
 def test_dask_backend_without_client_is_a_clear_error(sample, tmp_path):

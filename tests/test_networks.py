@@ -4,13 +4,12 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import importlib.util
-import warnings
 
 import numpy as np
 import pytest
 
 from analysis.embedding import devices, networks
-from analysis.embedding.devices import Device, DeviceFallbackWarning
+from analysis.embedding.devices import Device
 from analysis.embedding.networks import (
     NETWORKS,
     ArcFaceOptions,
@@ -167,52 +166,9 @@ def test_facenet_missing_dependency_says_what_to_install():
 # --------------------------------------------------------------------------------------------
 
 
-def test_cuda_request_without_cuda_falls_back_loudly():
-    if devices.cuda_device_count():
-        pytest.skip("CUDA is available here")
-    with pytest.warns(DeviceFallbackWarning, match="FALLING BACK TO THE CPU"):
-        plan = devices.plan_devices("cuda", cpu_workers=2)
-    assert plan == (Device("cpu", 0), Device("cpu", 1))
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        assert devices.plan_devices("auto") == (Device("cpu", 0),)
-        assert devices.plan_devices("cpu", cpu_workers=3)[-1] == Device("cpu", 2)
-    with pytest.raises(ValueError, match="use 'auto', 'cpu', 'cuda' or 'cuda:0,1'"):
-        devices.plan_devices("gpu")
-
-
-def test_cuda_device_count_follows_visible_devices(monkeypatch):
-    monkeypatch.setattr(devices, "onnx_providers", lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"])
-    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,3,5")
-    assert devices.cuda_device_count() == 3
-    assert devices.plan_devices("auto") == (Device("cuda", 0), Device("cuda", 1), Device("cuda", 2))
-    assert devices.plan_devices("cuda:1") == (Device("cuda", 1),)
-    with pytest.raises(ValueError, match="not visible"):
-        devices.plan_devices("cuda:4")
-
-
-def test_provider_options_per_device():
-    providers, options = devices.onnx_provider_config(Device("cuda", 3))
-    assert providers[0] == "CUDAExecutionProvider" and providers[-1] == "CPUExecutionProvider"
-    assert options[0] == {"device_id": "3", "cudnn_conv_algo_search": "HEURISTIC"}
-    assert devices.onnx_provider_config(Device("cpu", 0)) == (["CPUExecutionProvider"], [{}])
-
-
 def test_balanced_shards():
     shards = devices.balanced_shards(10, 3)
     assert shards == [[0, 3, 6, 9], [1, 4, 7], [2, 5, 8]]
     assert sorted(i for s in shards for i in s) == list(range(10))
     assert devices.balanced_shards(2, 4) == [[0], [1]]
     assert devices.balanced_shards(0, 4) == [[]]
-
-
-def test_gpu_session_that_landed_on_cpu_is_reported():
-    class FakeSession:
-        def get_providers(self):
-            return ["CPUExecutionProvider"]
-
-    with pytest.warns(DeviceFallbackWarning, match="FALLING BACK TO THE CPU"):
-        devices.check_session_device(FakeSession(), Device("cuda", 1), "recogniser x.onnx")
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        devices.check_session_device(FakeSession(), Device("cpu", 0), "recogniser x.onnx")

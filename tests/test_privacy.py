@@ -20,6 +20,11 @@ def test_no_input_image_reaches_the_outputs(tmp_path):
     assert cfg.study.galleries is False
     results, outputs, _ = run(cfg, progress=False)
     assert results.inputs[0].embeddings["dlib"].n_samples >= 8
+    # The Reproducibility page says where the vectors were computed (dlib: CPU workers, no GPU).
+    repro = (tmp_path / "out" / "docs" / "reproducibility.md").read_text(encoding="utf-8")
+    assert "## Devices" in repro and "no onnxruntime session" in repro
+    devices = (tmp_path / "out" / "docs" / "tables" / "repro-devices.csv").read_text(encoding="utf-8")
+    assert "faces,dlib,cpu:0: no onnxruntime session (dlib on the CPU)" in devices
     input_hashes = {hashlib.sha256(b).hexdigest() for b in inputs}
     out = tmp_path / "out"
     raster = {".jpg", ".jpeg", ".png", ".webp", ".avif", ".bmp", ".gif"}

@@ -64,6 +64,8 @@ from analysis.embedding.face_worker import (  # noqa: F401 - also re-exported (c
     _Worker,
 )
 from analysis.embedding.faces import KEPT
+from analysis.embedding.sessions import InferenceFailure, is_inference_failure
+from analysis.embedding.shard_reports import ShardReport, execution_summary
 from analysis.embedding.store import EmbeddingStore, atomic_write_bytes, stable_hash
 from analysis.types import EmbeddingSet
 
@@ -168,8 +170,10 @@ def extract_embeddings(
     job = _Job(str(Path(manifest.root)), paths, chunks, str(chunk_dir), aligned_dir, network_options, det_spec, params)
 
     pending = [i for i, c in enumerate(chunks) if not chunk_done(chunk_dir, c, params.batch_size)]
-    if pending:
-        _run(job, pending, progress)
+    reports = _run(job, pending, progress) if pending else []
+    # Where the vectors were computed (provider and GPU of every session), stored with them and
+    # shown on the Reproducibility page; a run that only resumed finished chunks says so.
+    meta["execution"] = execution_summary(reports, n_resumed=len(chunks) - len(pending))
 
     result = _assemble(job, manifest, dataset, network, meta)
     store.save(key, result.embeddings, extra_files={"trace": result.trace, "skipped": result.skipped})
@@ -212,85 +216,73 @@ def _load_result(store: EmbeddingStore, key: str, dataset: str, network: str, me
 # --------------------------------------------------------------------------------------------
 
 
-def _run(job: _Job, pending: list[int], progress: bool) -> None:
+def uses_dlib(job: _Job) -> bool:
+    """dlib in the pipeline: no CUDA in dlib-bin, and it holds the GIL (scales with processes)."""
+    from analysis.embedding.networks import DlibOptions
+
+    return job.detector.kind.startswith("dlib") or isinstance(job.network_options, DlibOptions)
+
+
+def _run(job: _Job, pending: list[int], progress: bool) -> list[ShardReport]:
     params = job.params
     pending_set = set(pending)
     n_done_images = sum(b - a for i, (a, b) in enumerate(job.chunks) if i not in pending_set)
     bar = _progress_bar(len(job.paths), n_done_images, progress)
     try:
         if params.backend == "dask":
-            _run_dask(job, pending, bar)
-            return
-        from analysis.embedding.networks import DlibOptions
+            from analysis.embedding.dask_shards import run_on_dask
 
-        # dlib holds the GIL: its pipelines scale with processes, onnxruntime's with threads.
-        uses_dlib = job.detector.kind.startswith("dlib") or isinstance(job.network_options, DlibOptions)
-        cpu_workers = params.cpu_workers or (dev.cpu_count() if uses_dlib else 1)
-        devices = dev.plan_devices(params.devices, cpu_workers=cpu_workers)
+            return run_on_dask(job, pending, bar, run_shard, _follow_chunks)
+        dlib = uses_dlib(job)
+        cpu_workers = params.cpu_workers or (dev.cpu_count() if dlib else 1)
+        devices = dev.plan_devices(params.devices, cpu_workers=cpu_workers, cuda_capable=not dlib)
         shards = [s for s in dev.balanced_shards(len(pending), len(devices)) if s]
         cores = dev.cpu_count()
+        # ``threads``: the worker's share of the cores (onnxruntime threads on the CPU; on a GPU,
+        # where sessions run one thread, the decode threads that keep the device fed).
         if len(shards) == 1:
-            threads = 0 if devices[0].is_cuda else cores
-            run_shard(job, [pending[i] for i in shards[0]], devices[0], threads, on_chunk=bar.update)
-            return
+            return [run_shard(job, [pending[i] for i in shards[0]], devices[0], cores, on_chunk=bar.update)]
         threads = max(1, cores // len(shards))
-        calls = [(job, [pending[i] for i in shard], devices[k], 0 if devices[k].is_cuda else threads)
-                 for k, shard in enumerate(shards)]
-        _run_parallel(calls, job, bar, backend="loky")
+        calls = [(job, [pending[i] for i in shard], devices[k], threads) for k, shard in enumerate(shards)]
+        return _run_parallel(calls, job, bar, backend="loky")
     finally:
         bar.close()
 
 
-def _run_dask(job: _Job, pending: list[int], bar) -> None:
-    try:
-        from dask.distributed import Client, get_client
-    except ImportError as exc:
-        raise ImportError("backend = 'dask' needs dask.distributed: pip install 'dask[distributed]'") from exc
-    if job.params.dask_scheduler:
-        client = Client(job.params.dask_scheduler)
-    else:
-        try:
-            client = get_client()
-        except ValueError:
-            raise RuntimeError(
-                "backend = 'dask' but no dask.distributed Client is running; start one "
-                "(dask.distributed.Client(...)) or set extraction.dask_scheduler = 'tcp://host:8786'"
-            ) from None
-    n_workers = max(1, len(client.scheduler_info().get("workers", {})))
-    n_shards = job.params.dask_shards or n_workers
-    shards = [s for s in dev.balanced_shards(len(pending), n_shards) if s]
-    # Each shard decides its device on the worker that runs it (its own GPUs, else CPU).
-    calls = [(job, [pending[i] for i in shard], None, 0) for shard in shards]
-    _run_parallel(calls, job, bar, backend="dask")
-
-
-def _run_parallel(calls, job: _Job, bar, backend: str) -> None:
+def _run_parallel(calls, job: _Job, bar, backend: str) -> list[ShardReport]:
     """Run shards with joblib in a background thread; the bar follows the chunk files."""
     from joblib import Parallel, delayed, parallel_config
 
     errors: list[BaseException] = []
+    reports: list[ShardReport] = []
 
     def target():
         try:
             with parallel_config(backend=backend):
-                Parallel(n_jobs=len(calls))(delayed(run_shard)(*c) for c in calls)
+                reports.extend(Parallel(n_jobs=len(calls))(delayed(run_shard)(*c) for c in calls))
         except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
             errors.append(exc)
 
     thread = threading.Thread(target=target, name="extract-shards", daemon=True)
     thread.start()
+    _follow_chunks(job, bar, thread.is_alive, lambda: thread.join(timeout=0.5))
+    if errors:
+        raise errors[0]
+    return reports
+
+
+def _follow_chunks(job: _Job, bar, running: Callable[[], bool], wait: Callable[[], None]) -> None:
+    """Advance ``bar`` as chunk files appear until ``running()`` turns false."""
     chunk_dir = Path(job.chunk_dir)
     reported = {i for i, c in enumerate(job.chunks) if chunk_done(chunk_dir, c, job.params.batch_size)}
-    while thread.is_alive() or len(reported) < len(job.chunks):
+    while running() or len(reported) < len(job.chunks):
         for i, c in enumerate(job.chunks):
             if i not in reported and chunk_done(chunk_dir, c, job.params.batch_size):
                 reported.add(i)
                 bar.update(c[1] - c[0])
-        if not thread.is_alive():
+        if not running():
             break
-        thread.join(timeout=0.5)
-    if errors:
-        raise errors[0]
+        wait()
 
 
 class _NoBar:
@@ -315,34 +307,55 @@ def _progress_bar(total: int, initial: int, enabled: bool):
 
 
 def run_shard(job: _Job, chunk_ids: list[int], device: dev.Device | None, threads: int,
-              on_chunk: Callable[[int], None] | None = None) -> int:
+              on_chunk: Callable[[int], None] | None = None) -> ShardReport:
     """Compute the chunks ``chunk_ids`` of ``job`` on ``device`` (a worker's whole life).
 
     Models are built once per shard; finished chunks (from an earlier, interrupted run or
-    another worker) are skipped. Returns the number of chunks computed.
+    another worker) are skipped. ``device=None`` (a Dask worker) runs on the worker's own
+    GPU: CUDA device 0 of its ``CUDA_VISIBLE_DEVICES``, which dask-cuda sets per worker.
+
+    Returns
+    -------
+    ShardReport
+        The device, its GPU and the providers each session really used.
+
+    Raises
+    ------
+    InferenceFailure
+        onnxruntime or CUDA failed on a chunk; that chunk is not written, so the next run
+        retries it (finished chunks are kept).
     """
-    if device is None:  # on a Dask worker: its own GPU when it has one
-        devices = dev.plan_devices(job.params.devices)
-        device = devices[chunk_ids[0] % len(devices)] if chunk_ids else devices[0]
-        threads = 0 if device.is_cuda else dev.cpu_count()
+    if device is None:
+        devices = dev.plan_devices(job.params.devices, cuda_capable=not uses_dlib(job))
+        device = devices[0]
+        threads = dev.cpu_count()
     params = job.params
     chunk_dir = Path(job.chunk_dir)
     todo = [i for i in chunk_ids if not chunk_done(chunk_dir, job.chunks[i], params.batch_size)]
     if not todo:
-        return 0
+        return ShardReport.for_device(device, (), 0)
     worker = _Worker(job, device, threads)
     try:
         for i in todo:
             chunk = job.chunks[i]
             if chunk_done(chunk_dir, chunk, params.batch_size):
                 continue
-            vectors, trace = worker.process(chunk)
+            try:
+                vectors, trace = worker.process(chunk)
+            except Exception as exc:
+                if not is_inference_failure(exc) or isinstance(exc, InferenceFailure):
+                    raise
+                raise InferenceFailure(
+                    f"{device.label}: the inference engine failed on images {chunk[0]}..{chunk[1] - 1} "
+                    f"({type(exc).__name__}: {exc}). Nothing was cached for this chunk; finished chunks are kept "
+                    f"and the next run resumes from them."
+                ) from exc
             _write_chunk(chunk_dir, chunk, params.batch_size, vectors, trace)
             if on_chunk is not None:
                 on_chunk(chunk[1] - chunk[0])
+        return ShardReport.for_device(device, worker.check_sessions(), len(todo))
     finally:
         worker.close()
-    return len(todo)
 
 
 # --------------------------------------------------------------------------------------------

@@ -75,10 +75,22 @@ class ExtractionParams:
     chunk_size : int, default=256
         Images per checkpoint chunk.
     decode_threads : int, default=4
-        Threads decoding (and, with InsightFace, detecting) images in each worker.
+        Threads decoding (and, with InsightFace on the CPU, detecting) images in each worker;
+        a GPU worker uses at least its share of the cores (cores / GPUs) so that decoding keeps
+        the device fed.
+    det_batch : int, default=0
+        Images per detector call (InsightFace SCRFD): 0 means 32 on a GPU (the graph is given a
+        batch axis at load time, :mod:`analysis.embedding.scrfd_batch`) and one at a time on the
+        CPU; 1 forces one at a time. The candidates are the same either way.
+    recognizer_precision : {"auto", "fp32", "fp16"}, default="auto"
+        ArcFace in float16 (``auto``: on GPUs only), used only when each probe embedding has a
+        cosine of at least 0.999 to its float32 twin (else float32, with a log line); the
+        precision that ran is in the provenance.
     devices : str, default="auto"
-        ``auto`` (every visible GPU, else CPU), ``cpu``, ``cuda`` or ``cuda:0,1``; asking
-        for CUDA without it falls back to the CPU with a loud warning.
+        ``auto`` (every visible GPU, else CPU; a loud warning when GPUs are visible but
+        onnxruntime cannot use them), ``cpu``, ``cuda`` or ``cuda:0,1`` (CUDA device ids within
+        ``CUDA_VISIBLE_DEVICES``; an error when CUDA cannot be used). One worker per GPU;
+        pipelines with dlib (no CUDA in dlib-bin) always use CPU workers.
     cpu_workers : int, default=0
         CPU worker processes; 0 picks one per core for dlib (which holds the GIL) and one
         multi-threaded worker for onnxruntime pipelines.
@@ -91,7 +103,8 @@ class ExtractionParams:
         Scheduler address (``tcp://host:8786``); empty uses the current ``dask.distributed``
         client.
     dask_shards : int, default=0
-        Shards sent to the cluster; 0 means one per Dask worker.
+        Shards sent to the cluster, each pinned to its own worker; 0 (or more than the
+        workers) means one per Dask worker.
     save_aligned : bool, default=False
         Also write the network's aligned input crops as JPEG files under
         ``<cache_dir>/aligned/<key>/`` (for inspection; never published). Galleries do not
@@ -115,6 +128,8 @@ class ExtractionParams:
     batch_size: int = 64
     chunk_size: int = 256
     decode_threads: int = 4
+    det_batch: int = 0
+    recognizer_precision: Literal["auto", "fp32", "fp16"] = "auto"
     devices: str = "auto"
     cpu_workers: int = 0
     intra_op_threads: int = 0
@@ -131,7 +146,8 @@ class ExtractionParams:
         for name in ("batch_size", "chunk_size", "decode_threads", "max_pixels", "decode_min_side"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1")
-        for name in ("min_face_px", "dlib_upsample", "cpu_workers", "intra_op_threads", "dask_shards", "dlib_max_side"):
+        for name in ("min_face_px", "dlib_upsample", "cpu_workers", "intra_op_threads", "dask_shards", "dlib_max_side",
+                     "det_batch"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0")
 

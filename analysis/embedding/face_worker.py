@@ -21,8 +21,10 @@ import pandas as pd
 
 from analysis.embedding import devices as dev
 from analysis.embedding.extraction_params import DetectorSpec, ExtractionParams, _dlib_candidate, _square_sizes
-from analysis.embedding.faces import KEPT, OTHER_FACE, DlibDetector, InsightFaceDetector, choose_face
+from analysis.embedding.faces import KEPT, OTHER_FACE, DlibDetector, choose_face
 from analysis.embedding.images import ImageSkip, decode_file, encode_jpeg
+from analysis.embedding.scrfd_batch import insightface_detector
+from analysis.embedding.sessions import is_inference_failure, verify_sessions
 from analysis.embedding.store import atomic_write_bytes
 
 DETECTION_FAILED = "detection failed"
@@ -87,28 +89,38 @@ class _Worker:
 
         self.job, self.params = job, job.params
         p = job.params
-        n_threads = max(1, p.decode_threads)
         cores = threads or dev.cpu_count()
+        # A GPU consumes images faster than a few threads decode them: use the worker's cores.
+        n_threads = max(1, p.decode_threads, cores if device.is_cuda else 0)
         if job.detector.kind == "insightface":
             # Several images are detected at once from the thread pool: one onnxruntime thread
             # each scales better than many threads on one small letterboxed image.
             det_threads = 0 if device.is_cuda else max(1, cores // n_threads)
-            self.detector = InsightFaceDetector(Path(job.detector.path), _square_sizes(p), p.candidate_score,
-                                                device=device, threads=det_threads)
+            self.detector, self.det_batch = insightface_detector(Path(job.detector.path), _square_sizes(p),
+                                                                 p.candidate_score, device, det_threads, p.det_batch)
             self.min_score = p.min_score
             self.target_side = max(max(p.det_sizes), p.decode_min_side)
         else:
             self.detector = DlibDetector(job.detector.kind.split("-", 1)[1], p.dlib_upsample, p.dlib_max_side,
                                          _dlib_candidate(p))
+            self.det_batch = 1
             self.min_score = p.dlib_min_score
             self.target_side = max(p.dlib_max_side, p.decode_min_side)
         self.embedder = create_embedder(job.network_options, device=device,
-                                        threads=p.intra_op_threads or (0 if device.is_cuda else cores))
+                                        threads=p.intra_op_threads or (0 if device.is_cuda else cores),
+                                        precision=p.recognizer_precision)
         self.aligner = self.embedder.make_aligner()
         self.n_threads = n_threads
         self.pool = ThreadPoolExecutor(n_threads, thread_name_prefix="decode")
         # dlib objects are neither thread-safe nor GIL-free: detect them in this thread.
-        self.detect_in_pool = self.detector.thread_safe
+        # Batched (GPU) detection runs here on groups of decoded images instead.
+        self.detect_in_pool = self.detector.thread_safe and self.det_batch <= 1
+        self.device = device
+        self.check_sessions()  # fail at start-up, before any image, when a session is off its device
+
+    def check_sessions(self):
+        """Every session still on this worker's device (raises otherwise); their reports."""
+        return verify_sessions(self.detector.sessions() + self.embedder.sessions(), self.device)
 
     def close(self) -> None:
         self.pool.shutdown(wait=True)
@@ -126,17 +138,54 @@ class _Worker:
         try:
             return img, self.detector.detect(img.bgr), None
         except Exception as exc:  # noqa: BLE001 - one odd image must not stop the run
+            if is_inference_failure(exc):  # a CUDA/onnxruntime failure is not this image's fault
+                raise
             return img, None, ImageSkip(DETECTION_FAILED, f"{type(exc).__name__}: {exc}")
 
     def process(self, chunk: tuple[int, int]) -> tuple[np.ndarray, pd.DataFrame]:
+        # Re-checked per chunk: a session that left its GPU must stop the run before a chunk
+        # computed on the wrong device (or not at all) is written.
+        self.check_sessions()
         rels = self.job.paths[chunk[0]:chunk[1]]
-        staged = _bounded_map(self.pool, self._decode_detect, rels, window=4 * self.n_threads)
-        outcomes = [self._finish(rel, *st) for rel, st in zip(rels, staged)]
-        crops = [c for o in outcomes for c in o.crops]
-        vectors = self._embed(crops)
-        rows = [row for o in outcomes for row in o.rows]
+        bs = self.params.batch_size
+        # The window lets the pool decode and detect the next batch while this thread runs the
+        # recogniser on the current one (onnxruntime releases the GIL): decoding overlaps inference.
+        staged = _bounded_map(self.pool, self._decode_detect, rels, window=max(4 * self.n_threads, bs))
+        rows, crops, parts = [], [], []
+        for rel, st in self._detected(rels, staged):
+            outcome = self._finish(rel, *st)
+            rows.extend(outcome.rows)
+            crops.extend(outcome.crops)  # several with face_selection = "all"
+            while len(crops) >= bs:  # same batch boundaries as one call on the whole chunk
+                parts.append(self._embed(crops[:bs]))
+                crops = crops[bs:]
+        parts.append(self._embed(crops))
         trace = pd.DataFrame(rows, columns=TRACE_COLUMNS)
-        return vectors, trace
+        return np.concatenate(parts).astype(np.float32, copy=False), trace
+
+    def _detected(self, rels, staged):
+        """``(rel, (img, faces, skip))`` in order; with a batched detector, ``det_batch`` images per call."""
+        if self.det_batch <= 1:
+            yield from zip(rels, staged)
+            return
+        group: list = []
+        for rel, st in zip(rels, staged):
+            group.append((rel, st))
+            if len(group) == self.det_batch:
+                yield from self._detect_group(group)
+                group = []
+        yield from self._detect_group(group)
+
+    def _detect_group(self, group):
+        todo = [k for k, (_, (img, _, skip)) in enumerate(group) if skip is None]
+        try:
+            found = dict(zip(todo, self.detector.detect_batch([group[k][1][0].bgr for k in todo])))
+        except Exception as exc:  # noqa: BLE001 - retried per image, where one bad image is a recorded skip
+            if is_inference_failure(exc):
+                raise
+            found = {}
+        for k, (rel, (img, _, skip)) in enumerate(group):
+            yield rel, (img, found.get(k), skip)
 
     def _embed(self, crops: list[np.ndarray]) -> np.ndarray:
         bs = self.params.batch_size
@@ -155,6 +204,8 @@ class _Worker:
             try:
                 faces = self.detector.detect(img.bgr)
             except Exception as exc:  # noqa: BLE001 - one odd image must not stop the run
+                if is_inference_failure(exc):
+                    raise
                 return _ImageOutcome(rel, [_skip_row(rel, DETECTION_FAILED, f"{type(exc).__name__}: {exc}", img)])
         h, w = img.bgr.shape[:2]
         every_face = p.face_selection == "all"

@@ -33,7 +33,8 @@ from typing import Any
 
 import numpy as np
 
-from analysis.embedding.devices import Device, check_session_device, onnx_provider_config, session_options
+from analysis.embedding.devices import Device, onnx_provider_config, session_options
+from analysis.embedding.sessions import lock_session
 
 # Candidate statuses and no-face reasons (stable strings: reports count them).
 KEPT = "kept"
@@ -166,6 +167,10 @@ class Detector:
     def identity(self) -> dict[str, Any]:  # pragma: no cover - interface
         raise NotImplementedError
 
+    def sessions(self) -> list[tuple[str, Any]]:
+        """onnxruntime sessions as ``(what, session)``; none for dlib."""
+        return []
+
 
 class InsightFaceDetector(Detector):
     """SCRFD or RetinaFace ONNX detector through InsightFace's model zoo.
@@ -200,7 +205,7 @@ class InsightFaceDetector(Detector):
         providers, provider_options = onnx_provider_config(device)
         model = insightface.model_zoo.get_model(
             str(self.model_path), providers=providers, provider_options=provider_options,
-            sess_options=session_options(threads),
+            sess_options=session_options(threads, cuda=device.is_cuda),
         )
         if model is None or getattr(model, "taskname", None) != "detection":
             raise ValueError(
@@ -208,9 +213,27 @@ class InsightFaceDetector(Detector):
                 f"(got {type(model).__name__}); use an SCRFD/RetinaFace ONNX file"
             )
         model.prepare(device.index if device.is_cuda else -1, input_size=self.input_size, det_thresh=self.candidate_score)
-        check_session_device(model.session, device, f"detector {self.model_path.name}")
         self.model = model
+        self.device = device
         self.weights_sha256 = file_sha256(self.model_path)
+        for what, session in self.sessions():
+            lock_session(session, device, what)
+
+    def sessions(self) -> list[tuple[str, Any]]:
+        """``(what, session)`` of the main session and of each input size's session.
+
+        InsightFace 2.x builds one fixed-shape session per detector size, lazily on first use
+        and with onnxruntime's default CPU fallback; they are created here, up front, so that
+        each is checked and locked to the device before any image goes through it.
+        """
+        out = [(f"detector {self.model_path.name}", self.model.session)]
+        session_for = getattr(self.model, "_session_for_input_size", None)
+        if callable(session_for):
+            for size in self.input_size:
+                session = session_for(size)
+                if session is not self.model.session:
+                    out.append((f"detector {self.model_path.name} {size[0]}x{size[1]}", session))
+        return out
 
     def detect(self, bgr: np.ndarray) -> FaceCandidates:
         det, kps = self.model.detect(bgr, input_size=self.input_size, max_num=0)

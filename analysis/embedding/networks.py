@@ -30,7 +30,9 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 
 from analysis.embedding.alignment import Aligner, DlibChipAligner, SimilarityAligner
-from analysis.embedding.devices import Device, check_session_device, onnx_provider_config, session_options
+from analysis.embedding.devices import Device, onnx_provider_config, providers_for, session_options
+from analysis.embedding.precision import PrecisionCheck, check_fp16, fp16_model_bytes, wants_fp16
+from analysis.embedding.sessions import BoundRunner, lock_session
 from analysis.embedding.faces import dlib_model_file, file_sha256
 from analysis.embedding.synthetic import SyntheticNetworkOptions
 
@@ -191,6 +193,10 @@ class Embedder:
             "preprocessing": self.preprocessing,
         }
 
+    def sessions(self) -> list[tuple[str, Any]]:
+        """onnxruntime sessions as ``(what, session)`` (none for dlib and torch networks)."""
+        return []
+
     def make_aligner(self) -> Aligner:
         """The aligner producing the crops this network expects."""
         if self.alignment == "dlib-chip":
@@ -216,18 +222,16 @@ class ArcFaceEmbedder(Embedder):
     alignment = "similarity"
 
     def __init__(self, model_path: Path, device: Device = Device("cpu"), threads: int = 0,
-                 providers: tuple[str, ...] = ()) -> None:
+                 providers: tuple[str, ...] = (), precision: str = "fp32") -> None:
         try:
             from insightface.model_zoo import get_model
         except ImportError as exc:
             raise ImportError("ArcFace networks need insightface and onnxruntime: pip install insightface onnxruntime") from exc
         self.model_path = Path(model_path)
-        if providers:
-            prov, prov_opts = list(providers), [{} for _ in providers]
-        else:
-            prov, prov_opts = onnx_provider_config(device)
+        # Explicit providers keep this worker's device_id (all workers used to land on GPU 0).
+        prov, prov_opts = providers_for(tuple(providers), device) if providers else onnx_provider_config(device)
         model = get_model(str(self.model_path), providers=prov, provider_options=prov_opts,
-                          sess_options=session_options(threads))
+                          sess_options=session_options(threads, cuda=device.is_cuda))
         if model is None or getattr(model, "taskname", None) != "recognition":
             raise ValueError(
                 f"{str(self.model_path)!r} is not a recognition model for InsightFace "
@@ -235,9 +239,11 @@ class ArcFaceEmbedder(Embedder):
             )
         if not device.is_cuda and not providers:
             model.prepare(-1)
-        check_session_device(model.session, device, f"recogniser {self.model_path.name}")
+        self.what = f"recogniser {self.model_path.name}"
+        lock_session(model.session, device, self.what)
         self.model = model
         self.session = model.session
+        self.run_batch = BoundRunner(model.session, device)
         self.input_size = int(model.input_size[0])
         self.dim = int(model.output_shape[-1])
         self.mean, self.std = float(model.input_mean), float(model.input_std)
@@ -246,6 +252,32 @@ class ArcFaceEmbedder(Embedder):
         self.name = f"arcface:{self.model_path.stem}"
         batch_axis = model.input_shape[0]
         self.dynamic_batch = not (isinstance(batch_axis, int) and batch_axis == 1)
+        self.precision = PrecisionCheck("fp32", float("nan"))
+        if wants_fp16(precision, device.is_cuda):
+            self._try_fp16(prov, prov_opts, threads, device)
+
+    def _try_fp16(self, prov, prov_opts, threads: int, device: Device) -> None:
+        """Switch to a float16 copy of the graph when it loads and agrees with float32 (:mod:`precision`)."""
+        import onnxruntime
+
+        try:
+            s16 = onnxruntime.InferenceSession(fp16_model_bytes(self.model_path), session_options(threads, cuda=device.is_cuda),
+                                               providers=prov, provider_options=prov_opts)
+        except Exception as exc:  # noqa: BLE001 - a provider without float16 kernels keeps float32
+            if isinstance(exc, ImportError):
+                raise
+            self.precision = PrecisionCheck("fp32", float("nan"), f"float16 graph not loadable: {exc}")
+            return
+        what16 = f"{self.what} fp16"
+        lock_session(s16, device, what16)
+        run16 = BoundRunner(s16, device)
+        self.precision = check_fp16(self.run_batch, run16, self.input_size)
+        if self.precision.precision == "fp16":
+            self.session, self.run_batch, self.what = s16, run16, what16
+
+    def sessions(self) -> list[tuple[str, Any]]:
+        """``(what, session)`` pairs to check once per chunk."""
+        return [(self.what, self.session)]
 
     def embed(self, faces: np.ndarray) -> np.ndarray:
         faces = self._check(faces)
@@ -254,11 +286,10 @@ class ArcFaceEmbedder(Embedder):
         # ArcFaceONNX.get_feat swaps BGR->RGB in blobFromImages: the network eats RGB.
         blob = (faces.astype(np.float32) - self.mean) / self.std
         blob = np.ascontiguousarray(blob.transpose(0, 3, 1, 2))
-        name, outs = self.model.input_name, self.model.output_names
         if self.dynamic_batch:
-            out = self.session.run(outs, {name: blob})[0]
+            out = self.run_batch(blob)
         else:
-            out = np.concatenate([self.session.run(outs, {name: blob[i:i + 1]})[0] for i in range(len(blob))])
+            out = np.concatenate([self.run_batch(blob[i:i + 1]) for i in range(len(blob))])
         return np.asarray(out, np.float32).reshape(len(faces), -1)
 
 
@@ -385,7 +416,7 @@ def arcface_model_path(options: ArcFaceOptions) -> Path:
     return found[0]
 
 
-def create_embedder(options: Any, device: Device | None = None, threads: int = 0) -> Embedder:
+def create_embedder(options: Any, device: Device | None = None, threads: int = 0, precision: str = "fp32") -> Embedder:
     """Build the embedder described by network options.
 
     Parameters
@@ -395,6 +426,8 @@ def create_embedder(options: Any, device: Device | None = None, threads: int = 0
         Where to run (default: the CPU).
     threads : int, default=0
         CPU threads for inference (0: the library's default).
+    precision : {"fp32", "fp16", "auto"}, default="fp32"
+        ArcFace only: float16 when asked (``auto``: on CUDA) and within cosine 0.999 of float32.
 
     Raises
     ------
@@ -403,7 +436,8 @@ def create_embedder(options: Any, device: Device | None = None, threads: int = 0
     """
     device = device or Device("cpu")
     if isinstance(options, ArcFaceOptions):
-        return ArcFaceEmbedder(arcface_model_path(options), device=device, threads=threads, providers=options.providers)
+        return ArcFaceEmbedder(arcface_model_path(options), device=device, threads=threads, providers=options.providers,
+                               precision=precision)
     if isinstance(options, DlibOptions):
         return DlibEmbedder(options.model_path, options.num_jitters, options.padding, device=device)
     if isinstance(options, FaceNetOptions):

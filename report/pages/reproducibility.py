@@ -13,7 +13,7 @@ from report.study import StudyResults, embedding_summary
 #: Packages whose versions the Reproducibility page lists.
 PACKAGES = (
     "numpy", "scipy", "scikit-learn", "pandas", "pyarrow", "matplotlib", "joblib", "umap-learn", "openTSNE",
-    "onnxruntime", "insightface", "opencv-python-headless", "dlib-bin", "jinja2", "mkdocs", "mkdocs-material", "PyLaTeX",
+    "onnxruntime", "onnxruntime-gpu", "insightface", "opencv-python-headless", "dlib-bin", "jinja2", "mkdocs", "mkdocs-material", "PyLaTeX",
 )
 
 
@@ -40,8 +40,12 @@ def reproducibility_page(results: StudyResults, config_text: str, timings: pd.Da
     inputs = pd.DataFrame([
         {"dataset": s["dataset"], "network": s["network"], "rows": s["n_samples"], "dims": s["n_dims"],
          "content hash (sha256/24)": s["content_hash"],
-         "provenance": "; ".join(f"{k}={v}" for k, v in s["provenance"].items())}
+         "provenance": "; ".join(f"{k}={v}" for k, v in s["provenance"].items() if k != "execution")}
         for inp in results.inputs for _, e in sorted(inp.embeddings.items()) for s in [embedding_summary(e)]
+    ])
+    devices = pd.DataFrame([
+        {"dataset": e.dataset, "network": e.network, "computed on (device, GPU, provider of each session)": e.meta["execution"]}
+        for inp in results.inputs for _, e in sorted(inp.embeddings.items()) if "execution" in e.meta
     ])
     sections = [
         Section("How to rebuild", (
@@ -53,6 +57,10 @@ def reproducibility_page(results: StudyResults, config_text: str, timings: pd.Da
         )),
         Section("Inputs", (Table("repro-inputs", "Embedding sets with their content hash and provenance (model id, weights "
                                  "hash, preprocessing, generator parameters).", inputs, max_rows=None),)),
+        *([Section("Devices", (Table(
+            "repro-devices", "Where each extracted embedding set was computed: the workers' devices, the GPU behind "
+            "each and the onnxruntime provider every session really used (checked after each chunk).", devices,
+            max_rows=None),))] if len(devices) else []),
         *filter(None, [naming_section(results.inputs)]),
         Section("Software", (Table("repro-packages", "Package versions used to build this report.", package_versions(),
                                    max_rows=None),)),
