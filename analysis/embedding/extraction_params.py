@@ -20,7 +20,7 @@ from analysis.embedding.store import stable_hash
 
 #: Bumped when a change of the extraction (this module, :mod:`analysis.embedding.extract`,
 #: :mod:`analysis.embedding.face_worker`) changes the vectors or the trace of a run.
-EXTRACT_VERSION = "2"
+EXTRACT_VERSION = "3"  # 3: score-first face choice, n_valid_faces/second_score trace columns
 
 
 @dataclass(frozen=True)

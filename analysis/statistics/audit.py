@@ -7,15 +7,20 @@ Everything is measured with cosine similarity on L2-normalised vectors.
   nearest centroid of another identity; the *margin* is the difference. An image is suspected
   when its margin is negative (another identity's centroid is closer) or its silhouette [1]_
   on the identity labels is negative. Ranked by margin (most negative first).
-* **Suspected merged identities.** Pairs of identities whose centroids are unusually similar:
-  cosine at least ``merge_threshold`` (absolute, default 0.7), or at least ``merge_zscore``
-  robust standard deviations above the median of all centroid-pair cosines (default 4).
+* **Suspected merged identities.** Pairs of identities whose centroid cosine reaches the merge
+  threshold: by default the ``merge_quantile`` quantile of the cell's genuine-pair cosines (two
+  names of one person have centroids at least as alike as a typical pair of that person's
+  images); ``merge_threshold`` overrides it with an absolute cosine. The thresholds and their
+  derivation are in :mod:`analysis.statistics.audit_thresholds`.
 * **Suspected split identities** (one name, several people). The images of every identity with
   at least ``split_min_images`` images are split in two by a seeded 2-means clustering; the
   identity is suspected when both parts hold at least ``split_min_share`` of its images and the
-  centroids of the parts are less similar than ``split_max_cosine`` (default: the effective
-  merge threshold; two views of one person stay similar, two people are about as dissimilar
-  as two identities). A global clustering
+  centroids of the parts are less similar than the split threshold (suspected mislabels are
+  left out first: strays are listed as mislabels, not as a second person), and the parts
+  are ``split_min_separation`` within-part standard deviations apart: by default the
+  ``split_quantile`` quantile of the cosines between centroids of different identities (two
+  people under one name are about as dissimilar as two identities), capped at the merge
+  threshold; ``split_max_cosine`` overrides it. A global clustering
   with one cluster per identity was tried first and rejected: KMeans cuts large identities
   into several clusters of similar size whatever their labels.
 * **Near-duplicates.** Pairs of images with cosine at least ``duplicate_threshold``, found
@@ -44,6 +49,7 @@ import numpy as np
 from scipy.cluster.vq import kmeans2
 from threadpoolctl import threadpool_limits
 
+from analysis.statistics.audit_thresholds import AuditThresholds, derive_thresholds, genuine_pair_cosines
 from analysis.statistics.image_audit import NearDuplicates, centroid_scores, near_duplicate_pairs
 from analysis.types import EmbeddingSet, l2_normalize
 
@@ -58,19 +64,28 @@ class AuditParams:
     ignore_identities : tuple of str, default=("unknown",)
         Identities that are not people (junk groups); left out of the mislabel, merge and split
         audits (still searched for near-duplicates).
-    merge_threshold : float, default=0.7
-        Centroid cosine at or above which a pair of identities is suspected to be one person.
-    merge_zscore : float, default=4.0
-        Also suspected: pairs whose centroid cosine lies this many robust standard deviations
-        (1.4826 x median absolute deviation) above the median centroid-pair cosine.
+    merge_quantile : float, default=0.75
+        Quantile of the cell's genuine-pair cosines used as the merge threshold.
+    merge_threshold : float or None, default=None
+        Absolute centroid cosine at or above which a pair of identities is suspected to be one
+        person; None derives it from ``merge_quantile`` (recommended: an absolute value suits
+        one network only, e.g. 0.7 flags every pair of dlib identities).
+    split_quantile : float, default=0.9
+        Quantile of the cosines between centroids of different identities used as the split
+        threshold.
+    genuine_max_images : int, default=100
+        Images per identity (a seeded sample) whose pairs enter the genuine-pair distribution.
     split_min_share : float, default=0.2
         Share of an identity's images that each 2-means part must hold.
     split_min_images : int, default=10
         Identities with fewer images are not checked for splits.
     split_max_cosine : float or None, default=None
-        The two parts must have centroids less similar than this to flag a split. None uses
-        the effective merge threshold: an identity is split when its two parts are less alike
-        than the pairs of names suspected to be one person.
+        Absolute override of the split threshold: the two parts must have centroids less
+        similar than this. None derives it from ``split_quantile``.
+    split_min_separation : float, default=4.0
+        The two parts must also be this many within-part standard deviations apart along the
+        axis joining them: 2-means cuts one elongated identity in two (about 2.65 for a
+        Gaussian), two people leave a gap.
     duplicate_threshold : float, default=0.995
         Cosine at or above which two images are near-duplicates.
     max_duplicates : int, default=5000
@@ -81,20 +96,26 @@ class AuditParams:
 
     enabled: bool = True
     ignore_identities: tuple[str, ...] = ("unknown",)
-    merge_threshold: float = 0.7
-    merge_zscore: float = 4.0
+    merge_quantile: float = 0.75
+    merge_threshold: float | None = None
+    split_quantile: float = 0.9
+    genuine_max_images: int = 100
     split_min_share: float = 0.2
     split_min_images: int = 10
     split_max_cosine: float | None = None
+    split_min_separation: float = 4.0
     duplicate_threshold: float = 0.995
     max_duplicates: int = 5000
     block_size: int = 512
 
     def __post_init__(self) -> None:
-        if not -1 <= self.merge_threshold <= 1:
-            raise ValueError(f"merge_threshold must be a cosine in [-1, 1], got {self.merge_threshold}")
-        if self.merge_zscore <= 0:
-            raise ValueError("merge_zscore must be positive")
+        if self.merge_threshold is not None and not -1 <= self.merge_threshold <= 1:
+            raise ValueError(f"merge_threshold must be a cosine in [-1, 1] (or absent to derive it), got {self.merge_threshold}")
+        for name in ("merge_quantile", "split_quantile"):
+            if not 0 < getattr(self, name) < 1:
+                raise ValueError(f"{name} must be in (0, 1), got {getattr(self, name)}")
+        if self.genuine_max_images < 2:
+            raise ValueError("genuine_max_images must be at least 2")
         if not 0 < self.split_min_share <= 0.5:
             raise ValueError("split_min_share must be in (0, 0.5]: two parts must each hold that share")
         if self.split_min_images < 2:
@@ -148,7 +169,8 @@ class MergedPairs:
     flagged: np.ndarray  # bool
     median_cosine: float
     robust_std: float
-    threshold: float  # effective: min(merge_threshold, median + merge_zscore * robust_std)
+    threshold: float  # effective merge threshold (thresholds.merge)
+    thresholds: AuditThresholds
 
 
 @dataclass(frozen=True, eq=False)
@@ -161,8 +183,9 @@ class SplitIdentities:
     largest_share: np.ndarray
     second_share: np.ndarray
     parts_cosine: np.ndarray  # cosine of the centroids of the two parts (NaN if one is empty)
+    separation: np.ndarray  # gap between the parts along their axis, in within-part SDs (NaN: a part < 2 rows)
     flagged: np.ndarray
-    max_cosine: float  # effective split_max_cosine
+    max_cosine: float  # effective split threshold (AuditResult.merged.thresholds.split)
 
 
 @dataclass(frozen=True, eq=False)
@@ -212,7 +235,8 @@ def _upper_blocks(c: np.ndarray, block: int = 1024):
         yield i + start, j + start, sim[i, j]
 
 
-def _merged_pairs(x: np.ndarray, labels: np.ndarray, codes: np.ndarray, params: AuditParams, top: int = 30) -> MergedPairs:
+def _merged_pairs(x: np.ndarray, labels: np.ndarray, codes: np.ndarray, params: AuditParams, random_state: int,
+                  top: int = 30) -> MergedPairs:
     """Identity pairs by centroid cosine; two blockwise passes keep memory at one float32 per pair."""
     sums = np.zeros((len(codes), x.shape[1]))
     position = np.full(labels.max() + 1, -1)
@@ -223,7 +247,12 @@ def _merged_pairs(x: np.ndarray, labels: np.ndarray, codes: np.ndarray, params: 
     values = np.concatenate([v for _, _, v in _upper_blocks(c)])
     median = float(np.median(values))
     robust_std = float(1.4826 * np.median(np.abs(values - median)))
-    threshold = float(min(params.merge_threshold, median + params.merge_zscore * robust_std)) if robust_std > 0 else params.merge_threshold
+    genuine = genuine_pair_cosines(x, labels, codes, params.genuine_max_images, random_state)
+    thresholds = derive_thresholds(genuine, values, merge_quantile=params.merge_quantile,
+                                   split_quantile=params.split_quantile, merge_override=params.merge_threshold,
+                                   split_override=params.split_max_cosine)
+    threshold = thresholds.merge
+    # NaN (no genuine pair at all) flags nothing: comparisons with NaN are false.
     n_flagged = int((values >= threshold).sum())
     n_keep = min(len(values), max(top, n_flagged))
     cutoff = float(np.partition(values, len(values) - n_keep)[len(values) - n_keep]) if n_keep else np.inf
@@ -248,6 +277,7 @@ def _merged_pairs(x: np.ndarray, labels: np.ndarray, codes: np.ndarray, params: 
         median_cosine=median,
         robust_std=robust_std,
         threshold=threshold,
+        thresholds=thresholds,
     )
 
 
@@ -281,6 +311,24 @@ def _split_identities(x, labels, codes, params: AuditParams, max_cosine: float, 
         return _split_rows(x, order, bounds, codes, params, max_cosine, random_state)
 
 
+def _separation(x: np.ndarray, in_first: np.ndarray) -> float:
+    """Distance between the two parts' means along the axis joining them, in pooled within-part SDs.
+
+    2-means cuts any elongated cloud in two, so far-apart parts alone do not show two people:
+    a single Gaussian cut by 2-means gives about 2.65 (means at +-0.80 sigma, within-part SD
+    0.60 sigma); two distinct people give far more, the gap between them being large against
+    the spread of each.
+    """
+    a, b = x[in_first], x[~in_first]
+    axis = a.mean(axis=0) - b.mean(axis=0)
+    norm = float(np.linalg.norm(axis))
+    if norm == 0:
+        return 0.0
+    pa, pb = a @ (axis / norm), b @ (axis / norm)
+    pooled = np.sqrt((((pa - pa.mean()) ** 2).sum() + ((pb - pb.mean()) ** 2).sum()) / (len(pa) + len(pb) - 2))
+    return float(norm / pooled) if pooled > 0 else float("inf")
+
+
 def _split_rows(x, order, bounds, codes, params: AuditParams, max_cosine: float, random_state: int) -> SplitIdentities:
     rows_out = []
     for code, lo, hi in zip(codes, *bounds):
@@ -295,10 +343,11 @@ def _split_rows(x, order, bounds, codes, params: AuditParams, max_cosine: float,
         a = xi[parts == big].sum(axis=0)
         b = xi[parts == small].sum(axis=0)
         parts_cos = float(a @ b / max(np.linalg.norm(a) * np.linalg.norm(b), 1e-12)) if counts[small] else float("nan")
+        sep = _separation(xi, parts == big) if counts[small] >= 2 and counts[big] >= 2 else float("nan")
         n_parts = int((shares >= params.split_min_share).sum())
-        flagged = n_parts >= 2 and parts_cos < max_cosine
-        rows_out.append((code, len(members), n_parts, shares[0], shares[1], parts_cos, flagged))
-    cols = list(zip(*rows_out)) if rows_out else [[]] * 7
+        flagged = n_parts >= 2 and parts_cos < max_cosine and sep >= params.split_min_separation
+        rows_out.append((code, len(members), n_parts, shares[0], shares[1], parts_cos, sep, flagged))
+    cols = list(zip(*rows_out)) if rows_out else [[]] * 8
     return SplitIdentities(
         identity=np.array(cols[0], dtype=np.int64),
         images=np.array(cols[1], dtype=np.int64),
@@ -306,7 +355,8 @@ def _split_rows(x, order, bounds, codes, params: AuditParams, max_cosine: float,
         largest_share=np.array(cols[3], dtype=np.float64),
         second_share=np.array(cols[4], dtype=np.float64),
         parts_cosine=np.array(cols[5], dtype=np.float64),
-        flagged=np.array(cols[6], dtype=bool),
+        separation=np.array(cols[6], dtype=np.float64),
+        flagged=np.array(cols[7], dtype=bool),
         max_cosine=float(max_cosine),
     )
 
@@ -366,11 +416,17 @@ def analyze_audit(
     images = ImageScores(audited, own, nearest, other, margin, sil, suspected)
 
     skipped = []
-    merged = _merged_pairs(x, lab, codes, params)
+    merged = _merged_pairs(x, lab, codes, params, random_state)
+    if merged.thresholds.n_genuine_pairs == 0 and params.merge_threshold is None:
+        skipped.append("merge audit: no identity has 2 images, so no genuine-pair cosine to derive its threshold from; "
+                       "set [audit] merge_threshold")
     checkable = np.bincount(lab, minlength=len(names))[codes] >= params.split_min_images
     if checkable.any():
-        max_cos = merged.threshold if params.split_max_cosine is None else params.split_max_cosine
-        split = _split_identities(x, lab, codes, params, max_cos, random_state)
+        max_cos = merged.thresholds.split
+        # Suspected mislabels are left out: a few strays filed under a name form a small
+        # distant "part" that the mislabel table already lists, not a second person.
+        keep = ~suspected
+        split = _split_identities(x[keep], lab[keep], codes, params, max_cos, random_state)
     else:
         split = None
         skipped.append(f"split audit skipped: no identity has {params.split_min_images} or more images")
