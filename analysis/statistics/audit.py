@@ -49,83 +49,11 @@ import numpy as np
 from scipy.cluster.vq import kmeans2
 from threadpoolctl import threadpool_limits
 
+from analysis.statistics.audit_params import AuditParams  # noqa: F401 - re-exported (config, callers)
 from analysis.statistics.audit_thresholds import AuditThresholds, derive_thresholds, genuine_pair_cosines
+from analysis.statistics.detection_audit import DetectionSuspects, FaceDetections, detection_suspects
 from analysis.statistics.image_audit import NearDuplicates, centroid_scores, near_duplicate_pairs
 from analysis.types import EmbeddingSet, l2_normalize
-
-
-@dataclass(frozen=True)
-class AuditParams:
-    """The ``[audit]`` table.
-
-    Parameters
-    ----------
-    enabled : bool, default=True
-    ignore_identities : tuple of str, default=("unknown",)
-        Identities that are not people (junk groups); left out of the mislabel, merge and split
-        audits (still searched for near-duplicates).
-    merge_quantile : float, default=0.75
-        Quantile of the cell's genuine-pair cosines used as the merge threshold.
-    merge_threshold : float or None, default=None
-        Absolute centroid cosine at or above which a pair of identities is suspected to be one
-        person; None derives it from ``merge_quantile`` (recommended: an absolute value suits
-        one network only, e.g. 0.7 flags every pair of dlib identities).
-    split_quantile : float, default=0.9
-        Quantile of the cosines between centroids of different identities used as the split
-        threshold.
-    genuine_max_images : int, default=100
-        Images per identity (a seeded sample) whose pairs enter the genuine-pair distribution.
-    split_min_share : float, default=0.2
-        Share of an identity's images that each 2-means part must hold.
-    split_min_images : int, default=10
-        Identities with fewer images are not checked for splits.
-    split_max_cosine : float or None, default=None
-        Absolute override of the split threshold: the two parts must have centroids less
-        similar than this. None derives it from ``split_quantile``.
-    split_min_separation : float, default=4.0
-        The two parts must also be this many within-part standard deviations apart along the
-        axis joining them: 2-means cuts one elongated identity in two (about 2.65 for a
-        Gaussian), two people leave a gap.
-    duplicate_threshold : float, default=0.995
-        Cosine at or above which two images are near-duplicates.
-    max_duplicates : int, default=5000
-        Most near-duplicate pairs kept (the most similar ones).
-    block_size : int, default=512
-        Rows per block of the near-duplicate search.
-    """
-
-    enabled: bool = True
-    ignore_identities: tuple[str, ...] = ("unknown",)
-    merge_quantile: float = 0.75
-    merge_threshold: float | None = None
-    split_quantile: float = 0.9
-    genuine_max_images: int = 100
-    split_min_share: float = 0.2
-    split_min_images: int = 10
-    split_max_cosine: float | None = None
-    split_min_separation: float = 4.0
-    duplicate_threshold: float = 0.995
-    max_duplicates: int = 5000
-    block_size: int = 512
-
-    def __post_init__(self) -> None:
-        if self.merge_threshold is not None and not -1 <= self.merge_threshold <= 1:
-            raise ValueError(f"merge_threshold must be a cosine in [-1, 1] (or absent to derive it), got {self.merge_threshold}")
-        for name in ("merge_quantile", "split_quantile"):
-            if not 0 < getattr(self, name) < 1:
-                raise ValueError(f"{name} must be in (0, 1), got {getattr(self, name)}")
-        if self.genuine_max_images < 2:
-            raise ValueError("genuine_max_images must be at least 2")
-        if not 0 < self.split_min_share <= 0.5:
-            raise ValueError("split_min_share must be in (0, 0.5]: two parts must each hold that share")
-        if self.split_min_images < 2:
-            raise ValueError("split_min_images must be at least 2")
-        if self.split_max_cosine is not None and not -1 <= self.split_max_cosine <= 1:
-            raise ValueError("split_max_cosine must be a cosine in [-1, 1]")
-        if not 0 < self.duplicate_threshold <= 1:
-            raise ValueError("duplicate_threshold must be in (0, 1]")
-        if self.max_duplicates < 1 or self.block_size < 1:
-            raise ValueError("max_duplicates and block_size must be at least 1")
 
 
 @dataclass(frozen=True, eq=False)
@@ -218,10 +146,18 @@ class AuditResult:
     merged: MergedPairs
     split: SplitIdentities | None
     duplicates: NearDuplicates
+    detection: DetectionSuspects | None  # image datasets: detection doubts of the audited rows
     planted: PlantedScore | None
     truth: np.ndarray | None  # known mislabel mask of the audited rows (synthetic data), else None
     skipped: tuple[str, ...]
     params: AuditParams
+
+    @property
+    def label_suspects(self) -> np.ndarray:
+        """Suspected mislabels whose face raises no detection doubt (aligned with ``images.rows``)."""
+        if self.detection is None:
+            return self.images.suspected
+        return self.images.suspected & ~self.detection.suspect
 
 
 # --------------------------------------------------------------------------- identity pairs
@@ -378,7 +314,8 @@ def score_against_truth(suspected: np.ndarray, truth: np.ndarray) -> PlantedScor
 
 
 def analyze_audit(
-    emb: EmbeddingSet, params: AuditParams, random_state: int = 0, truth: np.ndarray | None = None
+    emb: EmbeddingSet, params: AuditParams, random_state: int = 0, truth: np.ndarray | None = None,
+    detection: FaceDetections | None = None,
 ) -> AuditResult:
     """Suspected mislabels, merged and split identities and near-duplicates of one cell.
 
@@ -392,6 +329,9 @@ def analyze_audit(
     truth : ndarray of shape (n_samples,), bool, optional
         Known mislabelled rows. When omitted and ``emb.synthetic`` is true, the planted
         mislabels of :func:`analysis.embedding.synthetic.planted_mislabels` are used.
+    detection : FaceDetections, optional
+        Kept-face facts of an image dataset: suspected mislabels whose face raises a detection
+        doubt are reported apart (:mod:`analysis.statistics.detection_audit`).
 
     Returns
     -------
@@ -455,6 +395,7 @@ def analyze_audit(
         merged=merged,
         split=split,
         duplicates=duplicates,
+        detection=None if detection is None else detection_suspects(emb.items[audited], detection, params),
         planted=planted,
         truth=audited_truth,
         skipped=tuple(skipped),

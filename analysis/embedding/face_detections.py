@@ -1,0 +1,39 @@
+"""Kept-face facts of an extraction's traceability table, for the audit's detection suspects.
+
+The trace (:data:`analysis.embedding.face_worker.TRACE_COLUMNS`) has one row per candidate
+face; the audit (:mod:`analysis.statistics.detection_audit`) needs one row per embedded image:
+the kept face's score, box size, distance to the image centre and the several-faces columns.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from analysis.statistics.detection_audit import FaceDetections
+
+
+def face_detections(trace: pd.DataFrame, detector: str = "") -> FaceDetections:
+    """One :class:`FaceDetections` row per kept face of ``trace`` (sorted by item).
+
+    Traces written before the several-faces columns existed give NaN ``n_faces`` and
+    ``second_score`` (no image is then flagged for several faces).
+    """
+    kept = trace[trace["kept"].astype(bool)].drop_duplicates("item").sort_values("item", kind="mergesort")
+    x1, y1, x2, y2 = (kept[c].to_numpy(np.float64) for c in ("x1", "y1", "x2", "y2"))
+    w, h = kept["image_width"].to_numpy(np.float64), kept["image_height"].to_numpy(np.float64)
+    half_diag = np.hypot(w, h) / 2.0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        offset = np.hypot((x1 + x2) / 2 - w / 2, (y1 + y2) / 2 - h / 2) / np.where(half_diag > 0, half_diag, np.nan)
+
+    def optional(name: str) -> np.ndarray:
+        return kept[name].to_numpy(np.float64) if name in kept else np.full(len(kept), np.nan)
+
+    return FaceDetections(
+        items=kept["item"].astype(str).to_numpy(),
+        score=kept["score"].to_numpy(np.float64),
+        box_side=np.minimum(x2 - x1, y2 - y1),
+        centre_offset=offset,
+        n_faces=optional("n_valid_faces"),
+        second_score=optional("second_score"),
+        detector=detector,
+    )
