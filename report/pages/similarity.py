@@ -265,7 +265,7 @@ def page(ctx: CellContext, r: SimilarityResult) -> Page:
             f"cosine resolution of {h.resolution:.1e} ({p.n_bins} bins on [-1, 1]).",
         ),
         Bullets(
-            ("d-prime: ", Strong(fixed(v.d_prime, 2)), "; overlap of the two distributions: ", Strong(pct(v.overlap))),
+            ("d-prime: ", Strong(fixed(v.d_prime, 2)), f" ({v.d_prime_note})" if v.d_prime_note else "", "; overlap of the two distributions: ", Strong(pct(v.overlap))),
             ("Equal error rate: ", Strong(pct(v.eer, 2)), " at cosine ", Strong(fixed(v.eer_threshold))),
             tuple(tar_bits) if tar_bits else ("TAR@FAR: none",),
             ("Identities whose nearest other centroid lies within their own radius: ", Strong(f"{inside} of {len(r.names)}")),
