@@ -158,7 +158,9 @@ def _merge_derivation(r: AuditResult) -> tuple:
                 f"cosines of this cell is {fixed(th.genuine_quantile_value)}. Such pairs may be one person under two names, "
                 "or relatives and look-alikes.",)
     return (
-        f"Identity pairs whose centroid cosine is at least {fixed(th.merge)}. The threshold is derived from this cell: it is "
+        f"Identity pairs whose centroid cosine is at least {fixed(th.merge)}. Cosines here are measured around the cell's "
+        "mean embedding (subtracted before normalising): a direction shared by every face carries no identity, and in "
+        "some spaces (dlib's) it pushes every centroid cosine towards 1. The threshold is derived from this cell: it is "
         f"the {th.merge_quantile:.0%} quantile (merge_quantile) of the cosines between two images of the same identity "
         f"({th.n_genuine_pairs:,d} genuine pairs, at most {p.genuine_max_images} images per identity; median "
         f"{fixed(th.genuine_median)}). Averaging removes per-image noise, so the centroids of two names of one person are "
