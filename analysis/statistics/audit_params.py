@@ -40,8 +40,9 @@ class AuditParams:
         Detection suspects: a kept face whose detector score lies this many robust standard
         deviations below the median score of the cell's kept faces (a derived, detector-free
         rule: SCRFD probabilities and dlib margins have different scales).
-    detection_small_px : float, default=80.0
-        Detection suspects: a kept face box whose shorter side (original pixels) is smaller.
+    detection_small_px : float, default=60.0
+        Detection suspects: a kept face box whose shorter side (original pixels) is smaller
+        (dlib and ArcFace crops are 150 and 112 px: a 60 px face is upsampled 2-2.5 times).
     detection_off_centre : float, default=0.5
         Detection suspects: a kept face whose box centre lies farther from the image centre than
         this share of the half-diagonal (portraits have their subject near the middle).
@@ -64,7 +65,7 @@ class AuditParams:
     split_max_cosine: float | None = None
     split_min_separation: float = 4.0
     detection_low_z: float = 3.0
-    detection_small_px: float = 80.0
+    detection_small_px: float = 60.0
     detection_off_centre: float = 0.5
     duplicate_threshold: float = 0.995
     max_duplicates: int = 5000
