@@ -32,7 +32,7 @@ def plot_counts(d: _CountsData):
 
 DETECTOR_CHOICE = (
     "With extraction.detector = \"auto\", the dlib network uses dlib's CNN (MMOD) detector, the more accurate of the two "
-    "offline dlib detectors; detector_speed = \"fast\" picks dlib's HOG detector (several times cheaper, but it drops "
+    "offline dlib detectors; detector_speed = \"fast\" picks dlib's HOG detector (at least 50 times cheaper on CPU, but it drops "
     "clean frontal faces that MMOD finds), and extraction.detector_path an SCRFD/RetinaFace model. The README gives "
     "the measured trade-off."
 )
