@@ -27,6 +27,7 @@ import pandas as pd
 from analysis.embedding import datasets as dataset_adapters
 from analysis.config import DatasetSpec, StudyConfig
 from analysis.statistics.galleries import GalleryParams, GallerySelection, select_gallery
+from analysis.embedding.face_detections import face_detections
 from analysis.embedding.store import EmbeddingStore, content_hash, embedding_hash, stable_hash
 from analysis.statistics.subsets import parse_subset, select_subset
 from analysis.embedding.synthetic import GENERATOR_VERSION, generate
@@ -229,6 +230,8 @@ def compute_all(config: StudyConfig, inputs, build: BuildLog, progress: bool) ->
             # A dataset's verification pairs (LFW) are a protocol on the whole dataset: only the
             # "all" subset's similarity analysis scores them.
             extra = {"pairs": inp.pairs} if step.name == "similarity" and inp.pairs and subset == "all" else {}
+            if step.name == "audit" and len(inp.trace.get(net, ())):  # detection doubts apart from label doubts
+                extra = {"detection": face_detections(inp.trace[net], str(emb.meta.get("detector", "")))}
             hit = cached.check_call_in_cache(part, params, seed, **extra)
             try:
                 result, secs = cached(part, params, seed, **extra)

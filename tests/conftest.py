@@ -74,6 +74,9 @@ kind = "dlib"
 
 [manifold]
 umap = false
+
+[extraction]
+detector_speed = "fast"    # dlib HOG: these tests check privacy and galleries, not detection
 """
 
 

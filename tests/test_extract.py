@@ -142,12 +142,25 @@ def test_extract_with_dlib_network_offline(sample, tmp_path):
     root, _, manifest = sample
     small = manifest.frame[manifest.frame["identity"].isin(["Brad Pitt", "Homer Simpson", "John Mayer"])]
     sub = type(manifest)(small.reset_index(drop=True), manifest.root, manifest.skipped, "dlib-subset-" + manifest.content_hash)
-    res = extract_embeddings(sub, "s", "dlib", DlibOptions(), ExtractionParams(chunk_size=4, cpu_workers=1),
-                             tmp_path, progress=False)
+    res = extract_embeddings(sub, "s", "dlib", DlibOptions(),
+                             ExtractionParams(chunk_size=4, cpu_workers=1, detector_speed="fast"), tmp_path, progress=False)
     assert res.embeddings.n_dims == 128 and res.embeddings.n_samples >= 3
     assert res.embeddings.meta["detector"] == "dlib-hog" and res.embeddings.meta["alignment"] == "dlib-chip"
     kept = res.trace[res.trace["kept"]]
     assert (kept["landmark_scheme"] == "dlib5").all()
+
+
+def test_auto_detector_prefers_accuracy_for_dlib_unless_speed_is_asked():
+    from analysis.embedding.extraction_params import resolve_detector
+
+    assert resolve_detector(ExtractionParams(), DlibOptions()).kind == "dlib-cnn"
+    assert resolve_detector(ExtractionParams(detector_speed="fast"), DlibOptions()).kind == "dlib-hog"
+    if SCRFD_500M.is_file():
+        spec = resolve_detector(ExtractionParams(detector_path=SCRFD_500M), DlibOptions())
+        assert spec.kind == "insightface" and spec.path == str(SCRFD_500M)
+    assert resolve_detector(ExtractionParams(detector="dlib-hog"), DlibOptions()).kind == "dlib-hog"
+    with pytest.raises(ValueError, match="detector_speed"):
+        ExtractionParams(detector_speed="quick")
 
 
 def test_cuda_request_without_gpu_fails_before_any_work(sample, tmp_path):

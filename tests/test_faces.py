@@ -46,6 +46,21 @@ def test_choose_face_prefers_large_central_face():
     assert choose_face(c, (400, 400), 0.7, 40, selection="largest").kept == 0
 
 
+def test_choose_face_prefers_a_confident_face_over_a_large_low_score_box():
+    # The reported HOG case: the real face (0.92, 100 px, off-centre) and a 130 px box on the
+    # chest (0.002) right in the middle of the photo. Size/centrality alone kept the chest.
+    c = _cands([[40, 20, 140, 120], [135, 200, 265, 330]], [0.92, 0.002])
+    assert choose_face(c, (400, 400), 0.0, 40, confident_share=0.0).kept == 1  # the old rule
+    choice = choose_face(c, (400, 400), 0.0, 40)
+    assert choice.kept == 0 and choice.statuses == (KEPT, OTHER_FACE)
+    # Several faces are recorded with the runner-up's score.
+    assert choice.n_valid == 2 and choice.second_score == pytest.approx(0.002, abs=1e-6)
+    one = choose_face(_cands([[40, 20, 140, 120]], [0.92]), (400, 400), 0.0, 40)
+    assert one.n_valid == 1 and np.isnan(one.second_score)
+    with pytest.raises(ValueError, match="confident_share"):
+        choose_face(c, (400, 400), 0.0, 40, confident_share=1.5)
+
+
 def test_choose_face_filters_and_reasons():
     assert choose_face(FaceCandidates.empty(), (100, 100), 0.7, 40).reason == NO_FACE
     low = choose_face(_cands([[0, 0, 100, 100]], [0.6]), (200, 200), 0.7, 40)

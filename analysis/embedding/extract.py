@@ -366,8 +366,9 @@ def run_shard(job: _Job, chunk_ids: list[int], device: dev.Device | None, thread
 def _normalise_trace(trace: pd.DataFrame) -> pd.DataFrame:
     trace = trace.reindex(columns=TRACE_COLUMNS)
     types = {"item": str, "status": str, "landmark_scheme": str, "aligned_file": str, "decoder": str, "detail": str,
-             "face_index": np.int64, "kept": bool, "image_width": np.int64, "image_height": np.int64}
-    for col in ["x1", "y1", "x2", "y2", "score", *LANDMARK_COLUMNS]:
+             "face_index": np.int64, "kept": bool, "image_width": np.int64, "image_height": np.int64,
+             "n_valid_faces": np.float64}  # float: NaN on rows of faces not kept and skips
+    for col in ["x1", "y1", "x2", "y2", "score", *LANDMARK_COLUMNS, "second_score"]:
         types[col] = np.float64
     return trace.astype(types)
 

@@ -37,6 +37,7 @@ LANDMARK_COLUMNS = [f"{axis}{i}" for i in range(5) for axis in ("lx", "ly")]
 TRACE_COLUMNS = [
     "item", "face_index", "status", "kept", "x1", "y1", "x2", "y2", "score", *LANDMARK_COLUMNS,
     "landmark_scheme", "aligned_file", "image_width", "image_height", "decoder", "detail",
+    "n_valid_faces", "second_score",
 ]
 
 
@@ -230,8 +231,14 @@ class _Worker:
                 crop, lmk, scheme = aligned.rgb, aligned.landmarks, aligned.scheme
                 crops.append(crop)
                 aligned_file = self._save_thumbnail(rel, k, crop)
-            rows.append(_face_row(rel, k, status, faces.boxes[k] * inv, float(faces.scores[k]),
-                                  None if lmk is None else np.asarray(lmk) * inv, scheme, aligned_file, img))
+            row = _face_row(rel, k, status, faces.boxes[k] * inv, float(faces.scores[k]),
+                            None if lmk is None else np.asarray(lmk) * inv, scheme, aligned_file, img)
+            if status == KEPT:
+                # The audit tells detection doubts from label doubts with these two columns.
+                row.update(n_valid_faces=choice.n_valid, second_score=choice.second_score)
+                if choice.n_valid > 1:
+                    row["detail"] = f"several faces (second score {choice.second_score:.3f})"
+            rows.append(row)
         if choice.kept is None:
             rows.append(_skip_row(rel, choice.reason, f"{faces.n_faces} candidate(s)", img))
         return _ImageOutcome(rel, rows, crops)

@@ -12,8 +12,9 @@ Detectors (one small interface, :class:`Detector`):
   probabilities, hence their own threshold (``dlib_min_score``).
 
 Identity datasets keep one face per image: :func:`choose_face` filters the candidates (score,
-minimum box side in original pixels) and keeps the largest, most central one, recording what
-happened to every other candidate.
+minimum box side in original pixels), keeps the confident ones (a large low-score box on a
+shirt must not beat the real face) and among those the largest, most central one, recording
+what happened to every other candidate and, when several faces passed, the runner-up's score.
 
 Alignment of the kept face (the crop a network expects) lives in
 :mod:`analysis.embedding.alignment`.
@@ -85,11 +86,17 @@ class FaceChoice:
         Per candidate: ``kept``, ``other face (not kept)``, ``low score`` or ``face too small``.
     reason : str or None
         Why no face was kept (``no face``, ``low score``, ``face too small``); None otherwise.
+    n_valid : int
+        Candidates passing both the score and the size filters (2 or more: "several faces").
+    second_score : float
+        Best score among the valid candidates other than the kept one; NaN when there is none.
     """
 
     kept: int | None
     statuses: tuple[str, ...]
     reason: str | None
+    n_valid: int = 0
+    second_score: float = float("nan")
 
 
 def choose_face(
@@ -98,6 +105,7 @@ def choose_face(
     min_score: float,
     min_size: float,
     selection: str = "largest_central",
+    confident_share: float = 0.5,
 ) -> FaceChoice:
     """Filter candidates and keep one face per image.
 
@@ -114,6 +122,12 @@ def choose_face(
         ``largest_central`` ranks by area minus twice the squared distance to the image centre
         (InsightFace's ``metric='default'``), so that a large face at the border loses against
         the portrait's subject; ``largest`` ranks by area only.
+    confident_share : float, default=0.5
+        Score first: only valid candidates scoring at least
+        ``min_score + confident_share * (best score - min_score)`` compete on size and
+        position. With dlib HOG (threshold 0) a face at 0.92 and a chest box at 0.002 leave the
+        face alone; two confident faces (0.93 and 0.90) still compete on size. The rule uses
+        the detector's own score range, so it holds for SCRFD probabilities and dlib margins.
 
     Returns
     -------
@@ -134,6 +148,11 @@ def choose_face(
         # most likely no face at all.
         reason = TOO_SMALL if score_ok.any() else LOW_SCORE
         return FaceChoice(None, tuple(statuses), reason)
+    if not 0.0 <= confident_share <= 1.0:
+        raise ValueError(f"confident_share must be in [0, 1], got {confident_share}")
+    scores = faces.scores.astype(np.float64)
+    best_score = float(scores[valid].max())
+    confident = valid[scores[valid] >= min_score + confident_share * (best_score - min_score)]
     area = w * h
     if selection == "largest":
         value = area
@@ -143,9 +162,11 @@ def choose_face(
         value = area - 2.0 * off
     else:
         raise ValueError(f"unknown face_selection {selection!r}; valid: largest_central, largest")
-    best = int(valid[np.argmax(value[valid])])  # argmax: first of equals, deterministic
+    best = int(confident[np.argmax(value[confident])])  # argmax: first of equals, deterministic
     statuses[best] = KEPT
-    return FaceChoice(best, tuple(statuses), None)
+    others = valid[valid != best]
+    second = float(scores[others].max()) if others.size else float("nan")
+    return FaceChoice(best, tuple(statuses), None, int(valid.size), second)
 
 
 # --------------------------------------------------------------------------------------------

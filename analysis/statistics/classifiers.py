@@ -84,7 +84,10 @@ class ClassifierParams:
     pseudo_labels : bool, default=True
         Also train on KMeans pseudo-labels.
     kmeans_max_iter : int, default=20
-        Lloyd iterations of the pseudo-label KMeans (one initialisation).
+        Lloyd iterations of the pseudo-label KMeans.
+    kmeans_n_init : int, default=4
+        Initialisations of the pseudo-label KMeans (lowest inertia kept): with one, the
+        pseudo-labels, and every classifier trained on them, inherit the seeding's luck.
     kmeans_max_samples : int, default=10000
         The pseudo-label KMeans is fitted on at most this many seeded rows, then every row is
         assigned to its nearest centre.
@@ -105,6 +108,7 @@ class ClassifierParams:
     linear_max_identities: int = 100
     pseudo_labels: bool = True
     kmeans_max_iter: int = 20
+    kmeans_n_init: int = 4
     kmeans_max_samples: int = 10000
     top_confused: int = 10
     confusion_max_identities: int = 20
@@ -120,6 +124,8 @@ class ClassifierParams:
             raise ValueError("linear_max_identities must be 0 or >= 2, and kmeans_max_samples >= 2")
         if self.svm_c <= 0 or self.logreg_c <= 0 or self.logreg_max_iter < 1 or self.kmeans_max_iter < 1:
             raise ValueError("svm_c > 0, logreg_c > 0 and logreg_max_iter >= 1 and kmeans_max_iter >= 1 are required")
+        if self.kmeans_n_init < 1:
+            raise ValueError(f"kmeans_n_init must be >= 1, got {self.kmeans_n_init}")
         if self.top_confused < 1 or self.confusion_max_identities < 2:
             raise ValueError("top_confused >= 1 and confusion_max_identities >= 2 are required")
 
@@ -371,10 +377,11 @@ def _confusion(y: np.ndarray, pred: np.ndarray, names: np.ndarray, classifier: s
     )
 
 
-def pseudo_labels(x: np.ndarray, k: int, random_state: int, max_iter: int = 20, max_samples: int = 10000) -> np.ndarray:
+def pseudo_labels(x: np.ndarray, k: int, random_state: int, max_iter: int = 20, max_samples: int = 10000,
+                  n_init: int = 4) -> np.ndarray:
     """KMeans pseudo-labels with ``k`` clusters: fitted on a seeded sample, every row assigned.
 
-    Lloyd KMeans with one seeded initialisation, k-means++ while ``k x fit rows <= 10^6`` and
+    Lloyd KMeans with ``n_init`` seeded initialisations (lowest inertia kept), k-means++ while ``k x fit rows <= 10^6`` and
     random rows beyond (the rule of :func:`analysis.statistics.kmeans.kmeans_init`: k-means++ seeding
     of 1,600 centres on 40,000 rows took a minute, longer than everything else here). Full-batch
     rather than MiniBatchKMeans: with about 1000 clusters on 25,000 synthetic rows the
@@ -387,7 +394,7 @@ def pseudo_labels(x: np.ndarray, k: int, random_state: int, max_iter: int = 20, 
     from analysis.statistics.kmeans import kmeans_init
 
     init = kmeans_init(k, len(fit), ClusteringParams(kmeans_init="auto"))
-    km = KMeans(n_clusters=k, init=init, n_init=1, max_iter=max_iter, random_state=random_state)
+    km = KMeans(n_clusters=k, init=init, n_init=n_init, max_iter=max_iter, random_state=random_state)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)  # duplicate rows: fewer distinct clusters
         km.fit(x[fit])
@@ -445,7 +452,8 @@ def analyze_classifiers(emb: EmbeddingSet, params: ClassifierParams, random_stat
     scores = list(true_scores)
     ari = float("nan")
     if params.pseudo_labels:
-        pl = pseudo_labels(x, len(names), random_state, params.kmeans_max_iter, params.kmeans_max_samples)
+        pl = pseudo_labels(x, len(names), random_state, params.kmeans_max_iter, params.kmeans_max_samples,
+                           params.kmeans_n_init)
         ari = float(adjusted_rand_score(y, pl))
         keep_pl = _keep_classes(pl, params.folds)
         pl_counts = np.bincount(pl, minlength=len(names))

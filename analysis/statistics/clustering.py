@@ -18,7 +18,7 @@ Euclidean methods (KMeans, Ward) and the cosine geometry the networks were train
   singleton clusters in the external metrics and are left out of the internal ones.
 
 Cost control, recorded in :class:`Sampling` and stated on the page: KMeans is fitted with
-``n_init=1`` (Lloyd, float32) on at most ``kmeans_max_samples`` seeded rows and then assigns
+``n_init = kmeans_n_init`` (default 4, lowest inertia kept; Lloyd, float32) on at most ``kmeans_max_samples`` seeded rows and then assigns
 every row; silhouettes and Dunn indices use one distance matrix between
 ``silhouette_sample_size`` seeded rows; agglomerative, DBSCAN and HDBSCAN share one distance
 matrix between the rows of seeded whole identities totalling at most ``max_samples`` rows
@@ -242,7 +242,8 @@ def analyze_clustering(emb: EmbeddingSet, params: ClusteringParams, random_state
     )
     pseudo_labels = assignments[pseudo_k]
     inits = sorted({kmeans_init(int(k), len(fit_rows), params) for k in ks})
-    algo = f"{'MiniBatchKMeans' if params.minibatch else 'KMeans (Lloyd)'}, n_init=1, init {' / '.join(inits)}"
+    algo = (f"{'MiniBatchKMeans' if params.minibatch else 'KMeans (Lloyd)'}, {params.kmeans_n_init} initialisation(s) "
+            f"(n_init, lowest inertia kept), init {' / '.join(inits)}")
     methods = [
         MethodScores(
             method="kmeans", setting=f"k={pseudo_k}", n_clusters=len(np.unique(pseudo_labels)), noise_fraction=0.0,

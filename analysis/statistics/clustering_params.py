@@ -35,6 +35,10 @@ class ClusteringParams:
         ``auto`` uses k-means++ while ``k * fit rows <= kmeans_pp_max_work`` and random rows
         beyond (k-means++ costs ``O(n k d log k)``: minutes for k ~ 1000 on 10k rows).
     kmeans_pp_max_work : int, default=1000000
+    kmeans_n_init : int, default=4
+        KMeans initialisations per ``k``; the fit with the lowest inertia is kept. One seeded
+        initialisation leaves the clustering to the luck of the seeding (ARI 0.930 with one,
+        0.94-0.96 with ten on a 9-identity dlib study).
     silhouette_sample_size : int, default=4000
         Silhouette (score, diagrams) and Dunn on this many seeded rows when there are more
         (memory: a float64 square matrix, 128 MB at 4000).
@@ -65,6 +69,7 @@ class ClusteringParams:
     minibatch: bool = False
     kmeans_init: Literal["auto", "k-means++", "random"] = "auto"
     kmeans_pp_max_work: int = 1_000_000
+    kmeans_n_init: int = 4
     silhouette_sample_size: int = 4000
     max_samples: int = 4000
     dbscan_min_samples: int = 4
@@ -81,6 +86,8 @@ class ClusteringParams:
             raise ValueError("k_values and small_k must be integers >= 2 (KMeans with one cluster says nothing)")
         if not 0 < self.k_low <= 1 <= self.k_high:
             raise ValueError(f"need 0 < k_low <= 1 <= k_high, got k_low={self.k_low}, k_high={self.k_high}")
+        if self.kmeans_n_init < 1:
+            raise ValueError(f"kmeans_n_init must be >= 1, got {self.kmeans_n_init}")
         if self.n_k < 1 or self.kmeans_max_iter < 1 or self.n_diagrams < 0:
             raise ValueError("n_k >= 1, kmeans_max_iter >= 1 and n_diagrams >= 0 are required")
         for name in ("kmeans_max_samples", "silhouette_sample_size", "max_samples"):

@@ -132,6 +132,8 @@ def twonn_dimension(x: np.ndarray, discard_fraction: float = 0.1) -> float:
        by a minimal neighborhood information." Scientific Reports 7, 12140 (2017).
     """
     x = np.asarray(x, dtype=np.float64)
+    if not np.isfinite(x).all():
+        raise ValueError("x contains NaN or inf; drop those rows before estimating the intrinsic dimension")
     if len(x) < 3:
         return float("nan")
     r1, r2 = _two_nearest(x)
@@ -177,8 +179,13 @@ def pca_dimensions(x: np.ndarray, threshold: float) -> tuple[int, int, int, bool
 
     Returns ``(components above threshold, components for 90%, components for 95%, capped)``
     where ``capped`` says the first count reached ``n - 1``, the most PCA can show with ``n``
-    samples. Single-sample identities give ``(0, 0, 0, True)``.
+    samples. Single-sample identities give ``(0, 0, 0, True)``. Variances below a relative
+    tolerance (``eps * max(n, d)`` times the rows' total energy, as in ``np.linalg.matrix_rank``)
+    are rounding noise of the centring and count as zero: identical rows give ``(0, 0, 0, False)``.
     """
+    x = np.asarray(x)
+    if not np.isfinite(x).all():
+        raise ValueError("x contains NaN or inf; drop those rows before counting PCA dimensions")
     n = len(x)
     if n < 2:
         return 0, 0, 0, True
@@ -188,6 +195,9 @@ def pca_dimensions(x: np.ndarray, threshold: float) -> tuple[int, int, int, bool
     # eigensolve is several times cheaper than an SVD of the n x d matrix.
     gram = centred @ centred.T if n < centred.shape[1] else centred.T @ centred
     var = np.clip(np.linalg.eigvalsh(gram)[::-1], 0.0, None)
+    eps = np.finfo(centred.dtype).eps if centred.dtype.kind == "f" else np.finfo(np.float64).eps
+    tol = eps * max(centred.shape) * float(np.einsum("ij,ij->", x, x, dtype=np.float64))
+    var = np.where(var > tol, var, 0.0)
     total = var.sum()
     if total <= 0:
         return 0, 0, 0, False

@@ -78,11 +78,12 @@ def _fit_kmeans(x_fit: np.ndarray, k: int, params: ClusteringParams, random_stat
     init = kmeans_init(k, len(x_fit), params)
     if params.minibatch:
         model = MiniBatchKMeans(
-            n_clusters=k, init=init, n_init=1, max_iter=params.kmeans_max_iter, batch_size=4096,
+            n_clusters=k, init=init, n_init=params.kmeans_n_init, max_iter=params.kmeans_max_iter, batch_size=4096,
             init_size=max(3 * k, 3 * 4096) if 3 * k < len(x_fit) else None, random_state=random_state,
         )
     else:
-        model = KMeans(n_clusters=k, init=init, n_init=1, algorithm="lloyd", max_iter=params.kmeans_max_iter, random_state=random_state)
+        model = KMeans(n_clusters=k, init=init, n_init=params.kmeans_n_init, algorithm="lloyd", max_iter=params.kmeans_max_iter,
+                       random_state=random_state)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # ConvergenceWarning on duplicate points: recorded via n_clusters
         model.fit(x_fit)

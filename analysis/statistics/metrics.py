@@ -27,8 +27,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import warnings
+
 import numpy as np
 from sklearn import metrics as _skm
+from sklearn.exceptions import UndefinedMetricWarning
 from sklearn.metrics import pairwise_distances_chunked
 from sklearn.metrics.cluster import contingency_matrix, pair_confusion_matrix
 
@@ -54,7 +57,25 @@ __all__ = [
 
 
 # --------------------------------------------------------------------------- validation
+def _reject_mixed_types(labels, name: str) -> None:
+    """Refuse labels mixing strings and numbers: ``1`` and ``"1"`` would silently become one label.
+
+    NumPy turns ``[1, "1"]`` into the string array ``["1", "1"]``, so the check looks at the
+    Python objects before any conversion.
+    """
+    if isinstance(labels, np.ndarray) and labels.dtype.kind != "O":
+        return  # a typed array holds one type
+    values = np.asarray(labels, dtype=object).ravel()
+    kinds = {"text" if isinstance(v, (str, bytes, np.str_, np.bytes_)) else "other" for v in values if v is not None}
+    if len(kinds) > 1:
+        raise ValueError(
+            f"{name} mixes strings and numbers (such as 1 and '1'), which would be merged or split silently; "
+            "convert them to one type first, e.g. np.asarray(labels).astype(str)"
+        )
+
+
 def _check_labels(labels, name: str) -> np.ndarray:
+    _reject_mixed_types(labels, name)
     arr = np.asarray(labels)
     if arr.ndim != 1:
         raise ValueError(f"{name} must be 1-D (n_samples,), got shape {arr.shape}; pass a flat array of labels")
@@ -373,7 +394,8 @@ def dunn_index(X, labels, metric: str = "euclidean", working_memory: int | None 
     Returns
     -------
     float
-        ``inf`` when every cluster has zero diameter (singletons or duplicates).
+        NaN, with an :class:`UndefinedMetricWarning`, when every cluster has zero diameter
+        (singletons or duplicates): the ratio is then 0/0 or x/0, undefined rather than infinite.
     """
     X, codes = check_internal(X, labels)
     n = len(X)
@@ -394,5 +416,7 @@ def dunn_index(X, labels, metric: str = "euclidean", working_memory: int | None 
         start += len(diam)
     assert start == n
     if max_diam == 0:
-        return float("inf")
+        warnings.warn("Dunn index undefined: every cluster has zero diameter (singletons or identical points); "
+                      "returning NaN", UndefinedMetricWarning, stacklevel=2)
+        return float("nan")
     return float(min_sep / max_diam)

@@ -37,6 +37,7 @@ class Verification:
     threshold_at_far: np.ndarray
     genuine_angle_median: float  # degrees, from the histogram
     impostor_angle_median: float
+    d_prime_note: str = ""  # why d_prime is NaN, when it is
 
 
 @dataclass(frozen=True, eq=False)
@@ -118,9 +119,12 @@ def verification_metrics(h: PairHistograms, far_levels: Sequence[float] = (1e-2,
         tar_at[i], thr_at[i] = tar[j], thr_cos[j]
     pg = h.genuine / h.n_genuine
     pi = h.impostor / h.n_impostor
-    d_prime = abs(h.genuine_mean - h.impostor_mean) / np.sqrt((h.genuine_var + h.impostor_var) / 2)
+    pooled = (h.genuine_var + h.impostor_var) / 2
+    # Zero pooled variance (e.g. identical embeddings) makes d' 0/0 or x/0: undefined, not infinite.
+    d_prime = abs(h.genuine_mean - h.impostor_mean) / np.sqrt(pooled) if pooled > 0 else nan
     return Verification(
         d_prime=float(d_prime),
+        d_prime_note="" if pooled > 0 else "undefined: genuine and impostor scores both have zero variance",
         overlap=float(np.minimum(pg, pi).sum()),
         eer=eer,
         eer_threshold=eer_thr,

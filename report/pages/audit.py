@@ -33,6 +33,11 @@ _FMT = {
     "largest share": ".0%",
     "second share": ".0%",
     "parts cosine": ".3f",
+    "separation (SD)": ".1f",
+    "detector score": ".3f",
+    "box side (px)": ".0f",
+    "centre offset": ".2f",
+    "second face score": ".3f",
     "precision": ".3f",
     "recall": ".3f",
 }
@@ -40,11 +45,11 @@ _FMT = {
 
 # --------------------------------------------------------------------------- tables
 def mislabel_frame(r: AuditResult) -> pd.DataFrame:
-    """Suspected mislabels, most negative margin first (NaN margins last)."""
+    """Label suspects (suspected mislabels without a detection doubt), most negative margin first."""
     im = r.images
     truth = r.truth
     # The gallery's suspects follow the same order, so their ranks match this table's.
-    sel = suspect_order(im.rows, im.margin, im.silhouette, im.suspected)
+    sel = suspect_order(im.rows, im.margin, im.silhouette, r.label_suspects)
     rows = im.rows[sel]
     frame = pd.DataFrame(
         {
@@ -63,6 +68,31 @@ def mislabel_frame(r: AuditResult) -> pd.DataFrame:
     return frame
 
 
+def detection_frame(r: AuditResult) -> pd.DataFrame:
+    """Images whose kept face raises a detection doubt, suspected mislabels first, then by score."""
+    d, im = r.detection, r.images
+    columns = ["item", "label", "doubt", "detector score", "box side (px)", "centre offset", "second face score",
+               "also a mislabel suspect"]
+    if d is None:
+        return pd.DataFrame(columns=columns)
+    sel = np.flatnonzero(d.suspect)
+    sel = sel[np.lexsort((r.items[im.rows[sel]].astype(str), d.score[sel], ~im.suspected[sel]))]
+    doubts = [", ".join(name for name, flag in (("low score", d.low_score[i]), ("small box", d.small[i]),
+                                                ("off-centre", d.off_centre[i]), ("several faces", d.several[i])) if flag)
+              for i in sel]
+    rows = im.rows[sel]
+    return pd.DataFrame({
+        "item": r.items[rows].astype(str),
+        "label": r.identities[rows].astype(str),
+        "doubt": doubts,
+        "detector score": d.score[sel],
+        "box side (px)": d.box_side[sel],
+        "centre offset": d.centre_offset[sel],
+        "second face score": d.second_score[sel],
+        "also a mislabel suspect": np.where(im.suspected[sel], "yes", "no"),
+    }, columns=columns)
+
+
 def merged_frame(r: AuditResult) -> pd.DataFrame:
     m = r.merged
     return pd.DataFrame(
@@ -79,7 +109,8 @@ def merged_frame(r: AuditResult) -> pd.DataFrame:
 def split_frame(r: AuditResult) -> pd.DataFrame:
     s = r.split
     if s is None:
-        return pd.DataFrame(columns=["identity", "images", "parts", "largest share", "second share", "parts cosine", "suspected"])
+        return pd.DataFrame(columns=["identity", "images", "parts", "largest share", "second share", "parts cosine",
+                                     "separation (SD)", "suspected"])
     order = np.lexsort((s.identity, -s.second_share, ~s.flagged))
     return pd.DataFrame(
         {
@@ -89,6 +120,7 @@ def split_frame(r: AuditResult) -> pd.DataFrame:
             "largest share": s.largest_share[order],
             "second share": s.second_share[order],
             "parts cosine": s.parts_cosine[order],
+            "separation (SD)": s.separation[order],
             "suspected": np.where(s.flagged[order], "yes", "no"),
         }
     )
@@ -113,6 +145,59 @@ def planted_frame(r: AuditResult) -> pd.DataFrame:
     return pd.DataFrame(
         [{"planted": s.n_planted, "suspected": s.n_suspected, "true positives": s.n_true_positive,
           "precision": s.precision, "recall": s.recall}]
+    )
+
+
+# --------------------------------------------------------------------------- derivations
+def _merge_derivation(r: AuditResult) -> tuple:
+    """How the merge threshold was obtained, with its numbers."""
+    th, p = r.merged.thresholds, r.params
+    if th.merge_source == "override":
+        return (f"Identity pairs whose centroid cosine is at least {fixed(th.merge)}, the absolute merge_threshold of the "
+                f"config. For reference, the {th.merge_quantile:.0%} quantile of the {th.n_genuine_pairs:,d} genuine-pair "
+                f"cosines of this cell is {fixed(th.genuine_quantile_value)}. Such pairs may be one person under two names, "
+                "or relatives and look-alikes.",)
+    return (
+        f"Identity pairs whose centroid cosine is at least {fixed(th.merge)}. Cosines here are measured around the cell's "
+        "mean embedding (subtracted before normalising): a direction shared by every face carries no identity, and in "
+        "some spaces (dlib's) it pushes every centroid cosine towards 1. The threshold is derived from this cell: it is "
+        f"the {th.merge_quantile:.0%} quantile (merge_quantile) of the cosines between two images of the same identity "
+        f"({th.n_genuine_pairs:,d} genuine pairs, at most {p.genuine_max_images} images per identity; median "
+        f"{fixed(th.genuine_median)}). Averaging removes per-image noise, so the centroids of two names of one person are "
+        "at least as alike as a typical pair of that person's images, whatever the network; centroids of different "
+        f"people have a median cosine of {fixed(th.impostor_median)} here. Such pairs may be one person under two names, "
+        "or relatives and look-alikes. An absolute merge_threshold in the config overrides the derived value.",
+    )
+
+
+def _split_derivation(r: AuditResult) -> tuple:
+    th = r.merged.thresholds
+    if th.split_source == "override":
+        return (f"The cosine threshold is the absolute split_max_cosine of the config.",)
+    capped = " (capped at the merge threshold)" if th.split < th.impostor_quantile_value else ""
+    return (f"The cosine threshold is derived from this cell: the {th.split_quantile:.0%} quantile (split_quantile) of the "
+            f"{th.n_impostor_pairs:,d} cosines between centroids of different identities, {fixed(th.impostor_quantile_value)}"
+            f"{capped}: two people under one name are about as far apart as two identities.",)
+
+
+def _detection_blocks(ctx: CellContext, r: AuditResult) -> tuple:
+    d, p = r.detection, r.params
+    if d is None:
+        return ()
+    return (
+        P(f"Images whose kept face (detector {d.detector or 'unknown'}) may not be the labelled person's face: a detector "
+          f"score below {fixed(d.low_score_threshold)} (the median kept-face score {fixed(d.score_median)} minus "
+          f"detection_low_z = {p.detection_low_z:g} robust standard deviations of {fixed(d.score_robust_std)}), a box "
+          f"shorter than {p.detection_small_px:g} px, a box centre farther than {p.detection_off_centre:.0%} of the "
+          "half-diagonal from the image centre, or another valid face in the image. Check the detection before the label."),
+        Table(
+            key=ctx.key("audit-detection"),
+            caption=(f"Detection suspects, suspected mislabels first, then by detector score ({ctx.label}). "
+                     "Full list in the CSV."),
+            frame=detection_frame(r),
+            formats=_FMT,
+            max_rows=30,
+        ),
     )
 
 
@@ -174,17 +259,24 @@ def page(ctx: CellContext, r: AuditResult) -> Page:
     im = r.images
     truth = r.truth  # aligned with im.rows
     n_audited = len(im.rows)
-    n_susp = int(im.suspected.sum())
+    n_susp = int(r.label_suspects.sum())
     n_merged = int(r.merged.flagged.sum())
     n_split = int(r.split.flagged.sum()) if r.split is not None else 0
+    th = r.merged.thresholds
     bullets = [
-        ("Suspected mislabels: ", Strong(f"{n_susp:,d} of {n_audited:,d} images ({pct(n_susp / max(n_audited, 1))})")),
-        ("Suspected merged identity pairs (centroid cosine at least ", Strong(fixed(r.merged.threshold)), "): ",
+        ("Suspected mislabels (label suspects): ", Strong(f"{n_susp:,d} of {n_audited:,d} images ({pct(n_susp / max(n_audited, 1))})")),
+        ("Suspected merged identity pairs (centroid cosine at least ", Strong(fixed(th.merge)), f", {th.merge_source}): ",
          Strong(f"{n_merged:,d}")),
-        ("Suspected split identities: ", Strong(f"{n_split:,d}")),
+        ("Suspected split identities (parts cosine below ", Strong(fixed(th.split)), f", {th.split_source}): ",
+         Strong(f"{n_split:,d}")),
         ("Near-duplicate image pairs (cosine at least ", f"{p.duplicate_threshold:g}", "): ",
          Strong(f"{r.duplicates.n_found:,d}")),
     ]
+    if r.detection is not None:
+        n_det = int(r.detection.suspect.sum())
+        bullets.insert(1, ("Detection suspects (low score, small or off-centre box, several faces): ",
+                           Strong(f"{n_det:,d}"), f", of which {int((r.detection.suspect & im.suspected).sum()):,d} "
+                           "would otherwise be listed as suspected mislabels"))
     if r.planted is not None:
         bullets.append(("Planted mislabels found: ", Strong(f"recall {fixed(r.planted.recall)}, precision {fixed(r.planted.precision)}")))
     intro = [
@@ -205,11 +297,13 @@ def page(ctx: CellContext, r: AuditResult) -> Page:
     planted_rows = truth
     mis_blocks = [
         P("An image is suspected when the centroid of another identity is closer (cosine) than the centroid of its own "
-          "identity computed without it (negative margin), or when its silhouette on the identity labels is negative."),
+          "identity computed without it (negative margin), or when its silhouette on the identity labels is negative. "
+          "Images whose detected face raises a doubt (next section) are listed there instead: their fix is a better "
+          "detection, not a new label."),
         Table(
             key=ctx.key("audit-mislabels"),
             caption=(
-                f"Suspected mislabels, most negative margin first ({ctx.label}); margin = own cosine - nearest cosine. "
+                f"Label suspects, most negative margin first ({ctx.label}); margin = own cosine - nearest cosine. "
                 "Full list in the CSV."
             ),
             frame=mis,
@@ -243,12 +337,10 @@ def page(ctx: CellContext, r: AuditResult) -> Page:
                 max_rows=None,
             )
         )
+    detection_blocks = _detection_blocks(ctx, r)
     m = r.merged
     merged_blocks = (
-        P(f"Identity pairs whose centroids are more similar than {fixed(m.threshold)}: the smaller of the absolute threshold "
-          f"merge_threshold = {p.merge_threshold:g} and the median pair cosine ({fixed(m.median_cosine)}) plus "
-          f"merge_zscore = {p.merge_zscore:g} robust standard deviations ({fixed(m.robust_std)}). Such pairs may be the "
-          "same person under two names, or relatives and look-alikes."),
+        P(*_merge_derivation(r)),
         Table(
             key=ctx.key("audit-merged"),
             caption=f"The most similar identity pairs by centroid cosine, suspected ones marked ({ctx.label}).",
@@ -268,11 +360,11 @@ def page(ctx: CellContext, r: AuditResult) -> Page:
         ),
     )
     split_blocks = (
-        P(f"The images of every identity with at least {p.split_min_images} images are split in two by 2-means "
-          f"clustering. The identity is suspected to mix people when both parts hold at least {p.split_min_share:.0%} "
-          f"of its images and the centroids of the parts have a cosine below {fixed(r.split.max_cosine) if r.split else '-'}"
-          + (" (the merge threshold)" if p.split_max_cosine is None else "")
-          + ": two views of one person stay similar, two people are about as dissimilar as two identities."),
+        P(f"The images of every identity with at least {p.split_min_images} images (suspected mislabels left out) are "
+          f"split in two by 2-means clustering. The identity is suspected to mix people when both parts hold at least "
+          f"{p.split_min_share:.0%} of its images, the centroids of the parts have a cosine below {fixed(th.split)} and "
+          f"the parts are at least {p.split_min_separation:g} within-part standard deviations apart along the axis "
+          "joining them (2-means cuts any elongated identity in two; two people leave a gap). ", *_split_derivation(r)),
         Table(
             key=ctx.key("audit-split"),
             caption=f"Identities split in two parts, suspected ones first, then by the share of the smaller part ({ctx.label}).",
@@ -296,6 +388,7 @@ def page(ctx: CellContext, r: AuditResult) -> Page:
         intro=tuple(intro),
         sections=(
             Section("Suspected mislabelled images", tuple(mis_blocks)),
+            *((Section("Detection suspects", detection_blocks),) if detection_blocks else ()),
             Section("Suspected merged identities", merged_blocks),
             Section("Suspected split identities", split_blocks),
             Section("Near-duplicate images", dup_blocks),
@@ -317,8 +410,9 @@ def compare(results: Mapping[Cell, AuditResult], contexts: Mapping[Cell, CellCon
                 "network": cell.network,
                 "subset": cell.subset,
                 "audited images": n,
-                "suspected mislabels": int(r.images.suspected.sum()),
-                "share": r.images.suspected.sum() / max(n, 1),
+                "suspected mislabels": int(r.label_suspects.sum()),
+                "share": r.label_suspects.sum() / max(n, 1),
+                "detection suspects": int(r.detection.suspect.sum()) if r.detection is not None else 0,
                 "merged pairs": int(r.merged.flagged.sum()),
                 "split identities": int(r.split.flagged.sum()) if r.split is not None else 0,
                 "near-duplicates": r.duplicates.n_found,
@@ -348,7 +442,7 @@ def compare(results: Mapping[Cell, AuditResult], contexts: Mapping[Cell, CellCon
 
 def headline(r) -> str:
     """One sentence of key numbers for the Overview page."""
-    n = int(r.images.suspected.sum())
+    n = int(r.label_suspects.sum())
     text = f"{n} suspected mislabelled images, {int(r.merged.flagged.sum())} suspected merged identity pairs"
     if r.planted is not None:
         text += (f"; against the {r.planted.n_planted} planted mislabels: precision {r.planted.precision:.2f}, "

@@ -153,7 +153,8 @@ def page(ctx: CellContext, r: ClassifierResult) -> Page:
     intro = [
         P("Cell ", Strong(ctx.label), f": {r.n_identities} identities, {p.folds}-fold stratified cross-validation on "
           f"L2-normalised embeddings ({ctx.subset_description}). Each classifier is trained on the true labels and on "
-          f"KMeans pseudo-labels (k = number of identities); the pseudo-labels agree with the true labels at an "
+          f"KMeans pseudo-labels (k = number of identities, Lloyd with {p.kmeans_n_init} seeded initialisation(s), "
+          "k-means++ seeding up to 10^6 k x rows and random rows beyond, lowest inertia kept); the pseudo-labels agree with the true labels at an "
           f"adjusted Rand index of {r.kmeans_ari:.3f}."),
         Bullets(
             ("Best on true labels: ", Strong(CLASSIFIER_TITLES[best.classifier]), f", accuracy {pm(best.accuracy_mean, best.accuracy_std, 4)}, "

@@ -10,13 +10,18 @@ _GEOMETRY = Section("Per-identity geometry", (
          r"r_c = \max_i d_i,\qquad s_c = \sqrt{\frac{1}{n}\sum_i (d_i-\bar d)^2}."),
     P("Intrinsic dimension by PCA counts the principal components whose explained-variance ratio exceeds 1% (and the "
       "number needed for 90% and 95% of the variance). With ", InlineMath("n"), " samples at most ", InlineMath("n-1"),
-      " ratios are non-zero, so the estimate is capped: a balanced-6 subset can never show more than 5. The TwoNN "
+      " ratios are non-zero, so the estimate is capped: a balanced-6 subset can never show more than 5. The count also "
+      "falls as ", InlineMath("n"), " grows on isotropic data: at most 99 components can each hold more than 1% of the "
+      "variance, and with many samples of a truly isotropic ", InlineMath("d"), "-dimensional cloud every ratio tends to ",
+      InlineMath("1/d"), " (below 1% once ", InlineMath("d>100"), "), so more images can mean a smaller count. The TwoNN "
       "estimator ", Cite("facco2017twonn"), " uses the ratio of each point's second to first nearest-neighbour distance, ",
-      InlineMath(r"\mu_i = r_2/r_1"), ", whose law is Pareto with shape equal to the dimension, so that ",
-      InlineMath(r"-\log(1-F(\mu)) = d\log\mu"), ". As in the original paper, the dimension is the slope through the "
-      "origin of that line fitted on the empirical distribution, after discarding the 10% largest ratios:"),
-    Math(r"\hat d_{\mathrm{TwoNN}} = \frac{\sum_{i} \log\mu_{(i)}\,\bigl(-\log(1-i/N)\bigr)}{\sum_{i} \log^2\mu_{(i)}},"
-         r"\qquad i = 1,\dots,\lfloor 0.9N\rfloor."),
+      InlineMath(r"\mu_i = r_2/r_1"), ", whose law is Pareto with shape equal to the dimension ", InlineMath("d"),
+      ", so that ", InlineMath(r"-\log(1-F(\mu)) = d\log\mu"), ". As in the original paper, ", InlineMath(r"\hat d"),
+      " is the slope of a least-squares line through the origin on the empirical distribution (points with ",
+      InlineMath("r_1=0"), " ignored; the largest 10% of ratios, from sparse regions, dropped): with ",
+      InlineMath(r"\mu_{(1)}\le\dots\le\mu_{(N)}"), " sorted and ", InlineMath(r"F_i = i/N"), " over the ",
+      InlineMath("K = \\lfloor 0.9N \\rfloor"), " smallest,"),
+    Math(r"\hat d_{\mathrm{TwoNN}} = \frac{\sum_{i=1}^{K} \log\mu_{(i)}\,\bigl(-\log(1-F_i)\bigr)}{\sum_{i=1}^{K} \log^2\mu_{(i)}}."),
 ))
 
 _SIMILARITY = Section("Similarity and verification", (

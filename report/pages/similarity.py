@@ -222,7 +222,7 @@ def page(ctx: CellContext, r: SimilarityResult) -> Page:
         ),
         Bullets(
             ("d-prime: ", Strong(fixed(v.d_prime, 2) + _ci_text(u.d_prime if u else None, 2)),
-             "; overlap of the two distributions: ", Strong(pct(v.overlap))),
+             f" ({v.d_prime_note})" if v.d_prime_note else "", "; overlap of the two distributions: ", Strong(pct(v.overlap))),
             ("Equal error rate: ", Strong(pct(v.eer, 2) + _ci_text(u.eer if u else None, 2, True)), " at cosine ",
              Strong(fixed(v.eer_threshold))),
             tuple(tar_bits) if tar_bits else ("TAR@FAR: none",),

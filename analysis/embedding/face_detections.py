@@ -1,0 +1,52 @@
+"""Kept-face facts of an extraction's traceability table, for the audit's detection suspects.
+
+The trace (:data:`analysis.embedding.face_worker.TRACE_COLUMNS`) has one row per candidate
+face; the audit (:mod:`analysis.statistics.detection_audit`) needs one row per embedded image:
+the kept face's score, box size, distance to the image centre and the several-faces columns.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from analysis.embedding.faces import OTHER_FACE
+from analysis.statistics.detection_audit import FaceDetections
+
+
+def face_detections(trace: pd.DataFrame, detector: str = "") -> FaceDetections:
+    """One :class:`FaceDetections` row per kept face of ``trace`` (sorted by item).
+
+    Traces written before the several-faces columns existed (extraction version 2) have the
+    same facts in their rows: the valid faces of an image are its ``kept`` row and its
+    ``other face (not kept)`` rows, so they are counted there.
+    """
+    kept = trace[trace["kept"].astype(bool)].drop_duplicates("item").sort_values("item", kind="mergesort")
+    x1, y1, x2, y2 = (kept[c].to_numpy(np.float64) for c in ("x1", "y1", "x2", "y2"))
+    w, h = kept["image_width"].to_numpy(np.float64), kept["image_height"].to_numpy(np.float64)
+    half_diag = np.hypot(w, h) / 2.0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        offset = np.hypot((x1 + x2) / 2 - w / 2, (y1 + y2) / 2 - h / 2) / np.where(half_diag > 0, half_diag, np.nan)
+
+    n_faces, second = _several_faces(trace, kept)
+
+    return FaceDetections(
+        items=kept["item"].astype(str).to_numpy(),
+        score=kept["score"].to_numpy(np.float64),
+        box_side=np.minimum(x2 - x1, y2 - y1),
+        centre_offset=offset,
+        n_faces=n_faces,
+        second_score=second,
+        detector=detector,
+    )
+
+
+def _several_faces(trace: pd.DataFrame, kept: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Valid faces per kept image and the best other valid face's score (from the columns, or the rows)."""
+    if "n_valid_faces" in kept and kept["n_valid_faces"].notna().all():
+        return kept["n_valid_faces"].to_numpy(np.float64), kept["second_score"].to_numpy(np.float64)
+    others = trace[trace["status"].astype(str) == OTHER_FACE]
+    n_other = others.groupby("item")["score"].size()
+    best_other = others.groupby("item")["score"].max()
+    items = kept["item"].astype(str)
+    n_faces = 1.0 + items.map(n_other).fillna(0).to_numpy(np.float64)
+    return n_faces, items.map(best_other).to_numpy(np.float64)
