@@ -37,7 +37,7 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
                    help="embedding and analysis cache (overrides [study] cache_dir)")
     p.add_argument("--no-site", action="store_true", help="write docs/ but do not run mkdocs build")
     p.add_argument("--no-paper", action="store_true", help="do not write or compile the LaTeX paper")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--quiet", action="store_true", help="no progress bars or stage lines")
     return p
 
 
@@ -67,7 +67,7 @@ def build(args: argparse.Namespace) -> int:
 
     results, outputs, build_log = run(
         config,
-        progress=not args.quiet and sys.stderr.isatty(),
+        progress=not args.quiet,  # a bar on a terminal, one line per stage otherwise (report.progress)
         build_site=False if args.no_site else None,
         build_paper=False if args.no_paper else None,
     )

@@ -15,6 +15,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from analysis.blocks import block_map, in_dask_task
+
+#: Query rows per block task under Dask: FAISS's flat index itself searches queries in blocks
+#: of 4,096 rows (``distance_compute_blas_query_bs``), so splitting on its boundaries leaves
+#: every distance computed by the same matrix products as one whole search.
+QUERY_BLOCK = 4096
+
 
 @dataclass(frozen=True, eq=False)
 class NeighbourGraph:
@@ -42,7 +49,14 @@ def neighbour_graph(x: np.ndarray, m: int) -> NeighbourGraph:
     """
     n = len(x)
     m = int(min(m, n - 1))
-    dist, idx = _exact_knn(np.ascontiguousarray(x, dtype=np.float32), m + 1)
+    xf = np.ascontiguousarray(x, dtype=np.float32)
+    if in_dask_task() and n > QUERY_BLOCK:
+        # Row blocks of queries as tasks of the cluster; each searches every row, so the lists
+        # are those of one search (blocks are FAISS's own query blocks, see QUERY_BLOCK).
+        parts = block_map(_exact_knn_rows, (xf, m + 1), [(a, min(n, a + QUERY_BLOCK)) for a in range(0, n, QUERY_BLOCK)])
+        dist, idx = np.concatenate([d for d, _ in parts]), np.concatenate([i for _, i in parts])
+    else:
+        dist, idx = _exact_knn(xf, m + 1)
     # Drop each row itself; with exact duplicates it need not come first, so remove it by value.
     self_hit = idx == np.arange(n)[:, None]
     drop = np.where(self_hit.any(axis=1), self_hit.argmax(axis=1), m)
@@ -50,8 +64,9 @@ def neighbour_graph(x: np.ndarray, m: int) -> NeighbourGraph:
     return NeighbourGraph(x, idx[keep].reshape(n, m), dist[keep].reshape(n, m))
 
 
-def _exact_knn(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Distances and positions of the ``k`` nearest rows of every row (itself included)."""
+def _exact_knn(x: np.ndarray, k: int, queries: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Distances and positions of the ``k`` nearest rows of ``x`` to every query row (default: ``x``)."""
+    queries = x if queries is None else queries
     try:
         import faiss
     except ImportError:
@@ -59,13 +74,18 @@ def _exact_knn(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     if faiss is not None:
         index = faiss.IndexFlatL2(x.shape[1])
         index.add(x)
-        d2, idx = index.search(x, k)
+        d2, idx = index.search(queries, k)
         return np.sqrt(np.maximum(d2, 0.0)), idx.astype(np.int64)
     from sklearn.neighbors import NearestNeighbors
 
     # Euclidean on unit vectors ranks neighbours exactly as cosine does, and scikit-learn's
     # Euclidean brute-force path is a chunked matmul with a heap (its cosine path is slower).
-    return NearestNeighbors(n_neighbors=k, algorithm="brute", metric="euclidean").fit(x).kneighbors(x)
+    return NearestNeighbors(n_neighbors=k, algorithm="brute", metric="euclidean").fit(x).kneighbors(queries)
+
+
+def _exact_knn_rows(x: np.ndarray, k: int, a: int, b: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_exact_knn` for the query rows ``a:b`` of ``x`` (one block task)."""
+    return _exact_knn(x, k, x[a:b])
 
 
 def knn_predict(graph: NeighbourGraph, train: np.ndarray, test: np.ndarray, y: np.ndarray, k: int) -> np.ndarray:
