@@ -33,6 +33,7 @@ import numpy as np
 from sklearn.metrics.pairwise import cosine_similarity, euclidean_distances
 
 from analysis.statistics.pair_histograms import PairHistograms, pair_histograms
+from analysis.statistics.sampled_pairs import ImpostorSample, sampled_pair_histograms
 from analysis.statistics.verification import PairsProtocolResult, Verification, pairs_protocol, verification_metrics
 from analysis.types import EmbeddingSet
 
@@ -57,6 +58,12 @@ class SimilarityParams:
         The Euclidean centroid heatmap shows at most this many identities (the largest).
     pairs_folds : int, default=10
         Folds of the pairs protocol (10 for LFW).
+    exact_max_rows : int, default=200000
+        Up to this many rows every pair is binned exactly; above, genuine pairs stay exact and
+        ``impostor_samples`` seeded random impostor pairs are binned instead
+        (:mod:`analysis.statistics.sampled_pairs`). 0 keeps the exact pass at any size.
+    impostor_samples : int, default=100000000
+        Impostor pairs drawn above ``exact_max_rows``.
     """
 
     enabled: bool = True
@@ -66,6 +73,8 @@ class SimilarityParams:
     top_n: int = 10
     heatmap_max_identities: int = 300
     pairs_folds: int = 10
+    exact_max_rows: int = 200_000
+    impostor_samples: int = 100_000_000
 
     def __post_init__(self) -> None:
         if not 10 <= self.n_bins <= 1_000_000:
@@ -78,6 +87,8 @@ class SimilarityParams:
             raise ValueError("top_n >= 1 and heatmap_max_identities >= 2 are required")
         if self.pairs_folds < 2:
             raise ValueError(f"pairs_folds must be >= 2, got {self.pairs_folds}")
+        if self.exact_max_rows < 0 or self.impostor_samples < 1:
+            raise ValueError("exact_max_rows must be >= 0 (0: always exact) and impostor_samples >= 1")
 
 
 # --------------------------------------------------------------------------- results
@@ -123,6 +134,7 @@ class SimilarityResult:
     singleton_identities: int  # identities with one image: no genuine pair, no radius
     params: SimilarityParams
     pairs_skipped: str = ""  # why given verification pairs could not be scored
+    impostor_sample: ImpostorSample | None = None  # set when impostor pairs were sampled (large sets)
 
 
 # --------------------------------------------------------------------------- centroids
@@ -153,7 +165,7 @@ def analyze_similarity(
         At least two identities. Computed on L2-normalised vectors.
     params : SimilarityParams
     random_state : int, default=0
-        Unused (everything here is exact); kept for the common compute signature.
+        Seed of the impostor sample above ``params.exact_max_rows`` rows (below, everything is exact).
     pairs : sequence of (item_a, item_b, same), optional
         Verification pairs of the dataset (LFW); when given, :func:`pairs_protocol` runs.
 
@@ -161,7 +173,6 @@ def analyze_similarity(
     -------
     SimilarityResult
     """
-    del random_state
     names = emb.identity_names
     k = len(names)
     if k < 2:
@@ -189,7 +200,12 @@ def analyze_similarity(
     consecutive = ConsecutivePairs(
         first=np.arange(k - 1), cosine=ccos[rows[:-1], rows[1:]], distance=ceuc[rows[:-1], rows[1:]]
     )
-    hist = pair_histograms(x, labels, params.n_bins, params.block_rows)
+    sample = None
+    if params.exact_max_rows and len(x) > params.exact_max_rows:
+        hist, sample = sampled_pair_histograms(x, labels, params.n_bins, params.impostor_samples, random_state,
+                                               params.block_rows)
+    else:
+        hist = pair_histograms(x, labels, params.n_bins, params.block_rows)
     ver = verification_metrics(hist, params.far_levels)
     pr, pairs_skipped = None, ""
     if pairs is not None:
@@ -213,4 +229,5 @@ def analyze_similarity(
         singleton_identities=int((counts < 2).sum()),
         params=params,
         pairs_skipped=pairs_skipped,
+        impostor_sample=sample,
     )
