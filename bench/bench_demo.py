@@ -3,8 +3,8 @@
 Each build is ``build_report.py --quiet`` on ``configs/demo.toml`` with a fresh output folder
 and a fresh cache (so embeddings, analyses, figures, mkdocs and latexmk all run), in its own
 process. The baseline is a commit of this repository exported with ``git archive`` into a
-temporary folder (nothing is checked out); the builds alternate (baseline, current, baseline,
-current...) so that a change of load on a shared machine hits both sides alike. The load
+temporary folder (nothing is checked out); the builds alternate (current, baseline, current,
+baseline...) so that a change of load on a shared machine hits both sides alike. The load
 average before each build is printed with it, as is the peak resident memory of the build
 process tree, and the report says whether both sides wrote the same ``docs/`` bytes.
 
@@ -84,7 +84,7 @@ def main(argv=None) -> int:
             os.symlink(vendor, base_tree / ".vendor")
         rows = []
         for r in range(args.repeat):
-            for side, tree in (("baseline", base_tree), ("current", ROOT)):
+            for side, tree in (("current", ROOT), ("baseline", base_tree)):
                 res = cold_build(tree, tmp / f"{side}-{r}", args.extra_args)
                 rows.append((side, res))
                 print(f"{side:9s} run {r + 1}: {res['wall']:6.1f} s  load {res['load']:5.1f}  "

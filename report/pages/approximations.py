@@ -25,14 +25,14 @@ def similarity_note(r: SimilarityResult) -> Admonition | None:
     for level, thr in zip(v.far_levels, v.threshold_at_far):
         if not np.isfinite(thr):
             continue
-        above = int(h.impostor[np.searchsorted(h.edges[:-1], thr - 1e-12):].sum())
-        lo, hi = far_interval(above, s.n_sampled)
+        lo, hi, above = far_interval(s, int(np.searchsorted(h.edges[:-1], thr - 1e-12)))
         parts.append(f"FAR {level:g}: {count(above)} sampled pairs above the threshold, "
-                     f"true FAR in [{lo:.2e}, {hi:.2e}] (95% Wilson interval)")
+                     f"FAR of all pairs in [{lo:.2e}, {hi:.2e}] (95% interval from the spread between groups)")
     text = (f"Approximate: {count(r.n_samples)} rows are more than [similarity] exact_max_rows = "
             f"{count(r.params.exact_max_rows)}, so genuine pairs are all counted exactly ({count(h.n_genuine)}) but "
-            f"impostor pairs are a seeded uniform sample of {count(s.n_sampled)} of the {count(s.population)} "
-            f"({pct(s.n_sampled / max(s.population, 1), 3)}); impostor rates, TAR@FAR and EER are read from that sample. "
+            f"impostor pairs are a seeded sample of {count(s.n_sampled)} of the {count(s.population)} "
+            f"({pct(s.n_sampled / max(s.population, 1), 3)}), drawn in {len(s.group_counts)} independent groups of "
+            f"{s.group_rows} x {s.group_rows} rows; impostor rates, TAR@FAR and EER are read from that sample. "
             + ("; ".join(parts) + "." if parts else ""))
     return Admonition("note", "Impostor pairs sampled", (Text(text),))
 
