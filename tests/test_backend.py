@@ -76,3 +76,47 @@ def test_dask_local_cluster_gives_identical_histograms_and_neighbours():
     np.testing.assert_array_equal(graph.index, local_graph.index)
     # Same neighbours; their float32 distances may differ in the last bits (BLAS threads).
     np.testing.assert_allclose(graph.distance, local_graph.distance, rtol=1e-5)
+
+
+@pytest.mark.slow
+def test_study_on_a_dask_local_cluster_equals_the_serial_study(tmp_path):
+    """[study] backend = "dask" (a LocalCluster started for the run) gives the serial run's results."""
+    pytest.importorskip("distributed")
+    import dataclasses
+
+    from analysis.config import load_config
+    from analysis.embedding.store import EmbeddingStore
+    from report.study import BuildLog, compute_all, load_inputs
+    from tests.conftest import write_small_config
+
+    results = {}
+    for backend in ("serial", "dask"):
+        folder = tmp_path / backend
+        cfg = load_config(write_small_config(folder, n_identities=8, subsets='["all"]'))
+        study = dataclasses.replace(cfg.study, backend=backend, n_jobs=2)
+        cfg = dataclasses.replace(cfg, study=study, manifold=dataclasses.replace(cfg.manifold, tsne=False, umap=False))
+        build = BuildLog()
+        inputs = load_inputs(cfg, EmbeddingStore(cfg.study.cache_dir), build, progress=False)
+        results[backend] = compute_all(cfg, inputs, build, progress=False)
+        assert not [r for r in build.reused if not r.startswith("embeddings")]  # fresh caches: both computed
+    serial, dask = results["serial"], results["dask"]
+    assert set(serial.cell_results) == set(dask.cell_results) and serial.cells == dask.cells
+    for cell in serial.cells:
+        hs, hd = serial.cell_results["similarity"][cell].histograms, dask.cell_results["similarity"][cell].histograms
+        np.testing.assert_array_equal(hs.genuine, hd.genuine)
+        np.testing.assert_array_equal(hs.impostor, hd.impostor)
+        cs, cd = serial.cell_results["classifiers"][cell], dask.cell_results["classifiers"][cell]
+        assert [s.accuracy_mean for s in cs.scores] == [s.accuracy_mean for s in cd.scores]
+        gs, gd = serial.cell_results["geometry"][cell], dask.cell_results["geometry"][cell]
+        np.testing.assert_allclose(gs.norms, gd.norms, rtol=1e-12)
+
+
+def test_backend_setting_is_validated(tmp_path):
+    from analysis.config import ConfigError, StudySettings, build_dataclass
+
+    with pytest.raises(ConfigError, match="backend must be one of loky, serial, dask"):
+        build_dataclass(StudySettings, {"backend": "spark"}, where="[study]", base=tmp_path)
+    with pytest.raises(ConfigError, match="scheduler is only used with backend"):
+        build_dataclass(StudySettings, {"scheduler": "tcp://h:8786"}, where="[study]", base=tmp_path)
+    ok = build_dataclass(StudySettings, {"backend": "dask", "n_jobs": 2}, where="[study]", base=tmp_path)
+    assert (ok.backend, ok.n_jobs, ok.scheduler) == ("dask", 2, "")

@@ -74,7 +74,8 @@ def _impostor_sample(x: np.ndarray, lab: np.ndarray, n_bins: int, n_samples: int
     """
     rng = np.random.default_rng(seed)
     n = len(x)
-    m = int(max(1, min(group_rows, n // 2)))
+    # At least about 32 groups, so that the between-group spread (the interval) is well estimated.
+    m = int(max(1, min(group_rows, n // 2, int(np.sqrt(n_samples / 32)))))
     half = np.float32(n_bins / 2)
     n_groups = int(max(2, -(-n_samples // (m * m))))
     groups = np.zeros((n_groups, n_bins + 1), dtype=np.int64)
