@@ -85,7 +85,11 @@ def render_figures(figures: list[Figure], cache: Path, progress: bool) -> tuple[
     """Draw the figures that are not in the cache; returns key -> digest, drawn, reused."""
     cache.mkdir(parents=True, exist_ok=True)
     digests = {f.key: figure_hash(f) for f in figures}
-    missing = [f for f in figures if not (cache / f"{digests[f.key]}.png").is_file()]
+    # One drawing per distinct digest: figures with the same plot and data share a cache entry.
+    distinct: dict[str, Figure] = {}
+    for f in figures:
+        distinct.setdefault(digests[f.key], f)
+    missing = [f for d, f in distinct.items() if not (cache / f"{d}.png").is_file()]
     if missing:
         # Two worker processes: matplotlib is single-threaded and figures are independent.
         jobs = min(len(missing), max(1, (os.cpu_count() or 1)))
