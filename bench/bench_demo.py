@@ -5,8 +5,8 @@ and a fresh cache (so embeddings, analyses, figures, mkdocs and latexmk all run)
 process. The baseline is a commit of this repository exported with ``git archive`` into a
 temporary folder (nothing is checked out); the builds alternate (current, baseline, current,
 baseline...) so that a change of load on a shared machine hits both sides alike. The load
-average before each build is printed with it, as is the peak resident memory of the build
-process tree, and the report says whether both sides wrote the same ``docs/`` bytes.
+average before each build is printed with it, as is the peak resident memory of the largest
+process of the build, and the report says whether both sides wrote the same ``docs/`` bytes.
 
 Usage::
 
@@ -87,7 +87,7 @@ def main(argv=None) -> int:
             for side, tree in (("current", ROOT), ("baseline", base_tree)):
                 res = cold_build(tree, tmp / f"{side}-{r}", args.extra_args)
                 rows.append((side, res))
-                print(f"{side:9s} run {r + 1}: {res['wall']:6.1f} s  load {res['load']:5.1f}  "
+                print(f"{side:9s} run {r + 1}: {res['wall']:6.1f} s  load {res['load']:5.1f}  peak {res['peak_mib']:6.0f} MiB  "
                       f"docs {res['docs']}", flush=True)
         base = [res["wall"] for side, res in rows if side == "baseline"]
         cur = [res["wall"] for side, res in rows if side == "current"]
