@@ -32,6 +32,10 @@ from analysis.statistics.similarity import SimilarityParams
 from analysis.statistics.subsets import parse_subset
 
 
+#: Values of ``[study] backend`` (see :mod:`report.backend`).
+BACKENDS = ("loky", "serial", "dask")
+
+
 class ConfigError(ValueError):
     """A study config that cannot be used; the message names the key and the fix."""
 
@@ -72,6 +76,17 @@ class StudySettings:
     junk_labels : tuple of str, default=("unknown",)
         Labels that do not name a person (a catch-all group). Identity tables of the site leave
         them out (no "nearest other identity" is ever ``unknown``) and report them once on their own.
+    backend : {"loky", "serial", "dask"}
+        Where the per-cell analyses run (:mod:`report.backend`): ``loky`` worker processes on
+        this machine (default), ``serial`` in this process, or ``dask`` tasks on a Dask cluster,
+        which also splits the quadratic passes (all-pair histograms, k-NN graph) into tasks.
+    n_jobs : int
+        Worker processes (``loky``) or workers of the ``LocalCluster`` started for the run
+        (``dask`` without a scheduler); 0 means one per CPU core.
+    scheduler : str
+        Address of a running Dask scheduler (``tcp://host:8786``); empty starts a
+        ``LocalCluster`` for the run. With a remote cluster, ``cache_dir`` must be on a file
+        system the workers share.
     """
 
     title: str = "Face Embedding Atlas"
@@ -86,6 +101,17 @@ class StudySettings:
     keywords: tuple[str, ...] = ()
     site_url: str = ""
     junk_labels: tuple[str, ...] = ("unknown",)
+    backend: str = "loky"
+    n_jobs: int = 0
+    scheduler: str = ""
+
+    def __post_init__(self) -> None:
+        if self.backend not in BACKENDS:
+            raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {self.backend!r}")
+        if self.n_jobs < 0:
+            raise ValueError(f"n_jobs must be >= 0 (0: one per CPU core), got {self.n_jobs}")
+        if self.scheduler and self.backend != "dask":
+            raise ValueError(f"scheduler is only used with backend = \"dask\", got backend = {self.backend!r}")
 
 
 @dataclass(frozen=True)

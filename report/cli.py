@@ -39,7 +39,7 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
                    help="embedding and analysis cache (overrides [study] cache_dir)")
     p.add_argument("--no-site", action="store_true", help="write docs/ but do not run mkdocs build")
     p.add_argument("--no-paper", action="store_true", help="do not write or compile the LaTeX paper")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--quiet", action="store_true", help="no progress bars or stage lines")
     gpu = p.add_argument_group("devices", "check where extraction would run, then exit (builds nothing)")
     gpu.add_argument("--check-devices", action="store_true",
                      help="print each visible GPU, the provider each extraction session really uses and a warm-up "
@@ -111,7 +111,7 @@ def build(args: argparse.Namespace) -> int:
     try:
         results, outputs, build_log = run(
             config,
-            progress=not args.quiet and sys.stderr.isatty(),
+            progress=not args.quiet,  # a bar on a terminal, one line per stage otherwise (report.progress)
             build_site=False if args.no_site else None,
             build_paper=False if args.no_paper else None,
         )

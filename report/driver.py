@@ -22,6 +22,7 @@ from report.model import Report
 from report.recognizer_files import export_recognizers
 from report.review import write_review_folders
 from report.pages.downloads import downloads_page
+from report.progress import stage
 from report.pages.reproducibility import reproducibility_page, timings_frame
 from report.study import BuildLog, StudyResults, add_galleries, compute_all, embedding_summary, load_inputs
 
@@ -37,9 +38,11 @@ def run(config: StudyConfig, progress: bool = True, build_site: bool | None = No
     t_all = time.perf_counter()
     cache_dir = Path(config.study.cache_dir)
     store = EmbeddingStore(cache_dir)
-    inputs = load_inputs(config, store, build, progress)
+    with stage("embeddings", progress):
+        inputs = load_inputs(config, store, build, progress)
     t0 = time.perf_counter()
-    results = compute_all(config, inputs, build, progress)
+    with stage("analyses", progress):
+        results = compute_all(config, inputs, build, progress)
     build.timings["analyses"] = time.perf_counter() - t0
     if config.study.galleries:
         t0 = time.perf_counter()
@@ -50,7 +53,8 @@ def run(config: StudyConfig, progress: bool = True, build_site: bool | None = No
     # Aligned crops per discovered cluster for a local review (review_dir of unlabelled datasets).
     build.review = write_review_folders(results, lambda name: discovered_clusters(results, name))
     t0 = time.perf_counter()
-    report = build_report(results)
+    with stage("page model", progress):
+        report = build_report(results)
     build.timings["page model"] = time.perf_counter() - t0
     outputs = render_all(
         report,
@@ -93,11 +97,13 @@ def render_all(report: Report, results: StudyResults, build: BuildLog, site: boo
 
     pdf, paper_rebuilt, warnings = (None, False, ())
     if paper:
-        pdf, paper_rebuilt, warnings = render.build_paper(report, out / "paper", digests, fig_cache)
+        with stage("paper (latexmk)", progress):
+            pdf, paper_rebuilt, warnings = render.build_paper(report, out / "paper", digests, fig_cache)
         build.warnings.extend(f"LaTeX: {w}" for w in warnings)
     render.write_docs(pages, tables, digests, fig_cache, out / "docs", pdf, embedding_files)
     atomic_write_text(out / "mkdocs.yml", site_renderer.mkdocs_config(cfg.study.title, cfg.study.site_url, pages))
     index, site_rebuilt = (None, False)
     if site:
-        index, site_rebuilt = render.build_site(out)
+        with stage("site (mkdocs)", progress):
+            index, site_rebuilt = render.build_site(out)
     return render.Outputs(out, out / "docs", index, pdf, drawn, reused, site_rebuilt, paper_rebuilt, warnings)

@@ -26,6 +26,7 @@ from report import latex as latex_renderer
 from report import site as site_renderer
 from report.model import Explorer, Figure, Page, Report, Table
 from report.escape import slugify
+from report.progress import bar as progress_bar
 from report.references import bibtex
 from analysis.embedding.store import atomic_write_bytes, atomic_write_text, content_hash
 
@@ -98,18 +99,19 @@ def render_figures(figures: list[Figure], cache: Path, progress: bool) -> tuple[
     """Draw the figures that are not in the cache; returns key -> digest, drawn, reused."""
     cache.mkdir(parents=True, exist_ok=True)
     digests = {f.key: figure_hash(f) for f in figures}
-    missing = [f for f in figures if not (cache / f"{digests[f.key]}.png").is_file()]
+    # One drawing per distinct digest: figures with the same plot and data share a cache entry.
+    distinct: dict[str, Figure] = {}
+    for f in figures:
+        distinct.setdefault(digests[f.key], f)
+    missing = [f for d, f in distinct.items() if not (cache / f"{d}.png").is_file()]
     if missing:
         # Two worker processes: matplotlib is single-threaded and figures are independent.
         jobs = min(len(missing), max(1, (os.cpu_count() or 1)))
-        items = missing
-        if progress:
-            from tqdm.auto import tqdm
-
-            items = tqdm(missing, desc="figures", unit="fig", leave=False)
-        joblib.Parallel(n_jobs=jobs, backend="loky" if jobs > 1 and len(missing) > 4 else "sequential")(
-            joblib.delayed(_draw_to_cache)(f, cache, digests[f.key]) for f in items
-        )
+        with progress_bar(len(missing), "figures", progress, unit="fig") as bar:
+            for _ in joblib.Parallel(n_jobs=jobs, backend="loky" if jobs > 1 and len(missing) > 4 else "sequential",
+                                     return_as="generator_unordered")(
+                    joblib.delayed(_draw_to_cache)(f, cache, digests[f.key]) for f in missing):
+                bar.update(1)
     return digests, len(missing), len(figures) - len(missing)
 
 

@@ -13,6 +13,7 @@ so that a second run with nothing changed recomputes nothing:
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import time
@@ -191,9 +192,45 @@ def _timed(fn: Callable) -> Callable:
     return run
 
 
+def run_cached_step(compute: Callable, cache_dir: str, args: tuple, kwargs: dict) -> tuple[str, Any, float]:
+    """One analysis through the analysis cache: ``("ok", result, seconds)`` or ``("skip", reason, 0)``.
+
+    Module-level so that loky and Dask workers can run it; the cache folder is shared with them
+    (joblib.Memory writes each entry atomically, so concurrent tasks never see half an entry).
+    """
+    cached = joblib.Memory(Path(cache_dir) / "analyses", verbose=0).cache(_timed(compute))
+    try:
+        result, secs = cached(*args, **kwargs)
+    except ValueError as exc:  # an analysis that cannot run on this input says why
+        return "skip", str(exc), 0.0
+    return "ok", result, secs
+
+
+# Relative cost of each analysis per row (measured on the demo), so that the longest tasks are
+# handed out first and the workers finish together.
+_STEP_COST = {"manifold": 6.0, "classifiers": 4.0, "clustering": 4.0, "discovery": 4.0, "audit": 2.0,
+              "similarity": 1.0, "geometry": 1.0, "crossnet": 2.0}
+
+
+@dataclass(frozen=True, eq=False)
+class _Task:
+    step: Any  # CellStep or DatasetStep
+    key: Any  # Cell, or the dataset name for dataset steps
+    args: tuple
+    kwargs: dict
+    rows: int
+
+
 def compute_all(config: StudyConfig, inputs, build: BuildLog, progress: bool) -> StudyResults:
-    """Run every enabled analysis on every cell, through the analysis cache."""
-    memory = joblib.Memory(Path(config.study.cache_dir) / "analyses", verbose=0)
+    """Run every enabled analysis on every cell, through the analysis cache.
+
+    Cached results are loaded here; the others run as independent tasks on ``[study] backend``
+    (:mod:`report.backend`: loky processes by default, or a Dask cluster), longest first.
+    """
+    from report import backend as backends
+
+    cache_dir = str(config.study.cache_dir)
+    memory = joblib.Memory(Path(cache_dir) / "analyses", verbose=0)
     seed = config.study.seed
     cells, contexts = [], {}
     cell_results: dict[str, dict[Cell, Any]] = {}
@@ -201,80 +238,75 @@ def compute_all(config: StudyConfig, inputs, build: BuildLog, progress: bool) ->
     dataset_results: dict[str, dict[str, Any]] = {}
     seconds: dict[str, float] = {}
     steps = [s for s in cell_steps() if s.enabled(config)]
-    work = [(inp, net, sub) for inp in inputs for net in sorted(inp.embeddings) for sub in config.subsets]
-    bar = _progress(len(work) * max(len(steps), 1), "analyses", progress)
-    for inp, net, subset in work:
-        emb = inp.embeddings[net]
-        spec = parse_subset(subset)
-        part = select_subset(emb, spec, random_state=seed)
-        cell = Cell(inp.spec.name, net, subset)
-        unlabelled = is_unlabelled(part)
-        if len(np.unique(part.identities)) < 2 and not unlabelled:
-            for step in steps:
-                cell_skips.setdefault(step.name, {})[cell] = (
-                    f"subset {subset!r} leaves {len(np.unique(part.identities))} identities; at least 2 are needed"
-                )
-                bar.update(1)
-            build.warnings.append(f"{cell.dataset}/{cell.network}/{subset}: fewer than 2 identities, skipped")
-            continue
-        cells.append(cell)
-        contexts[cell] = CellContext(cell, spec.description, emb.synthetic, emb.n_dims, seed, config.study.junk_labels)
-        for step in steps:
-            if (step.labels == "unlabelled") != unlabelled:
-                if unlabelled:  # a labelled analysis on unlabelled faces: say why, once per cell
-                    cell_skips.setdefault(step.name, {})[cell] = NEEDS_LABELS
-                bar.update(1)
-                continue
-            cached = memory.cache(_timed(step.compute))
-            params = step.params(config)
-            # A dataset's verification pairs (LFW) are a protocol on the whole dataset: only the
-            # "all" subset's similarity analysis scores them.
-            extra = {"pairs": inp.pairs} if step.name == "similarity" and inp.pairs and subset == "all" else {}
-            if step.name == "audit" and len(inp.trace.get(net, ())):  # detection doubts apart from label doubts
-                extra = {"detection": face_detections(inp.trace[net], str(emb.meta.get("detector", "")))}
-            hit = cached.check_call_in_cache(part, params, seed, **extra)
-            try:
-                result, secs = cached(part, params, seed, **extra)
-            except ValueError as exc:  # an analysis that cannot run on this cell says why
-                cell_skips.setdefault(step.name, {})[cell] = str(exc)
-                build.warnings.append(f"{step.name} skipped on {cell.dataset}/{cell.network}/{subset}: {exc}")
-                bar.update(1)
-                continue
-            cell_results.setdefault(step.name, {})[cell] = result
-            seconds[f"{step.name}/{cell.dataset}/{cell.network}/{subset}"] = secs
-            build.record(f"{step.name} {cell.dataset}/{cell.network}/{subset}", hit)
-            bar.update(1)
-    bar.close()
+    tasks: list[_Task] = []
+    for inp in inputs:
+        for net in sorted(inp.embeddings):
+            for subset in config.subsets:
+                emb = inp.embeddings[net]
+                spec = parse_subset(subset)
+                part = select_subset(emb, spec, random_state=seed)
+                cell = Cell(inp.spec.name, net, subset)
+                unlabelled = is_unlabelled(part)
+                if len(np.unique(part.identities)) < 2 and not unlabelled:
+                    for step in steps:
+                        cell_skips.setdefault(step.name, {})[cell] = (
+                            f"subset {subset!r} leaves {len(np.unique(part.identities))} identities; at least 2 are needed"
+                        )
+                    build.warnings.append(f"{cell.dataset}/{cell.network}/{subset}: fewer than 2 identities, skipped")
+                    continue
+                cells.append(cell)
+                contexts[cell] = CellContext(cell, spec.description, emb.synthetic, emb.n_dims, seed,
+                                             config.study.junk_labels)
+                for step in steps:
+                    if (step.labels == "unlabelled") != unlabelled:
+                        if unlabelled:  # a labelled analysis on unlabelled faces: say why, once per cell
+                            cell_skips.setdefault(step.name, {})[cell] = NEEDS_LABELS
+                        continue
+                    # A dataset's verification pairs (LFW) are a protocol on the whole dataset: only the
+                    # "all" subset's similarity analysis scores them.
+                    extra = {"pairs": inp.pairs} if step.name == "similarity" and inp.pairs and subset == "all" else {}
+                    if step.name == "audit" and len(inp.trace.get(net, ())):  # detection doubts apart from label doubts
+                        extra = {"detection": face_detections(inp.trace[net], str(emb.meta.get("detector", "")))}
+                    tasks.append(_Task(step, cell, (part, step.params(config), seed), extra, part.n_samples))
     for step in (s for s in dataset_steps() if s.enabled(config)):
         for inp in inputs:
-            cached = memory.cache(_timed(step.compute))
-            params = step.params(config)
-            hit = cached.check_call_in_cache(inp.embeddings, params, seed)
-            try:
-                result, secs = cached(inp.embeddings, params, seed)
-            except ValueError as exc:  # e.g. networks that share no item: say so, keep going
-                build.warnings.append(f"{step.name} skipped on dataset {inp.spec.name}: {exc}")
+            rows = sum(e.n_samples for e in inp.embeddings.values())
+            tasks.append(_Task(step, inp.spec.name, (inp.embeddings, step.params(config), seed), {}, rows))
+
+    hits = [memory.cache(_timed(t.step.compute)).check_call_in_cache(*t.args, **t.kwargs) for t in tasks]
+    outcomes: list[Any] = [None] * len(tasks)
+    for i, t in enumerate(tasks):
+        if hits[i]:
+            outcomes[i] = run_cached_step(t.step.compute, cache_dir, t.args, t.kwargs)
+    todo = sorted((i for i in range(len(tasks)) if not hits[i]),
+                  key=lambda i: (-_STEP_COST.get(tasks[i].step.name, 1.0) * tasks[i].rows, i))
+    study = config.study
+    n_workers = backends.worker_count(study.n_jobs)
+    with (backends.dask_client(study.scheduler, n_workers) if study.backend == "dask" and todo
+          else contextlib.nullcontext()) as client:
+        done = backends.run_tasks(
+            run_cached_step, [(tasks[i].step.compute, cache_dir, tasks[i].args, tasks[i].kwargs) for i in todo],
+            study.backend, study.n_jobs, client=client, progress=progress, desc="analyses")
+    for i, outcome in zip(todo, done):
+        outcomes[i] = outcome
+    # Results, timings and warnings in task order whatever order the workers finished in.
+    for t, hit, (status, value, secs) in zip(tasks, hits, outcomes):
+        if isinstance(t.key, Cell):
+            cell, where = t.key, f"{t.key.dataset}/{t.key.network}/{t.key.subset}"
+            if status == "skip":
+                cell_skips.setdefault(t.step.name, {})[cell] = value
+                build.warnings.append(f"{t.step.name} skipped on {where}: {value}")
                 continue
-            dataset_results.setdefault(step.name, {})[inp.spec.name] = result
-            seconds[f"{step.name}/{inp.spec.name}"] = secs
-            build.record(f"{step.name} {inp.spec.name}", hit)
+            cell_results.setdefault(t.step.name, {})[cell] = value
+        else:  # dataset step, e.g. networks that share no item: say so, keep going
+            where = t.key
+            if status == "skip":
+                build.warnings.append(f"{t.step.name} skipped on dataset {where}: {value}")
+                continue
+            dataset_results.setdefault(t.step.name, {})[where] = value
+        seconds[f"{t.step.name}/{where}"] = secs
+        build.record(f"{t.step.name} {where}", hit)
     return StudyResults(config, tuple(inputs), tuple(cells), contexts, cell_results, cell_skips, dataset_results, seconds)
-
-
-class _NullBar:
-    def update(self, n=1):
-        pass
-
-    def close(self):
-        pass
-
-
-def _progress(total: int, desc: str, enabled: bool):
-    if not enabled:
-        return _NullBar()
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=desc, unit="step", leave=False)
 
 
 def gallery_cell(config: StudyConfig, inp: DatasetInput, network: str, results: StudyResults) -> Cell | None:

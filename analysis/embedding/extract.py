@@ -37,6 +37,7 @@ import dataclasses
 import io
 import logging
 import shutil
+import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -294,7 +295,9 @@ class _NoBar:
 
 
 def _progress_bar(total: int, initial: int, enabled: bool):
-    if not enabled:
+    # Without a terminal (CI, a log file) tqdm's redrawn frames would flood the log; the driver
+    # prints one line when the embeddings stage ends instead (report.progress.stage).
+    if not enabled or not sys.stderr.isatty():
         return _NoBar()
     from tqdm.auto import tqdm
 

@@ -46,6 +46,7 @@ from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
 from sklearn.model_selection import StratifiedKFold
 from sklearn.svm import LinearSVC
 
+from analysis.statistics.ann import AnnReport
 from analysis.statistics.knn import NeighbourGraph, _GraphKNN, neighbour_graph
 from analysis.types import EmbeddingSet, l2_normalize
 
@@ -95,6 +96,9 @@ class ClassifierParams:
         Rows of the most-confused-pairs table.
     confusion_max_identities : int, default=20
         Identities shown in the confusion heatmap (those in the most confused pairs).
+    knn_exact_max_rows : int, default=200000
+        Above this many rows the shared k-NN search is approximate (FAISS IVF-Flat, recall
+        measured and shown, :mod:`analysis.statistics.ann`); 0 keeps it exact at any size.
     """
 
     enabled: bool = True
@@ -112,6 +116,7 @@ class ClassifierParams:
     kmeans_max_samples: int = 10000
     top_confused: int = 10
     confusion_max_identities: int = 20
+    knn_exact_max_rows: int = 200_000
 
     def __post_init__(self) -> None:
         if self.folds < 2:
@@ -204,6 +209,7 @@ class ClassifierResult:
     pca_dims: int  # components the linear models used (0 = full vectors)
     skipped: str
     params: ClassifierParams
+    knn_ann: AnnReport | None = None  # the k-NN search was approximate: how, and its measured recall
 
     def score(self, classifier: str, labels: str, scope: str | None = None) -> ClassifierScore | None:
         """The score of ``classifier`` on ``labels``: on all classes when it ran there, else on the subset
@@ -442,7 +448,7 @@ def analyze_classifiers(emb: EmbeddingSet, params: ClassifierParams, random_stat
     y = np.searchsorted(kept_ids, labels_all[keep])
     names = names_all[kept_ids]
     # One exact neighbour search serves k-NN in every fold of both label sources.
-    graph = neighbour_graph(x, max(4 * params.knn_k, 16))
+    graph = neighbour_graph(x, max(4 * params.knn_k, 16), params.knn_exact_max_rows, random_state)
     true_scores, oof, sampled, capped = _score_source(x, y, params, random_state, "true", graph, np.arange(len(x)))
     # The confusion matrix is of the best classifier on all classes (a subset score is of an easier task).
     best = max((s for s in true_scores if s.scope == "all"),
@@ -468,7 +474,7 @@ def analyze_classifiers(emb: EmbeddingSet, params: ClassifierParams, random_stat
             sampled, capped = sampled or s2, capped or c2
     return _replace(
         empty, sources=tuple(sources), scores=tuple(scores), confusion=confusion, kmeans_ari=ari, sampled=sampled,
-        linear_subset=capped,
+        linear_subset=capped, knn_ann=graph.ann,
     )
 
 

@@ -15,6 +15,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from analysis.blocks import block_map, in_dask_task
+from analysis.statistics.ann import AnnReport, approximate_knn
+
+#: Query rows per block task under Dask: FAISS's flat index itself searches queries in blocks
+#: of 4,096 rows (``distance_compute_blas_query_bs``), so splitting on its boundaries leaves
+#: every distance computed by the same matrix products as one whole search.
+QUERY_BLOCK = 4096
+
 
 @dataclass(frozen=True, eq=False)
 class NeighbourGraph:
@@ -28,30 +36,44 @@ class NeighbourGraph:
     """
 
     x: np.ndarray  # (n, d) the rows searched
-    index: np.ndarray  # (n, m) nearest other rows, nearest first
+    index: np.ndarray  # (n, m) nearest other rows, nearest first (-1: none found, approximate only)
     distance: np.ndarray  # (n, m)
+    ann: AnnReport | None = None  # set when the search was approximate (above ``exact_max_rows``)
 
 
-def neighbour_graph(x: np.ndarray, m: int) -> NeighbourGraph:
-    """Exact ``m`` nearest other rows of every row (Euclidean; cosine order on unit vectors).
+def neighbour_graph(x: np.ndarray, m: int, exact_max_rows: int = 0, random_state: int = 0) -> NeighbourGraph:
+    """The ``m`` nearest other rows of every row (Euclidean; cosine order on unit vectors).
 
     With FAISS installed (``faiss-cpu``) the search is its exact flat index, otherwise
     scikit-learn's brute-force search; both return the same neighbours. FAISS keeps the float32
     product in single precision where scikit-learn upcasts blocks to float64: on 20,000 x 512
     rows here 4.4 s against 8.6 s, and this search is the largest cost of the classifiers.
+    Above ``exact_max_rows`` rows (0: never) the search is approximate, FAISS IVF-Flat with
+    its recall measured (:mod:`analysis.statistics.ann`, recorded in ``ann``).
     """
     n = len(x)
     m = int(min(m, n - 1))
-    dist, idx = _exact_knn(np.ascontiguousarray(x, dtype=np.float32), m + 1)
+    xf = np.ascontiguousarray(x, dtype=np.float32)
+    ann = None
+    if exact_max_rows and n > exact_max_rows:
+        dist, idx, ann = approximate_knn(xf, m + 1, random_state=random_state)
+    elif in_dask_task() and n > QUERY_BLOCK:
+        # Row blocks of queries as tasks of the cluster; each searches every row, so the lists
+        # are those of one search (blocks are FAISS's own query blocks, see QUERY_BLOCK).
+        parts = block_map(_exact_knn_rows, (xf, m + 1), [(a, min(n, a + QUERY_BLOCK)) for a in range(0, n, QUERY_BLOCK)])
+        dist, idx = np.concatenate([d for d, _ in parts]), np.concatenate([i for _, i in parts])
+    else:
+        dist, idx = _exact_knn(xf, m + 1)
     # Drop each row itself; with exact duplicates it need not come first, so remove it by value.
     self_hit = idx == np.arange(n)[:, None]
     drop = np.where(self_hit.any(axis=1), self_hit.argmax(axis=1), m)
     keep = np.arange(m + 1)[None, :] != drop[:, None]
-    return NeighbourGraph(x, idx[keep].reshape(n, m), dist[keep].reshape(n, m))
+    return NeighbourGraph(x, idx[keep].reshape(n, m), dist[keep].reshape(n, m), ann)
 
 
-def _exact_knn(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """Distances and positions of the ``k`` nearest rows of every row (itself included)."""
+def _exact_knn(x: np.ndarray, k: int, queries: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Distances and positions of the ``k`` nearest rows of ``x`` to every query row (default: ``x``)."""
+    queries = x if queries is None else queries
     try:
         import faiss
     except ImportError:
@@ -59,13 +81,18 @@ def _exact_knn(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     if faiss is not None:
         index = faiss.IndexFlatL2(x.shape[1])
         index.add(x)
-        d2, idx = index.search(x, k)
+        d2, idx = index.search(queries, k)
         return np.sqrt(np.maximum(d2, 0.0)), idx.astype(np.int64)
     from sklearn.neighbors import NearestNeighbors
 
     # Euclidean on unit vectors ranks neighbours exactly as cosine does, and scikit-learn's
     # Euclidean brute-force path is a chunked matmul with a heap (its cosine path is slower).
-    return NearestNeighbors(n_neighbors=k, algorithm="brute", metric="euclidean").fit(x).kneighbors(x)
+    return NearestNeighbors(n_neighbors=k, algorithm="brute", metric="euclidean").fit(x).kneighbors(queries)
+
+
+def _exact_knn_rows(x: np.ndarray, k: int, a: int, b: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_exact_knn` for the query rows ``a:b`` of ``x`` (one block task)."""
+    return _exact_knn(x, k, x[a:b])
 
 
 def knn_predict(graph: NeighbourGraph, train: np.ndarray, test: np.ndarray, y: np.ndarray, k: int) -> np.ndarray:
@@ -90,7 +117,7 @@ def knn_predict(graph: NeighbourGraph, train: np.ndarray, test: np.ndarray, y: n
     is_train[train] = True
     k = int(min(k, len(train)))
     cand = graph.index[test]
-    ok = is_train[cand]
+    ok = is_train[cand] & (cand >= 0)  # -1: an approximate search found no row there
     # Position of each candidate among the training candidates of its row: the first k win.
     rank = np.cumsum(ok, axis=1)
     chosen = ok & (rank <= k)

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from analysis.blocks import block_map, in_dask_task
+
 
 @dataclass(frozen=True, eq=False)
 class PairHistograms:
@@ -87,36 +89,30 @@ def pair_histograms(x: np.ndarray, labels: np.ndarray, n_bins: int = 4000, block
     end_of = np.repeat(starts + sizes, sizes)  # end (exclusive) of each row's identity
     # Bin index = trunc(half * cos + half), produced by the matmul itself from an augmented
     # column (left rows [half * x, half], right rows [x, 1]); values rounding past 1.0 land in
-    # an overflow bin folded into the last one. Buffers are allocated once: first-touch page
-    # faults on a fresh 400 MB array per block cost more than the arithmetic.
+    # an overflow bin folded into the last one. Blocks are independent: inside a Dask task
+    # (backend "dask") they run as tasks of the cluster (analysis.blocks).
     half = np.float32(n_bins / 2)
     left = np.hstack([x * half, np.full((n, 1), half, dtype=np.float32)])
     right = np.ascontiguousarray(np.hstack([x, np.ones((n, 1), dtype=np.float32)]).T)
-    rows_max = min(block_rows, n)
-    s_buf = np.empty(rows_max * n, dtype=np.float32)
-    q_buf = np.empty(rows_max * n, dtype=np.intp)
+    starts_of_blocks = [(a, min(n, a + block_rows)) for a in range(0, n, block_rows)]
+    if in_dask_task():
+        parts = block_map(_block_counts, (left, right, lab, end_of, n_bins), starts_of_blocks)
+    else:
+        # Buffers are allocated once here: first-touch page faults on a fresh 400 MB array per
+        # block cost more than the arithmetic.
+        rows_max = min(block_rows, n)
+        bufs = (np.empty(rows_max * n, dtype=np.float32), np.empty(rows_max * n, dtype=np.intp))
+        parts = [_block_counts(left, right, lab, end_of, n_bins, a, b, *bufs) for a, b in starts_of_blocks]
     total = np.zeros(n_bins + 1, dtype=np.int64)
     genuine = np.zeros(n_bins + 1, dtype=np.int64)
     g_s1 = g_s2 = 0.0
     n_gen = 0
-    tril_cache: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-    for a in range(0, n, block_rows):
-        b = min(n, a + block_rows)
-        m, cols = b - a, n - a
-        s = s_buf[: m * cols].reshape(m, cols)
-        np.matmul(left[a:b], right[:, a:], out=s)  # pairs (i, j >= a): square block first
-        q = q_buf[: m * cols].reshape(m, cols)
-        np.copyto(q, s, casting="unsafe")
-        tril = tril_cache.setdefault(m, np.tril_indices(m))
-        total += np.bincount(q.ravel(), minlength=n_bins + 1)
-        total -= np.bincount(q[:, :m][tril], minlength=n_bins + 1)  # j <= i: not a pair i < j
-        w = int(end_of[b - 1]) - a
-        band = (lab[a:b, None] == lab[None, a : a + w]) & (np.arange(w)[None, :] > np.arange(m)[:, None])
-        genuine += np.bincount(q[:, :w][band], minlength=n_bins + 1)
-        g = (s[:, :w][band].astype(np.float64) - half) / half  # genuine cosines, exact up to float32
-        g_s1 += g.sum()
-        g_s2 += g @ g
-        n_gen += len(g)
+    for t, g, s1, s2, m in parts:  # in block order, so float sums do not depend on the backend
+        total += t
+        genuine += g
+        g_s1 += s1
+        g_s2 += s2
+        n_gen += m
     total[n_bins - 1] += total[n_bins]
     genuine[n_bins - 1] += genuine[n_bins]
     total, genuine = total[:n_bins], genuine[:n_bins]
@@ -144,3 +140,27 @@ def pair_histograms(x: np.ndarray, labels: np.ndarray, n_bins: int = 4000, block
         impostor_var=iv,
     )
 
+
+def _block_counts(left: np.ndarray, right: np.ndarray, lab: np.ndarray, end_of: np.ndarray, n_bins: int,
+                  a: int, b: int, s_buf: np.ndarray | None = None, q_buf: np.ndarray | None = None):
+    """Bin counts of the pairs ``(i, j > i)`` for rows ``a <= i < b`` (one block of :func:`pair_histograms`).
+
+    Returns (all-pair counts, genuine counts, genuine sum, genuine sum of squares, genuine pairs).
+    """
+    n = len(left)
+    half = np.float32(n_bins / 2)
+    m, cols = b - a, n - a
+    s_buf = np.empty(m * cols, dtype=np.float32) if s_buf is None else s_buf
+    q_buf = np.empty(m * cols, dtype=np.intp) if q_buf is None else q_buf
+    s = s_buf[: m * cols].reshape(m, cols)
+    np.matmul(left[a:b], right[:, a:], out=s)  # pairs (i, j >= a): square block first
+    q = q_buf[: m * cols].reshape(m, cols)
+    np.copyto(q, s, casting="unsafe")
+    tril = np.tril_indices(m)
+    total = np.bincount(q.ravel(), minlength=n_bins + 1)
+    total -= np.bincount(q[:, :m][tril], minlength=n_bins + 1)  # j <= i: not a pair i < j
+    w = int(end_of[b - 1]) - a
+    band = (lab[a:b, None] == lab[None, a : a + w]) & (np.arange(w)[None, :] > np.arange(m)[:, None])
+    genuine = np.bincount(q[:, :w][band], minlength=n_bins + 1)
+    g = (s[:, :w][band].astype(np.float64) - half) / half  # genuine cosines, exact up to float32
+    return total.astype(np.int64), genuine.astype(np.int64), float(g.sum()), float(g @ g), len(g)

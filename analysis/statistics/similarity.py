@@ -34,6 +34,7 @@ from sklearn.metrics.pairwise import cosine_similarity, euclidean_distances
 
 from analysis.statistics.pair_histograms import PairHistograms, pair_histograms
 from analysis.statistics.uncertainty import VerificationUncertainty, bootstrap_verification
+from analysis.statistics.sampled_pairs import ImpostorSample, sampled_pair_histograms
 from analysis.statistics.verification import PairsProtocolResult, Verification, pairs_protocol, verification_metrics
 from analysis.types import EmbeddingSet
 
@@ -68,6 +69,12 @@ class SimilarityParams:
         threshold; otherwise it is shown as not estimable, with the count.
     bootstrap_max_embeddings : int, default=4000
         Above this many embeddings the bootstrap replicates use a seeded sample of this many.
+    exact_max_rows : int, default=200000
+        Up to this many rows every pair is binned exactly; above, genuine pairs stay exact and
+        ``impostor_samples`` seeded random impostor pairs are binned instead
+        (:mod:`analysis.statistics.sampled_pairs`). 0 keeps the exact pass at any size.
+    impostor_samples : int, default=100000000
+        Impostor pairs drawn above ``exact_max_rows``.
     """
 
     enabled: bool = True
@@ -81,6 +88,8 @@ class SimilarityParams:
     confidence: float = 0.95
     min_impostor_pairs: int = 100
     bootstrap_max_embeddings: int = 4000
+    exact_max_rows: int = 200_000
+    impostor_samples: int = 100_000_000
 
     def __post_init__(self) -> None:
         if not 10 <= self.n_bins <= 1_000_000:
@@ -97,6 +106,8 @@ class SimilarityParams:
             raise ValueError("bootstrap_reps >= 0, confidence in (0, 1) and min_impostor_pairs >= 1 are required")
         if self.bootstrap_max_embeddings < 10:
             raise ValueError(f"bootstrap_max_embeddings must be >= 10, got {self.bootstrap_max_embeddings}")
+        if self.exact_max_rows < 0 or self.impostor_samples < 1:
+            raise ValueError("exact_max_rows must be >= 0 (0: always exact) and impostor_samples >= 1")
 
 
 # --------------------------------------------------------------------------- results
@@ -143,6 +154,7 @@ class SimilarityResult:
     params: SimilarityParams
     pairs_skipped: str = ""  # why given verification pairs could not be scored
     uncertainty: VerificationUncertainty | None = None  # intervals (bootstrap over identities)
+    impostor_sample: ImpostorSample | None = None  # set when impostor pairs were sampled (large sets)
 
 
 # --------------------------------------------------------------------------- centroids
@@ -173,7 +185,8 @@ def analyze_similarity(
         At least two identities. Computed on L2-normalised vectors.
     params : SimilarityParams
     random_state : int, default=0
-        Seed of the bootstrap over identities (everything else is exact).
+        Seed of the bootstrap over identities and of the impostor sample above
+        ``params.exact_max_rows`` rows (below that, the pair statistics are exact).
     pairs : sequence of (item_a, item_b, same), optional
         Verification pairs of the dataset (LFW); when given, :func:`pairs_protocol` runs.
 
@@ -208,7 +221,12 @@ def analyze_similarity(
     consecutive = ConsecutivePairs(
         first=np.arange(k - 1), cosine=ccos[rows[:-1], rows[1:]], distance=ceuc[rows[:-1], rows[1:]]
     )
-    hist = pair_histograms(x, labels, params.n_bins, params.block_rows)
+    sample = None
+    if params.exact_max_rows and len(x) > params.exact_max_rows:
+        hist, sample = sampled_pair_histograms(x, labels, params.n_bins, params.impostor_samples, random_state,
+                                               params.block_rows)
+    else:
+        hist = pair_histograms(x, labels, params.n_bins, params.block_rows)
     ver = verification_metrics(hist, params.far_levels)
     unc = bootstrap_verification(
         x, labels, eer=ver.eer, d_prime=ver.d_prime, roc=(ver.far, ver.tar, ver.thresholds),
@@ -240,4 +258,5 @@ def analyze_similarity(
         params=params,
         pairs_skipped=pairs_skipped,
         uncertainty=unc,
+        impostor_sample=sample,
     )

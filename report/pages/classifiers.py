@@ -13,6 +13,7 @@ from report import plotting
 from report.format import pm
 from report.model import Admonition, Bullets, Figure, P, Page, Section, Strong, Table, Text
 from report.contexts import CellContext
+from report.pages.approximations import classifiers_note
 
 PAPER_TEXT = (
     "Four classifiers (nearest centroid by cosine, 3-nearest neighbours by cosine, a linear SVM and a "
@@ -162,6 +163,8 @@ def page(ctx: CellContext, r: ClassifierResult) -> Page:
             (sampling,),
         ),
     ]
+    if (note := classifiers_note(r)) is not None:
+        intro.append(note)
     dropped = sum(len(s.dropped_classes) for s in r.sources)
     if dropped:
         intro.append(Admonition("note", "Classes dropped", (Text(

@@ -18,6 +18,7 @@ from report.pages.nearest import nearest_extremes_frame, nearest_frame
 from report.model import Admonition, Bullets, Figure, InlineMath, Math, P, Page, Section, Strong, Table, Text
 from report.contexts import CellContext
 from report.pages.verification_table import ci_text as _ci_text, far_label as _far_label, verification_frame
+from report.pages.approximations import similarity_note
 
 PAPER_TEXT = (
     "We compare the cosine similarity of every pair of embeddings of the same identity (genuine) "
@@ -242,6 +243,8 @@ def page(ctx: CellContext, r: SimilarityResult) -> Page:
             bits.append(f"{r.singleton_identities} identities have a single image: no genuine pair and a zero radius")
         text = "; ".join(bits)
         intro.append(Admonition("note", "Labels taken as given", (Text(text[0].upper() + text[1:] + "."),)))
+    if (note := similarity_note(r)) is not None:
+        intro.append(note)
     ver_table = Table(
         key=ctx.key("similarity-verification"),
         caption=(f"Verification metrics over all pairs ({ctx.label}). Thresholds accept a pair when its cosine is at "
