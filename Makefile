@@ -40,4 +40,4 @@ bench: setup-dev
 	$(BIN)/python bench/bench_extract.py
 
 clean:
-	rm -rf docs site paper mkdocs.yml .site-inputs.sha256 .cache
+	rm -rf build/demo .cache

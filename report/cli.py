@@ -1,6 +1,6 @@
 """Command line: ``atlas build`` (also ``python build_report.py``) builds a study's site and paper.
 
-Config errors print one ``error:`` line and exit 2. The installed command (``pip install .``)
+Every error (config, output folder, data) prints one ``error:`` line and exits 2 (``--debug``: traceback too). The installed command (``pip install .``)
 uses the packaged demo config by default and writes into ``./atlas-demo`` so that it never
 writes inside the installed package.
 """
@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import traceback
 from pathlib import Path
 
 from report.resources import configs_dir, is_source_checkout
@@ -38,6 +39,7 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     p.add_argument("--no-site", action="store_true", help="write docs/ but do not run mkdocs build")
     p.add_argument("--no-paper", action="store_true", help="do not write or compile the LaTeX paper")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--debug", action="store_true", help="on an error, print the full traceback too")
     return p
 
 
@@ -55,14 +57,32 @@ def parse_args(argv=None, prog: str = "build_report.py") -> argparse.Namespace:
 
 
 def build(args: argparse.Namespace) -> int:
+    """Run :func:`_build`; every error ends as one ``error:`` line (exit 2), the traceback only with ``--debug``."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    from analysis.config import ConfigError, load_config
-
     try:
-        config = load_config(args.config, overrides={"output_dir": args.output_dir, "cache_dir": args.cache_dir})
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        return _build(args)
+    except KeyboardInterrupt:
+        print("error: interrupted; the previous outputs are kept (nothing half-written was published)",
+              file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the CLI's one place that turns errors into messages
+        if getattr(args, "debug", False):
+            traceback.print_exc()
+        print(f"error: {one_line(exc)}" + ("" if getattr(args, "debug", False) else " (run with --debug for the "
+                                          "traceback)"), file=sys.stderr)
         return 2
+
+
+def one_line(exc: BaseException) -> str:
+    """The error message on one line (multi-line messages such as a latexmk log tail are joined)."""
+    text = " | ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+    return text or type(exc).__name__
+
+
+def _build(args: argparse.Namespace) -> int:
+    from analysis.config import load_config
+
+    config = load_config(args.config, overrides={"output_dir": args.output_dir, "cache_dir": args.cache_dir})
     from report.driver import run
 
     results, outputs, build_log = run(

@@ -18,8 +18,11 @@ from report import render
 from report import site as site_renderer
 from report.assemble import build_report
 from report.escape import slugify
+from report.locks import build_locks
 from report.model import Report
+from report.ownership import claim_output_dir, write_manifest
 from report.pages.downloads import downloads_page
+from report.resources import PROJECT_ROOT, is_source_checkout
 from report.pages.reproducibility import reproducibility_page, timings_frame
 from report.study import BuildLog, StudyResults, add_galleries, compute_all, embedding_summary, load_inputs
 
@@ -31,6 +34,18 @@ def run(config: StudyConfig, progress: bool = True, build_site: bool | None = No
     -------
     (StudyResults, report.render.Outputs, BuildLog)
     """
+    cache_dir = Path(config.study.cache_dir)
+    roots = dict(cache_dir=cache_dir, config_dir=Path(config.source).parent,
+                 project_root=PROJECT_ROOT if is_source_checkout() else None)
+    out = claim_output_dir(config.study.output_dir, **roots)  # refuses before anything is written
+    with build_locks(cache_dir, out):
+        claim_output_dir(out, **roots)  # again: another build may have run while this one waited
+        results, outputs, build = _run_locked(config, progress, build_site, build_paper)
+        write_manifest(out)
+    return results, outputs, build
+
+
+def _run_locked(config: StudyConfig, progress: bool, build_site: bool | None, build_paper: bool | None):
     build = BuildLog()
     t_all = time.perf_counter()
     cache_dir = Path(config.study.cache_dir)

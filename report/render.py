@@ -1,7 +1,8 @@
 """Write every output: figures (cached), docs/ (Markdown + CSV), mkdocs.yml, site/, paper/.
 
-The output folder is rebuilt atomically: ``docs/`` is written into a temporary sibling and
-swapped in, so an interrupted run never leaves a half-written docs/ behind. ``mkdocs build`` and
+The output folder is rebuilt atomically: ``docs/``, ``site/`` and ``paper/`` are each built in
+a staging sibling and swapped in (:mod:`report.ownership`), so an interrupted run never leaves a
+half-written folder behind. ``mkdocs build`` and
 ``latexmk`` run only when their inputs changed (hash of the sources kept next to the outputs).
 """
 from __future__ import annotations
@@ -23,10 +24,11 @@ import pandas as pd
 from report import latex as latex_renderer
 from report import site as site_renderer
 from report.model import Figure, Page, Report, Table
+from report import ownership
 from report.escape import slugify
 from report.references import bibtex
 from report.resources import mathjax_dir
-from analysis.embedding.store import atomic_write_bytes, atomic_write_text, content_hash
+from analysis.embedding.store import atomic_write_text, content_hash
 
 MATHJAX_DIR = mathjax_dir()
 FIGURE_VERSION = "1"
@@ -125,48 +127,82 @@ def tree_hash(folder: Path, extra: str = "") -> str:
 
 
 # --------------------------------------------------------------------------- paper
+def pdf_is_readable(pdf: Path) -> bool:
+    """True when ``pdf`` is a complete PDF: ``pdfinfo`` (poppler) or pypdf reads it, trailer included."""
+    if not pdf.is_file() or pdf.stat().st_size < 64:
+        return False
+    if shutil.which("pdfinfo"):
+        proc = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True)
+        return proc.returncode == 0 and "Pages:" in proc.stdout
+    try:
+        import pypdf
+    except ImportError:  # neither reader: at least the header and the end-of-file marker
+        data = pdf.read_bytes()
+        return data.startswith(b"%PDF-") and b"%%EOF" in data[-2048:]
+    try:
+        return len(pypdf.PdfReader(str(pdf), strict=True).pages) > 0
+    except Exception:  # any parse error means "not readable"
+        return False
+
+
+def paper_inputs_hash(tex_text: str, figure_files: dict[str, Path]) -> str:
+    """Hash of the paper's inputs: the TeX source, the bibliography and every figure (name and bytes)."""
+    h = hashlib.sha256((tex_text + bibtex()).encode())
+    for name in sorted(figure_files):
+        h.update(f"figures/{name}".encode())
+        h.update(hashlib.sha256(figure_files[name].read_bytes()).digest())
+    return h.hexdigest()
+
+
 def build_paper(report: Report, paper_dir: Path, digests: dict[str, str], fig_cache: Path) -> tuple[Path | None, bool, tuple[str, ...]]:
-    """Write paper/ and run latexmk when its inputs changed. Returns (pdf, rebuilt, warnings)."""
-    paper_dir.mkdir(parents=True, exist_ok=True)
-    (paper_dir / "figures").mkdir(exist_ok=True)
+    """Write paper/ and run latexmk when its inputs changed. Returns (pdf, rebuilt, warnings).
+
+    The paper is compiled in a staging folder beside ``paper/`` and swapped in only once
+    ``pdfinfo`` reads the new PDF; the inputs hash is removed from ``paper/`` before compiling
+    and written only next to a readable PDF, so a killed or failed compile can never leave a
+    stale or broken PDF that a later build calls "unchanged".
+    """
     tex_text = latex_renderer.render_tex(report)
-    atomic_write_text(paper_dir / "report.tex", tex_text)
-    atomic_write_text(paper_dir / "references.bib", bibtex())
-    wanted = set()
-    for f in latex_renderer.paper_figures(report):
-        wanted.add(f"{f.key}.pdf")
-        target = paper_dir / "figures" / f"{f.key}.pdf"
-        src = fig_cache / f"{digests[f.key]}.pdf"
-        if not target.is_file() or target.read_bytes() != src.read_bytes():
-            atomic_write_bytes(target, src.read_bytes())
-    for stale in (paper_dir / "figures").glob("*.pdf"):
-        if stale.name not in wanted:
-            stale.unlink()
+    figures = {f"{f.key}.pdf": fig_cache / f"{digests[f.key]}.pdf" for f in latex_renderer.paper_figures(report)}
+    inputs = paper_inputs_hash(tex_text, figures)
     pdf = paper_dir / "report.pdf"
     stamp = paper_dir / ".inputs.sha256"
-    inputs = tree_hash(paper_dir / "figures", tex_text + bibtex())
-    if pdf.is_file() and stamp.is_file() and stamp.read_text() == inputs:
+    if stamp.is_file() and stamp.read_text() == inputs and pdf_is_readable(pdf):
         return pdf, False, ()
     if shutil.which("latexmk") is None or shutil.which("pdflatex") is None:
         raise RuntimeError(
             "latexmk/pdflatex not found: install TeX Live (Debian: apt-get install latexmk texlive-latex-extra "
             "texlive-fonts-recommended texlive-bibtex-extra) or set build_paper = false in [study]"
         )
-    env = dict(os.environ, SOURCE_DATE_EPOCH="0", FORCE_SOURCE_DATE="1")
-    proc = subprocess.run(
-        ["latexmk", "-pdf", "-interaction=nonstopmode", "-halt-on-error", "-file-line-error", "report.tex"],
-        cwd=paper_dir, env=env, capture_output=True, text=True,
-    )
-    log_file = paper_dir / "report.log"
-    log_text = log_file.read_text(errors="replace") if log_file.is_file() else ""
-    if proc.returncode != 0 or not pdf.is_file():
-        tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-30:])
-        raise RuntimeError(f"latexmk failed (exit {proc.returncode}); see {log_file}\n{tail}")
-    warnings = tuple(
-        line.strip() for line in log_text.splitlines()
-        if "undefined" in line.lower() and ("reference" in line.lower() or "citation" in line.lower())
-    )
-    atomic_write_text(stamp, inputs)
+    stamp.unlink(missing_ok=True)  # from here on, paper/ is not known to match anything
+    staged = ownership.staging_dir(paper_dir.parent, "paper")
+    try:
+        if paper_dir.is_dir():  # keep latexmk's aux files: fewer passes
+            shutil.copytree(paper_dir, staged, dirs_exist_ok=True, ignore=shutil.ignore_patterns("figures"))
+        (staged / "figures").mkdir(exist_ok=True)
+        (staged / "report.tex").write_text(tex_text, encoding="utf-8")
+        (staged / "references.bib").write_text(bibtex(), encoding="utf-8")
+        for name, src in figures.items():
+            shutil.copyfile(src, staged / "figures" / name)
+        env = dict(os.environ, SOURCE_DATE_EPOCH="0", FORCE_SOURCE_DATE="1")
+        proc = subprocess.run(
+            ["latexmk", "-pdf", "-interaction=nonstopmode", "-halt-on-error", "-file-line-error", "report.tex"],
+            cwd=staged, env=env, capture_output=True, text=True,
+        )
+        log_text = (staged / "report.log").read_text(errors="replace") if (staged / "report.log").is_file() else ""
+        if proc.returncode != 0 or not pdf_is_readable(staged / "report.pdf"):
+            tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-30:])
+            raise RuntimeError(f"latexmk failed (exit {proc.returncode}) or wrote no readable PDF; the previous "
+                               f"paper/ is kept. Last lines:\n{tail}")
+        warnings = tuple(
+            line.strip() for line in log_text.splitlines()
+            if "undefined" in line.lower() and ("reference" in line.lower() or "citation" in line.lower())
+        )
+        (staged / ".inputs.sha256").write_text(inputs)
+        ownership.swap_in(staged, paper_dir)
+    except BaseException:
+        shutil.rmtree(staged, ignore_errors=True)
+        raise
     return pdf, True, warnings
 
 
@@ -176,7 +212,7 @@ def write_docs(pages: list[Page], tables: list[Table], digests: dict[str, str], 
     """Write docs/ atomically: build in a temporary sibling folder, then swap."""
     parent = docs_dir.parent
     parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=parent, prefix=".docs."))
+    tmp = ownership.staging_dir(parent, "docs")
     try:
         md = site_renderer.MarkdownRenderer()
         for page in pages:
@@ -204,11 +240,7 @@ def write_docs(pages: list[Page], tables: list[Table], digests: dict[str, str], 
             shutil.copytree(MATHJAX_DIR / "output" / "chtml" / "fonts" / "woff-v2", dest / "output" / "chtml" / "fonts" / "woff-v2")
         (tmp / "stylesheets").mkdir()
         (tmp / "stylesheets" / "atlas.css").write_text(site_renderer.ATLAS_CSS, encoding="utf-8")
-        old = parent / f".docs.old.{os.getpid()}"
-        if docs_dir.exists():
-            os.replace(docs_dir, old)
-        os.replace(tmp, docs_dir)
-        shutil.rmtree(old, ignore_errors=True)
+        ownership.swap_in(tmp, docs_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -223,12 +255,17 @@ def build_site(output_dir: Path) -> tuple[Path, bool]:
     index = site / "index.html"
     if index.is_file() and stamp.is_file() and stamp.read_text() == digest:
         return index, False
+    stamp.unlink(missing_ok=True)
+    staged = ownership.staging_dir(output_dir, "site")  # built beside site/, swapped in when complete
     proc = subprocess.run(
-        [sys.executable, "-m", "mkdocs", "build", "--strict", "--clean", "-q", "-f", "mkdocs.yml"],
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--clean", "-q", "-f", "mkdocs.yml",
+         "-d", str(staged)],
         cwd=output_dir, capture_output=True, text=True,
         env=dict(os.environ, SOURCE_DATE_EPOCH="0", NO_MKDOCS_2_WARNING="1", DISABLE_MKDOCS_2_WARNING="true"),
     )
-    if proc.returncode != 0:
+    if proc.returncode != 0 or not (staged / "index.html").is_file():
+        shutil.rmtree(staged, ignore_errors=True)
         raise RuntimeError(f"mkdocs build --strict failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}")
+    ownership.swap_in(staged, site)
     atomic_write_text(stamp, digest)
     return index, True
