@@ -66,11 +66,21 @@ def build(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return 130
     except Exception as exc:  # noqa: BLE001 - the CLI's one place that turns errors into messages
-        if getattr(args, "debug", False):
+        debug = getattr(args, "debug", False)
+        if debug:
             traceback.print_exc()
-        print(f"error: {one_line(exc)}" + ("" if getattr(args, "debug", False) else " (run with --debug for the "
-                                          "traceback)"), file=sys.stderr)
+        hint = "" if debug or _is_user_error(exc) else " (run with --debug for the traceback)"
+        print(f"error: {one_line(exc)}{hint}", file=sys.stderr)
         return 2
+
+
+def _is_user_error(exc: BaseException) -> bool:
+    """Errors whose message is the whole story (the config, the output folder, a lock)."""
+    from analysis.config import ConfigError
+    from report.locks import BuildLockedError
+    from report.ownership import OutputFolderError
+
+    return isinstance(exc, (ConfigError, OutputFolderError, BuildLockedError))
 
 
 def one_line(exc: BaseException) -> str:

@@ -152,8 +152,20 @@ def remove_staging_leftovers(out: Path) -> None:
 
 
 def staging_dir(out: Path, name: str) -> Path:
-    """A new, empty staging folder for ``out/name``, beside it (same file system: renames are atomic)."""
-    return Path(tempfile.mkdtemp(dir=out, prefix=f"{STAGING_PREFIX}{name}-"))
+    """A new, empty staging folder for ``out/name``, beside it (same file system: renames are atomic).
+
+    Its mode follows the umask like a folder made by ``mkdir`` (``mkdtemp`` makes it private,
+    which would make a published site/ unreadable to a web server).
+    """
+    path = Path(tempfile.mkdtemp(dir=out, prefix=f"{STAGING_PREFIX}{name}-"))
+    os.chmod(path, 0o777 & ~_umask())
+    return path
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def swap_in(staged: Path, target: Path) -> None:

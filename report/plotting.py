@@ -42,6 +42,9 @@ _STYLE = {
     "axes.facecolor": "white",
     "svg.hashsalt": "face-embedding-atlas",
     "pdf.fonttype": 42,
+    # Identity, dataset and network names are data: "$\\mathrm{\\input{/etc/passwd}}$" or "$$\\def$$" in
+    # a tick label must print as typed, not reach mathtext (whose parse errors killed the build).
+    "text.parse_math": False,
 }
 
 

@@ -19,7 +19,7 @@ import numpy as np
 import yaml
 from markupsafe import Markup
 
-from report.escape import html, md, slugify, truncate
+from report.escape import csv_frame, html, md, slugify, truncate
 from report.model import (
     Admonition, BulletList, Cite, Code, CodeBlock, Emph, Figure, InlineMath, Links, Math, Page, Paragraph, Ref,
     Strong, Table, Text,
@@ -307,6 +307,10 @@ ATLAS_CSS = """.md-typeset figure img { max-width: 100%; height: auto; backgroun
 
 
 def table_csv(table: Table) -> str:
-    """CSV of a table's raw values (UTF-8, ``\\n`` line ends, deterministic float repr)."""
-    return table.frame.to_csv(index=False, lineterminator="\n")
+    """CSV of a table's raw values (UTF-8, ``\\n`` line ends, deterministic float repr).
+
+    Text cells go through :func:`report.escape.csv_frame`: a name such as ``=HYPERLINK(...)``
+    must reach a spreadsheet as text, not as a live formula.
+    """
+    return csv_frame(table.frame).to_csv(index=False, lineterminator="\n")
 
