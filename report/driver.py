@@ -20,7 +20,7 @@ from report.assemble import build_report
 from report.escape import slugify
 from report.locks import build_locks
 from report.model import Report
-from report.ownership import claim_output_dir, write_manifest
+from report.ownership import claim_output_dir, record, write_manifest
 from report.pages.downloads import downloads_page
 from report.resources import PROJECT_ROOT, is_source_checkout
 from report.pages.reproducibility import reproducibility_page, timings_frame
@@ -40,8 +40,10 @@ def run(config: StudyConfig, progress: bool = True, build_site: bool | None = No
     out = claim_output_dir(config.study.output_dir, **roots)  # refuses before anything is written
     with build_locks(cache_dir, out):
         claim_output_dir(out, **roots)  # again: another build may have run while this one waited
-        results, outputs, build = _run_locked(config, progress, build_site, build_paper)
-        write_manifest(out)
+        try:
+            results, outputs, build = _run_locked(config, progress, build_site, build_paper)
+        finally:  # also after a failure: what this build published is its own
+            write_manifest(out)
     return results, outputs, build
 
 
@@ -106,6 +108,7 @@ def render_all(report: Report, results: StudyResults, build: BuildLog, site: boo
         pdf, paper_rebuilt, warnings = render.build_paper(report, out / "paper", digests, fig_cache)
         build.warnings.extend(f"LaTeX: {w}" for w in warnings)
     render.write_docs(pages, tables, digests, fig_cache, out / "docs", pdf, embedding_files)
+    record(out, ["mkdocs.yml", ".site-inputs.sha256"])
     atomic_write_text(out / "mkdocs.yml", site_renderer.mkdocs_config(cfg.study.title, cfg.study.site_url, pages,
                                                                        render.MATHJAX_DIR.is_dir()))
     index, site_rebuilt = (None, False)

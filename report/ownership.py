@@ -136,9 +136,10 @@ def read_manifest(out: Path) -> list[str]:
     return [str(f) for f in data["files"]]
 
 
-def write_manifest(out: Path) -> None:
-    """Record every file now under the managed names of ``out`` as written by the build."""
-    text = json.dumps({"tool": _TOOL, "files": managed_files(out)}, indent=1) + "\n"
+def write_manifest(out: Path, files: list[str] | None = None) -> None:
+    """Record ``files`` (default: every file now under the managed names of ``out``) as written by the build."""
+    text = json.dumps({"tool": _TOOL, "files": sorted(set(managed_files(out) if files is None else files))},
+                      indent=1) + "\n"
     fd, tmp = tempfile.mkstemp(dir=out, prefix=STAGING_PREFIX + "manifest-")
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write(text)
@@ -168,11 +169,21 @@ def _umask() -> int:
     return mask
 
 
+def record(out: Path, rel_paths) -> None:
+    """Add files about to be written to the manifest of ``out`` (before writing them, so that a build
+    killed right after still recognises them as its own)."""
+    if (out / MANIFEST).is_file():
+        write_manifest(out, read_manifest(out) + [str(p) for p in rel_paths])
+
+
 def swap_in(staged: Path, target: Path) -> None:
     """Replace ``target`` by ``staged`` with two renames; the old folder is removed afterwards.
 
-    Between the renames ``target`` is missing for an instant, never half-written.
+    Between the renames ``target`` is missing for an instant, never half-written. The staged
+    files are added to the manifest of ``target.parent`` first.
     """
+    record(target.parent, (f"{target.name}/{q.relative_to(staged).as_posix()}" for q in staged.rglob("*")
+                           if q.is_file() or q.is_symlink()))
     retired = None
     if target.exists():
         retired = target.parent / f"{STAGING_PREFIX}old-{target.name}-{os.getpid()}"

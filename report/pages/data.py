@@ -58,6 +58,13 @@ def data_page(inp, seed: int) -> Page:
             "2% planted mislabels and a junk identity called ", Code("unknown"), ". They exercise every analysis; they are "
             "not faces and no conclusion about a real network should be drawn from them."
         ))
+    for net, emb in sorted(inp.embeddings.items()):
+        repeated = identical_rows(emb.vectors)
+        if repeated:
+            intro.append(P(
+                f"Network {net}: {count(repeated)} embedding(s) repeat an earlier row exactly (same vector). Duplicated "
+                "images or a broken extractor give such rows; they add pair distances of 0 and inflate verification scores."
+            ))
     blocks = [
         Table(f"{key}-networks", f"Embedding sets of dataset {name}: one per network.", networks, max_rows=None, in_paper=True),
         Figure(f"{key}-counts", f"Images per identity in dataset {name} (log scale): a heavy tail means a few identities dominate "
@@ -83,6 +90,13 @@ def data_page(inp, seed: int) -> Page:
             )))
     return Page(path=("data", name), title=name, intro=tuple(intro), sections=tuple(sections), synthetic=synthetic,
                 nav_titles=("Data",))
+
+
+def identical_rows(vectors: np.ndarray) -> int:
+    """How many rows of ``vectors`` equal an earlier row exactly (0 when all rows differ)."""
+    if len(vectors) < 2:
+        return 0
+    return int(len(vectors) - len(np.unique(np.ascontiguousarray(vectors), axis=0)))
 
 
 def _slug(text: str) -> str:

@@ -1,0 +1,362 @@
+"""Issue 12: nothing lost, nothing overwritten, nothing injected.
+
+Output ownership (manifest, refusals, staged swaps), the paper's inputs hash, build locks and a
+killed lock holder, bad embedding files, config gaps and the CLI's one-line errors. Hostile names
+at every sink are in ``tests/test_hostile_names.py``.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.conftest import ROOT
+
+PY = sys.executable
+
+
+# --------------------------------------------------------------------------- ownership
+@pytest.fixture
+def claim():
+    from report.ownership import claim_output_dir
+
+    return claim_output_dir
+
+
+@pytest.mark.parametrize("where", ["/", "home", "project", "config"])
+def test_dangerous_roots_are_refused(tmp_path, claim, where):
+    from report.ownership import OutputFolderError
+
+    target = {"/": Path("/"), "home": Path.home(), "project": ROOT, "config": tmp_path}[where]
+    with pytest.raises(OutputFolderError, match="refusing"):
+        claim(target, config_dir=tmp_path, project_root=ROOT)
+
+
+def test_output_dir_that_is_a_file_is_refused(tmp_path, claim):
+    from report.ownership import OutputFolderError
+
+    f = tmp_path / "out"
+    f.write_text("x")
+    with pytest.raises(OutputFolderError, match="is a file"):
+        claim(f)
+
+
+def test_foreign_non_empty_folder_is_refused_and_untouched(tmp_path, claim):
+    from report.ownership import OutputFolderError
+
+    out = tmp_path / "blog"
+    user_files = {"docs/notes/thesis.md": "mine", "site/post.html": "<p>post</p>", "paper/figures/myfig.pdf": "%PDF",
+                  "mkdocs.yml": "site_name: blog"}
+    for rel, text in user_files.items():
+        (out / rel).parent.mkdir(parents=True, exist_ok=True)
+        (out / rel).write_text(text)
+    with pytest.raises(OutputFolderError, match="not created by this build") as err:
+        claim(out)
+    assert str(out) in str(err.value) and "output_dir" in str(err.value)  # names the folder and the fix
+    for rel, text in user_files.items():
+        assert (out / rel).read_text() == text
+    assert not (out / ".atlas-manifest.json").exists()
+
+
+def test_new_and_empty_folders_are_claimed(tmp_path, claim):
+    from report.ownership import read_manifest
+
+    for out in (tmp_path / "new" / "deep", tmp_path / "empty"):
+        if out.name == "empty":
+            out.mkdir()
+        assert claim(out) == out.resolve()
+        assert read_manifest(out) == []
+
+
+def test_cache_inside_the_output_folder_does_not_make_it_foreign(tmp_path, claim):
+    out = tmp_path / "atlas-demo"
+    (out / ".cache").mkdir(parents=True)
+    (out / ".cache" / "blob").write_text("x")
+    claim(out, cache_dir=out / ".cache")
+
+
+def test_owned_folder_with_a_stray_file_is_refused(tmp_path, claim):
+    from report.ownership import OutputFolderError, write_manifest
+
+    out = claim(tmp_path / "out")
+    (out / "docs").mkdir()
+    (out / "docs" / "index.md").write_text("generated")
+    write_manifest(out)
+    claim(out)  # only its own files: fine
+    (out / "docs" / "notes").mkdir()
+    (out / "docs" / "notes" / "thesis.md").write_text("mine")
+    (out / "README.txt").write_text("not under a generated name: left alone")
+    with pytest.raises(OutputFolderError, match="docs/notes/thesis.md"):
+        claim(out)
+    assert (out / "docs" / "notes" / "thesis.md").read_text() == "mine"
+
+
+def test_swap_in_replaces_and_staging_leftovers_are_removed(tmp_path, claim):
+    from report.ownership import STAGING_PREFIX, staging_dir, swap_in
+
+    out = claim(tmp_path / "out")
+    (out / "site").mkdir()
+    (out / "site" / "old.html").write_text("old")
+    staged = staging_dir(out, "site")
+    mask = os.umask(0o022)
+    os.umask(mask)
+    assert staged.stat().st_mode & 0o777 == 0o777 & ~mask  # not mkdtemp's private 0700
+    (staged / "index.html").write_text("new")
+    swap_in(staged, out / "site")
+    assert sorted(p.name for p in (out / "site").iterdir()) == ["index.html"]
+    leftover = staging_dir(out, "paper")  # as if a build was killed here
+    (leftover / "report.aux").write_text("half")
+    claim(out)
+    assert not leftover.exists() and not list(out.glob(STAGING_PREFIX + "*"))
+
+
+def test_cli_refuses_root_with_one_error_line(tmp_path):
+    from tests.conftest import write_small_config
+
+    cfg = write_small_config(tmp_path)
+    proc = subprocess.run([PY, str(ROOT / "build_report.py"), "--config", str(cfg), "--output-dir", "/"],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0 and proc.stderr.startswith("error: refusing to write the outputs into /")
+    assert "Traceback" not in proc.stderr
+
+
+# --------------------------------------------------------------------------- paper
+def test_pdf_is_readable_rejects_a_pdf_without_trailer(tmp_path):
+    from report.render import pdf_is_readable
+
+    good = sorted((ROOT.parent / "shared").rglob("*.pdf"))[:1] or sorted(Path("/usr/share").rglob("*.pdf"))[:1]
+    if good:
+        assert pdf_is_readable(good[0])
+        data = good[0].read_bytes()
+        (tmp_path / "cut.pdf").write_bytes(data[: len(data) // 2])
+        assert not pdf_is_readable(tmp_path / "cut.pdf")
+    (tmp_path / "junk.pdf").write_bytes(b"%PDF-1.5\n" + b"x" * 100)
+    assert not pdf_is_readable(tmp_path / "junk.pdf")
+    assert not pdf_is_readable(tmp_path / "missing.pdf")
+
+
+def _fake_tex(bin_dir: Path, body: str) -> None:
+    bin_dir.mkdir()
+    for tool in ("latexmk", "pdflatex"):
+        (bin_dir / tool).write_text("#!/bin/sh\n" + body)
+        (bin_dir / tool).chmod(0o755)
+
+
+def test_broken_compile_keeps_old_paper_and_clears_the_stamp(tmp_path, monkeypatch):
+    """A latexmk that writes a PDF without trailer (what a concurrent or killed build left): nothing published."""
+    from report.model import Report
+    from report import render
+
+    fig_cache = tmp_path / "figs"
+    fig_cache.mkdir()
+    out = tmp_path / "out"
+    paper = out / "paper"
+    paper.mkdir(parents=True)
+    (paper / "report.pdf").write_bytes(b"old pdf")
+    (paper / ".inputs.sha256").write_text("stale")
+    _fake_tex(tmp_path / "bin", 'printf "%%PDF-1.5\\n1 0 obj\\n" > report.pdf\nexit 0\n')
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setattr(render.latex_renderer, "render_tex", lambda report: "\\documentclass{article}")
+    monkeypatch.setattr(render.latex_renderer, "paper_figures", lambda report: [])
+    with pytest.raises(RuntimeError, match="no readable PDF"):
+        render.build_paper(Report(title="t", pages=()), paper, {}, fig_cache)
+    assert (paper / "report.pdf").read_bytes() == b"old pdf"
+    assert not (paper / ".inputs.sha256").exists()  # the next build compiles again
+    assert not [p for p in out.iterdir() if p.name != "paper"]  # staging removed
+
+
+def test_unchanged_paper_with_a_broken_pdf_is_rebuilt(tmp_path, monkeypatch):
+    from report.model import Report
+    from report import render
+
+    monkeypatch.setattr(render.latex_renderer, "render_tex", lambda report: "\\documentclass{article}")
+    monkeypatch.setattr(render.latex_renderer, "paper_figures", lambda report: [])
+    paper = tmp_path / "out" / "paper"
+    paper.mkdir(parents=True)
+    (paper / "report.pdf").write_bytes(b"%PDF-1.5 truncated")
+    (paper / ".inputs.sha256").write_text(render.paper_inputs_hash("\\documentclass{article}", {}))
+    _fake_tex(tmp_path / "bin", "exit 12\n")
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
+    with pytest.raises(RuntimeError, match="exit 12"):  # it tried to compile: not "paper unchanged"
+        render.build_paper(Report(title="t", pages=()), paper, {}, tmp_path)
+
+
+# --------------------------------------------------------------------------- locks
+HOLDER = textwrap.dedent("""
+    import sys, time
+    sys.path.insert(0, {root!r})
+    from report.locks import build_locks
+    with build_locks({cache!r}, {out!r}):
+        print("held", flush=True)
+        time.sleep(120)
+""")
+
+
+def _start_holder(tmp_path):
+    code = HOLDER.format(root=str(ROOT), cache=str(tmp_path / "cache"), out=str(tmp_path / "out"))
+    proc = subprocess.Popen([PY, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "held"
+    return proc
+
+
+def test_second_build_waits_then_stops_clearly_and_a_killed_holder_frees_the_lock(tmp_path, monkeypatch, capsys):
+    from report.locks import BuildLockedError, build_locks
+
+    holder = _start_holder(tmp_path)
+    try:
+        monkeypatch.setenv("ATLAS_LOCK_TIMEOUT", "1")
+        t0 = time.perf_counter()
+        with pytest.raises(BuildLockedError, match="another build still holds"):
+            with build_locks(tmp_path / "cache", tmp_path / "out"):
+                pass
+        assert 0.9 < time.perf_counter() - t0 < 30
+        assert "waiting: another build is using the cache" in capsys.readouterr().err
+    finally:
+        os.kill(holder.pid, signal.SIGKILL)  # kill -9: no cleanup code runs
+        holder.wait()
+    monkeypatch.setenv("ATLAS_LOCK_TIMEOUT", "5")
+    t0 = time.perf_counter()
+    with build_locks(tmp_path / "cache", tmp_path / "out"):
+        pass
+    assert time.perf_counter() - t0 < 2  # the kernel released the dead holder's lock
+
+
+def test_cache_and_output_in_one_folder_take_one_lock(tmp_path):
+    from report.locks import build_locks
+
+    with build_locks(tmp_path, tmp_path):
+        pass
+
+
+# --------------------------------------------------------------------------- embedding files
+def _load(kind, tmp_path, **files):
+    from analysis.embedding.datasets.embedding_files import (
+        CsvEmbeddingsOptions, NpyEmbeddingsOptions, ParquetEmbeddingsOptions, load_embeddings)
+
+    if kind == "csv":
+        return load_embeddings("d", CsvEmbeddingsOptions(embeddings_file=files["path"], network="n"))
+    if kind == "parquet":
+        return load_embeddings("d", ParquetEmbeddingsOptions(embeddings_file=files["path"], network="n"))
+    return load_embeddings("d", NpyEmbeddingsOptions(vectors_file=files["path"], labels_file=files["labels"],
+                                                     network="n"))
+
+
+@pytest.mark.parametrize("kind, suffix", [("csv", ".csv"), ("parquet", ".parquet"), ("npy", ".npy")])
+def test_empty_embedding_files_are_one_clear_error(tmp_path, kind, suffix):
+    path = tmp_path / f"e{suffix}"
+    path.write_bytes(b"")
+    labels = tmp_path / "labels.txt"
+    labels.write_text("a\n")
+    with pytest.raises(ValueError, match=r"dataset 'd': .*(empty|cannot read)"):
+        _load(kind, tmp_path, path=path, labels=labels)
+
+
+def _csv(path, identities, vectors):
+    pd.DataFrame({"person_id": identities, "image_file": [f"i{k}.jpg" for k in range(len(identities))],
+                  "embedding": ["[" + ", ".join(map(repr, map(float, v))) + "]" for v in vectors]}).to_csv(path, index=False)
+
+
+def test_na_like_identities_are_identities(tmp_path):
+    names = ["NA", "None", "null", "n/a", "NaN", "nan", "#N/A", "-"]
+    rng = np.random.default_rng(0)
+    _csv(tmp_path / "e.csv", names * 2, rng.standard_normal((16, 8)))
+    loaded = _load("csv", tmp_path, path=tmp_path / "e.csv")
+    assert sorted(set(loaded.embeddings.identities)) == sorted(names)
+    assert len(loaded.skipped) == 0
+
+
+def test_complex_npy_is_rejected(tmp_path):
+    np.save(tmp_path / "v.npy", np.ones((4, 3)) + 1j)
+    (tmp_path / "l.txt").write_text("a\nb\nc\nd\n")
+    with pytest.raises(ValueError, match="expected real numbers"):
+        _load("npy", tmp_path, path=tmp_path / "v.npy", labels=tmp_path / "l.txt")
+
+
+def test_huge_and_zero_vectors_are_recorded_skips(tmp_path):
+    from analysis.embedding.datasets.embedding_files import TOO_LARGE, ZERO_VECTOR
+
+    rng = np.random.default_rng(1)
+    vecs = rng.standard_normal((10, 8))
+    vecs[0] *= 1e30
+    vecs[1] = 0.0
+    _csv(tmp_path / "e.csv", list("aabbccddee"), vecs)
+    loaded = _load("csv", tmp_path, path=tmp_path / "e.csv")
+    assert dict(zip(loaded.skipped["item"], loaded.skipped["reason"])) == {"i0.jpg": TOO_LARGE, "i1.jpg": ZERO_VECTOR}
+    _csv(tmp_path / "all.csv", list("aabb"), rng.standard_normal((4, 8)) * 1e30)
+    with pytest.raises(ValueError, match="no valid embedding row.*magnitude"):
+        _load("csv", tmp_path, path=tmp_path / "all.csv")
+
+
+def test_identical_rows_are_counted_for_the_data_page():
+    from report.pages.data import identical_rows
+
+    x = np.arange(12, dtype=np.float32).reshape(4, 3)
+    assert identical_rows(x) == 0
+    assert identical_rows(np.vstack([x, x[:2]])) == 2
+
+
+def test_pca_on_10000_dimensions_is_fast_and_exact():
+    from analysis.statistics.pca_solver import pca
+
+    x = np.random.default_rng(0).standard_normal((24, 10_000))
+    t0 = time.perf_counter()
+    coords = pca(2, *x.shape).fit_transform(x)
+    assert time.perf_counter() - t0 < 5  # covariance_eigh took 165 s here
+    ref = np.linalg.svd(x - x.mean(0), full_matrices=False)[0][:, :2] * np.linalg.svd(x - x.mean(0), compute_uv=False)[:2]
+    assert np.allclose(np.abs(coords), np.abs(ref), atol=1e-6)
+    assert pca(2, 5000, 512).svd_solver == "covariance_eigh" and pca(2, 50_000, 4096).svd_solver == "randomized"
+
+
+# --------------------------------------------------------------------------- config
+@pytest.mark.parametrize("extra, message", [
+    ("[clustering]\ndbscan_eps = [nan]", "finite"),
+    ("[classifiers]\nsvm_c = inf", "finite"),
+    ("[study]\nseed = -1", "between 0 and 2\\*\\*32"),
+    ("[study]\nseed = 4294967296", "between 0 and 2\\*\\*32"),
+])
+def test_config_rejects_non_finite_and_out_of_range(tmp_path, extra, message):
+    import tomllib
+
+    from analysis.config import ConfigError, parse_config
+
+    raw = tomllib.loads('[[datasets]]\nname = "d"\nkind = "synthetic"\n' + extra)
+    with pytest.raises(ConfigError, match=message):
+        parse_config(raw, tmp_path / "s.toml")
+
+
+@pytest.mark.parametrize("subsets, outcome", [
+    (["all\n"], ("all",)), ([" min-04 "], ("min-4",)), (["all", "all\n"], "used twice"),
+    (["min-4", "min-04"], "used twice"), (["min-\u0664"], "ASCII"), (["min -4"], "ASCII"),
+])
+def test_subset_names_are_normalised(tmp_path, subsets, outcome):
+    from analysis.config import ConfigError, parse_config
+
+    raw = {"subsets": subsets, "datasets": [{"name": "d", "kind": "synthetic"}]}
+    if isinstance(outcome, tuple):
+        assert parse_config(raw, tmp_path / "s.toml").subsets == outcome
+    else:
+        with pytest.raises(ConfigError, match=outcome):
+            parse_config(raw, tmp_path / "s.toml")
+
+
+def test_data_error_is_one_line_exit_2_and_traceback_only_with_debug(tmp_path):
+    (tmp_path / "empty.csv").write_bytes(b"")
+    (tmp_path / "s.toml").write_text(
+        '[study]\noutput_dir = "out"\ncache_dir = "cache"\n[[datasets]]\nname = "d"\nkind = "csv-embeddings"\n'
+        'embeddings_file = "empty.csv"\nnetwork = "n"\n')
+    cmd = [PY, str(ROOT / "build_report.py"), "--config", str(tmp_path / "s.toml"), "--no-site", "--no-paper"]
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert proc.returncode == 2, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: dataset 'd'") and "empty" in lines[0], proc.stderr
+    debug = subprocess.run(cmd + ["--debug"], capture_output=True, text=True, cwd=tmp_path, timeout=300)
+    assert debug.returncode == 2 and "Traceback" in debug.stderr
