@@ -93,11 +93,14 @@ def _build(args: argparse.Namespace) -> int:
     from analysis.config import load_config
 
     config = load_config(args.config, overrides={"output_dir": args.output_dir, "cache_dir": args.cache_dir})
+    from report.console import output_state, skip_summary
     from report.driver import run
+    from report.model import Page
+    from report.site import page_file
 
     results, outputs, build_log = run(
         config,
-        progress=not args.quiet and sys.stderr.isatty(),
+        progress=not args.quiet,  # bars on a terminal, plain lines otherwise (analysis.progress)
         build_site=False if args.no_site else None,
         build_paper=False if args.no_paper else None,
     )
@@ -106,8 +109,13 @@ def _build(args: argparse.Namespace) -> int:
           f"reused {len(build_log.reused)} from cache")
     for item in build_log.computed:
         print(f"    computed: {item}")
+    site_on = config.study.build_site and not args.no_site
+    paper_on = config.study.build_paper and not args.no_paper
     print(f"  figures: {outputs.figures_drawn} drawn, {outputs.figures_reused} reused; "
-          f"site {'rebuilt' if outputs.site_rebuilt else 'unchanged'}; paper {'rebuilt' if outputs.paper_rebuilt else 'unchanged'}")
+          f"{output_state('site', site_on, outputs.site_rebuilt)}; "
+          f"{output_state('paper', paper_on, outputs.paper_rebuilt)}")
+    for line in skip_summary(results.inputs, lambda name: page_file(Page(path=("data", name), title=name))):
+        print(line)
     for w in build_log.warnings:
         print(f"  warning: {w}")
     print(f"  time: {build_log.timings['total']:.1f} s")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from analysis.config import StudyConfig
 from analysis.embedding.store import EmbeddingStore, atomic_write_text
-from report import render
+from report import console, render
 from report import site as site_renderer
 from report.assemble import build_report
 from report.escape import slugify
@@ -52,8 +52,10 @@ def _run_locked(config: StudyConfig, progress: bool, build_site: bool | None, bu
     t_all = time.perf_counter()
     cache_dir = Path(config.study.cache_dir)
     store = EmbeddingStore(cache_dir)
+    console.stage("embeddings", progress)
     inputs = load_inputs(config, store, build, progress)
     t0 = time.perf_counter()
+    console.stage("analyses", progress)
     results = compute_all(config, inputs, build, progress)
     build.timings["analyses"] = time.perf_counter() - t0
     if config.study.galleries:
@@ -61,6 +63,7 @@ def _run_locked(config: StudyConfig, progress: bool, build_site: bool | None, bu
         results = add_galleries(config, results, build)
         build.timings["galleries"] = time.perf_counter() - t0
     t0 = time.perf_counter()
+    console.stage("pages", progress)
     report = build_report(results)
     build.timings["page model"] = time.perf_counter() - t0
     outputs = render_all(
@@ -99,12 +102,14 @@ def render_all(report: Report, results: StudyResults, build: BuildLog, site: boo
     pages.append(downloads_page(tables, has_pdf=paper, embedding_files=links, galleries=bool(results.galleries)))
     figures, tables = render.collect(pages)
 
+    console.stage("figures", progress)
     digests, drawn, reused = render.render_figures(figures, fig_cache, progress)
     build.record(f"figures ({drawn} drawn)", reused=False) if drawn else None
     build.record(f"figures ({reused} from cache)", reused=True) if reused else None
 
     pdf, paper_rebuilt, warnings = (None, False, ())
     if paper:
+        console.stage("paper (latexmk)", progress)
         pdf, paper_rebuilt, warnings = render.build_paper(report, out / "paper", digests, fig_cache)
         build.warnings.extend(f"LaTeX: {w}" for w in warnings)
     render.write_docs(pages, tables, digests, fig_cache, out / "docs", pdf, embedding_files)
@@ -113,5 +118,6 @@ def render_all(report: Report, results: StudyResults, build: BuildLog, site: boo
                                                                        render.MATHJAX_DIR.is_dir()))
     index, site_rebuilt = (None, False)
     if site:
+        console.stage("site (mkdocs)", progress)
         index, site_rebuilt = render.build_site(out)
     return render.Outputs(out, out / "docs", index, pdf, drawn, reused, site_rebuilt, paper_rebuilt, warnings)

@@ -92,13 +92,22 @@ def render_figures(figures: list[Figure], cache: Path, progress: bool) -> tuple[
         jobs = min(len(missing), max(1, (os.cpu_count() or 1)))
         items = missing
         if progress:
-            from tqdm.auto import tqdm
+            from analysis.progress import progress_bar
 
-            items = tqdm(missing, desc="figures", unit="fig", leave=False)
+            bar = progress_bar(len(missing), "figures", "fig", leave=False)
+            items = _counted(missing, bar)
         joblib.Parallel(n_jobs=jobs, backend="loky" if jobs > 1 and len(missing) > 4 else "sequential")(
             joblib.delayed(_draw_to_cache)(f, cache, digests[f.key]) for f in items
         )
     return digests, len(missing), len(figures) - len(missing)
+
+
+def _counted(items, bar):
+    """Yield ``items``, advancing ``bar`` as each is handed out, then close it."""
+    for item in items:
+        yield item
+        bar.update(1)
+    bar.close()
 
 
 # --------------------------------------------------------------------------- helpers

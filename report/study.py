@@ -242,9 +242,9 @@ class _NullBar:
 def _progress(total: int, desc: str, enabled: bool):
     if not enabled:
         return _NullBar()
-    from tqdm.auto import tqdm
+    from analysis.progress import progress_bar
 
-    return tqdm(total=total, desc=desc, unit="step", leave=False)
+    return progress_bar(total, desc, "step", leave=False)
 
 
 def gallery_cell(config: StudyConfig, inp: DatasetInput, network: str, results: StudyResults) -> Cell | None:

@@ -360,3 +360,92 @@ def test_data_error_is_one_line_exit_2_and_traceback_only_with_debug(tmp_path):
     assert len(lines) == 1 and lines[0].startswith("error: dataset 'd'") and "empty" in lines[0], proc.stderr
     debug = subprocess.run(cmd + ["--debug"], capture_output=True, text=True, cwd=tmp_path, timeout=300)
     assert debug.returncode == 2 and "Traceback" in debug.stderr
+
+
+# --------------------------------------------------------------------------- listings
+def test_folders_without_embeddings_are_listed_with_a_reason(tmp_path):
+    from analysis.embedding.datasets.manifest import EMPTY_FOLDER, FOLDER_NAMED_LIKE_IMAGE, folder_skips
+
+    (tmp_path / "Alice").mkdir()
+    (tmp_path / "Alice" / "1.jpg").write_bytes(b"x")
+    (tmp_path / "Empty_Person").mkdir()
+    (tmp_path / "Bob" / "31_dir.jpg").mkdir(parents=True)
+    (tmp_path / "Bob" / "31_dir.jpg" / "note.txt").write_text("x")
+    skips = dict(folder_skips(tmp_path, False, (".jpg",)))
+    assert skips == {"Empty_Person/": EMPTY_FOLDER, "Bob/31_dir.jpg/": FOLDER_NAMED_LIKE_IMAGE}
+
+
+def test_unreadable_identity_folder_is_listed(tmp_path, monkeypatch):
+    from analysis.embedding.datasets.manifest import folder_skips
+
+    locked = tmp_path / "Locked"
+    locked.mkdir()
+    (locked / "1.jpg").write_bytes(b"x")
+    real_scandir = os.scandir
+
+    def scandir(path="."):  # chmod 000 does not stop root: refuse the folder the way the kernel would
+        if Path(path) == locked:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    skips = dict(folder_skips(tmp_path, False, (".jpg",)))
+    assert skips == {"Locked/": "unreadable folder (PermissionError)"}
+
+
+def test_multi_face_images_are_counted():
+    from report.pages.data import multi_face_images
+
+    trace = pd.DataFrame({"item": ["a.jpg"] * 5 + ["b.jpg", "c.jpg"], "face_index": [0, 1, 2, 3, 4, 0, -1]})
+    table = multi_face_images({"dlib": trace})
+    assert table.to_dict("records") == [{"network": "dlib", "item": "a.jpg", "faces": 5, "dropped": 4}]
+
+
+# --------------------------------------------------------------------------- console
+def test_line_progress_prints_without_a_terminal_at_most_every_30_s():
+    import io
+
+    from analysis.progress import LineProgress
+
+    now = [0.0]
+    stream = io.StringIO()
+    bar = LineProgress(100, "faces", "img", stream=stream, clock=lambda: now[0])
+    for _ in range(10):  # 10 images in 10 s: no line yet
+        now[0] += 1
+        bar.update(1)
+    now[0] += 25
+    bar.update(5)  # 35 s: one line
+    bar.close()
+    lines = stream.getvalue().splitlines()
+    assert len(lines) == 3 and lines[0].startswith("faces: 0/100 img") and "(running)" in lines[1]
+    assert "15/100 img (15%)" in lines[1] and lines[2].endswith("(done)")
+
+
+def test_summary_wording_and_skips_by_reason():
+    from types import SimpleNamespace
+
+    from report.console import output_state, skip_summary
+
+    assert output_state("site", False, False).startswith("site not built")
+    assert output_state("paper", True, False) == "paper unchanged"
+    skipped = pd.DataFrame({"network": ["(all)"] * 3, "item": ["a", "b", "c/"],
+                            "reason": ["empty file", "empty file", "empty folder"]})
+    inp = SimpleNamespace(spec=SimpleNamespace(name="faces"), skipped=skipped)
+    lines = skip_summary([inp], lambda name: f"data/{name}.md")
+    assert lines == ["  skipped in faces: 3 input(s): 2 empty file; 1 empty folder",
+                     "    full table: docs/data/faces.md (section 'Skipped inputs')"]
+
+
+@pytest.mark.slow
+def test_cli_without_terminal_prints_stages_and_honest_wording(tmp_path):
+    from tests.conftest import write_small_config
+
+    cfg = write_small_config(tmp_path, subsets='["all"]', n_identities=5)
+    proc = subprocess.run([PY, str(ROOT / "build_report.py"), "--config", str(cfg), "--no-site", "--no-paper"],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    for stage in ("embeddings", "analyses", "pages", "figures"):
+        assert f"stage: {stage}" in proc.stderr
+    assert "analyses: 0/" in proc.stderr and "(done)" in proc.stderr  # progress lines, no terminal needed
+    assert "site not built" in proc.stdout and "paper not built" in proc.stdout
+    assert "site unchanged" not in proc.stdout

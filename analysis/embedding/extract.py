@@ -302,9 +302,9 @@ class _NoBar:
 def _progress_bar(total: int, initial: int, enabled: bool):
     if not enabled:
         return _NoBar()
-    from tqdm.auto import tqdm
+    from analysis.progress import progress_bar
 
-    return tqdm(total=total, initial=initial, unit="img", desc="faces", dynamic_ncols=True, smoothing=0.1)
+    return progress_bar(total, "faces", "img", initial)  # tqdm on a terminal, a line every 30 s otherwise
 
 
 # --------------------------------------------------------------------------------------------

@@ -80,6 +80,14 @@ def data_page(inp, seed: int) -> Page:
             Table(f"{key}-skipped", f"Every skipped input of dataset {name}.", inp.skipped[["network", "item", "reason"]]
                   .sort_values(["network", "item"], kind="mergesort"), max_rows=30),
         )))
+    multi = multi_face_images(inp.trace)
+    if len(multi):
+        sections.append(Section("Images with several faces", (
+            P("Identity datasets keep one face per image (the largest, most central); the other detected faces of these "
+              "images are dropped. Many such images suggest group photos that may carry the wrong identity."),
+            Table(f"{key}-multi-face", f"Images of dataset {name} in which several faces were detected, per network.",
+                  multi, max_rows=30),
+        )))
     for net, trace in sorted(inp.trace.items()):
         if len(trace):
             sections.append(Section(f"Traceability: {net}", (
@@ -90,6 +98,18 @@ def data_page(inp, seed: int) -> Page:
             )))
     return Page(path=("data", name), title=name, intro=tuple(intro), sections=tuple(sections), synthetic=synthetic,
                 nav_titles=("Data",))
+
+
+def multi_face_images(traces: dict) -> pd.DataFrame:
+    """One row per (network, image) with more than one detected face: faces detected and dropped."""
+    rows = []
+    for net, trace in sorted(traces.items()):
+        if not len(trace):
+            continue
+        faces = trace[trace["face_index"] >= 0].groupby("item", sort=True)["face_index"].count()
+        for item, n in faces[faces > 1].items():
+            rows.append({"network": net, "item": item, "faces": int(n), "dropped": int(n) - 1})
+    return pd.DataFrame(rows, columns=["network", "item", "faces", "dropped"])
 
 
 def identical_rows(vectors: np.ndarray) -> int:
