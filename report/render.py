@@ -28,6 +28,7 @@ from report import ownership
 from report.escape import slugify
 from report.references import bibtex
 from report.resources import mathjax_dir
+from analysis.embedding import lifeline
 from analysis.embedding.store import atomic_write_text, content_hash
 
 MATHJAX_DIR = mathjax_dir()
@@ -75,6 +76,7 @@ def draw_figure(fig: Figure, png: Path, pdf: Path) -> None:
 
 
 def _draw_to_cache(fig: Figure, cache: Path, digest: str) -> None:
+    lifeline.die_with_parent()  # a loky worker exits when the build is killed
     with tempfile.TemporaryDirectory(dir=cache) as tmp:
         png, pdf = Path(tmp) / "f.png", Path(tmp) / "f.pdf"
         draw_figure(fig, png, pdf)
@@ -96,6 +98,7 @@ def render_figures(figures: list[Figure], cache: Path, progress: bool) -> tuple[
 
             bar = progress_bar(len(missing), "figures", "fig", leave=False)
             items = _counted(missing, bar)
+        lifeline.mark_parent()
         joblib.Parallel(n_jobs=jobs, backend="loky" if jobs > 1 and len(missing) > 4 else "sequential")(
             joblib.delayed(_draw_to_cache)(f, cache, digests[f.key]) for f in items
         )

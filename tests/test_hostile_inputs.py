@@ -449,3 +449,55 @@ def test_cli_without_terminal_prints_stages_and_honest_wording(tmp_path):
     assert "analyses: 0/" in proc.stderr and "(done)" in proc.stderr  # progress lines, no terminal needed
     assert "site not built" in proc.stdout and "paper not built" in proc.stdout
     assert "site unchanged" not in proc.stdout
+
+
+# --------------------------------------------------------------------------- workers
+POOL = textwrap.dedent("""
+    import os, sys, time
+    sys.path.insert(0, {root!r})
+    from joblib import Parallel, delayed
+    from analysis.embedding.lifeline import die_with_parent, mark_parent
+
+    def work(i, folder):
+        die_with_parent(poll_s=0.2)
+        open(os.path.join(folder, f"worker-{{os.getpid()}}"), "w").close()
+        for _ in range(1200):  # two minutes of "writing chunks" unless stopped
+            time.sleep(0.1)
+            with open(os.path.join(folder, f"tick-{{os.getpid()}}"), "a") as fh:
+                fh.write(".")
+
+    mark_parent()
+    Parallel(n_jobs=2, backend="loky")(delayed(work)(i, {folder!r}) for i in range(2))
+""")
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/status").read_text()
+    except FileNotFoundError:
+        return False
+    return "State:\tZ" not in state  # a zombie has stopped; only its exit status is left
+
+
+@pytest.mark.skipif(not Path("/proc").is_dir(), reason="needs /proc")
+def test_loky_workers_die_with_a_killed_parent(tmp_path):
+    parent = subprocess.Popen([PY, "-c", POOL.format(root=str(ROOT), folder=str(tmp_path))])
+    try:
+        deadline = time.time() + 120
+        while len(list(tmp_path.glob("worker-*"))) < 2 and time.time() < deadline:
+            time.sleep(0.2)
+        workers = [int(p.name.split("-")[1]) for p in tmp_path.glob("worker-*")]
+        assert len(workers) == 2 and all(_running(w) for w in workers)
+    finally:
+        os.kill(parent.pid, signal.SIGKILL)  # kill -9: no atexit, no joblib shutdown
+        parent.wait()
+    deadline = time.time() + 15
+    while any(_running(w) for w in workers) and time.time() < deadline:
+        time.sleep(0.2)
+    alive = [w for w in workers if _running(w)]
+    for w in alive:  # do not leave them behind even when the test fails
+        os.kill(w, signal.SIGKILL)
+    assert not alive, f"workers {alive} outlived their killed parent"
+    sizes = {p.name: p.stat().st_size for p in tmp_path.glob("tick-*")}
+    time.sleep(1.0)
+    assert sizes == {p.name: p.stat().st_size for p in tmp_path.glob("tick-*")}  # nothing writes any more

@@ -46,6 +46,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.embedding import devices as dev
+from analysis.embedding import lifeline
 from analysis.embedding.extraction_params import (  # noqa: F401 - also re-exported (callers import them from here)
     EXTRACT_VERSION,
     DetectorSpec,
@@ -267,6 +268,7 @@ def _run_parallel(calls, job: _Job, bar, backend: str) -> None:
     from joblib import Parallel, delayed, parallel_config
 
     errors: list[BaseException] = []
+    lifeline.mark_parent()  # workers exit when this process dies (kill -9 included)
 
     def target():
         try:
@@ -319,6 +321,7 @@ def run_shard(job: _Job, chunk_ids: list[int], device: dev.Device | None, thread
     Models are built once per shard; finished chunks (from an earlier, interrupted run or
     another worker) are skipped. Returns the number of chunks computed.
     """
+    lifeline.die_with_parent()  # a no-op in the build's own process
     if device is None:  # on a Dask worker: its own GPU when it has one
         devices = dev.plan_devices(job.params.devices)
         device = devices[chunk_ids[0] % len(devices)] if chunk_ids else devices[0]
