@@ -114,6 +114,7 @@ def render_all(report: Report, results: StudyResults, build: BuildLog, site: boo
         build.warnings.extend(f"LaTeX: {w}" for w in warnings)
     render.write_docs(pages, tables, digests, fig_cache, out / "docs", pdf, embedding_files)
     record(out, ["mkdocs.yml", ".site-inputs.sha256"])
+    render.write_theme(out)
     atomic_write_text(out / "mkdocs.yml", site_renderer.mkdocs_config(cfg.study.title, cfg.study.site_url, pages,
                                                                        render.MATHJAX_DIR.is_dir()))
     index, site_rebuilt = (None, False)

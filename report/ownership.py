@@ -26,7 +26,7 @@ from pathlib import Path
 
 MANIFEST = ".atlas-manifest.json"
 #: Names inside an output folder that the build writes (and therefore owns once listed).
-MANAGED = ("docs", "site", "paper", "mkdocs.yml", ".site-inputs.sha256")
+MANAGED = ("docs", "site", "paper", "overrides", "mkdocs.yml", ".site-inputs.sha256")
 #: Prefix of the staging and retired folders; a killed build's leftovers carry it and are removed.
 STAGING_PREFIX = ".atlas-staging-"
 LOCK_NAME = ".atlas.lock"

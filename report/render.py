@@ -27,7 +27,7 @@ from report.model import Figure, Page, Report, Table
 from report import ownership
 from report.escape import slugify
 from report.references import bibtex
-from report.resources import mathjax_dir
+from report.resources import mathjax_dir, templates_dir
 from analysis.embedding import lifeline
 from analysis.embedding.store import atomic_write_text, content_hash
 
@@ -258,12 +258,26 @@ def write_docs(pages: list[Page], tables: list[Table], digests: dict[str, str], 
         raise
 
 
+def write_theme(output_dir: Path) -> None:
+    """Copy the theme override (``templates/theme``) to ``output_dir/overrides``, recorded as the build's own."""
+    src = templates_dir() / "theme"
+    target = output_dir / site_renderer.THEME_DIR
+    names = sorted(p.name for p in src.iterdir() if p.is_file())
+    ownership.record(output_dir, [f"{site_renderer.THEME_DIR}/{n}" for n in names])
+    target.mkdir(exist_ok=True)
+    for n in names:
+        text = (src / n).read_text(encoding="utf-8")
+        if not (target / n).is_file() or (target / n).read_text(encoding="utf-8") != text:
+            atomic_write_text(target / n, text)
+
+
 def build_site(output_dir: Path) -> tuple[Path, bool]:
     """Run ``mkdocs build --strict`` when docs/ or mkdocs.yml changed."""
     docs = output_dir / "docs"
     site = output_dir / "site"
     stamp = output_dir / ".site-inputs.sha256"
-    digest = tree_hash(docs, (output_dir / "mkdocs.yml").read_text(encoding="utf-8"))
+    digest = tree_hash(docs, (output_dir / "mkdocs.yml").read_text(encoding="utf-8")
+                       + tree_hash(output_dir / site_renderer.THEME_DIR))
     index = site / "index.html"
     if index.is_file() and stamp.is_file() and stamp.read_text() == digest:
         return index, False

@@ -250,6 +250,10 @@ def navigation(pages) -> list:
     return nav
 
 
+#: Folder of the output tree holding the theme override (copied from ``templates/theme``).
+THEME_DIR = "overrides"
+
+
 def mkdocs_config(title: str, site_url: str, pages, has_mathjax: bool) -> str:
     """The generated ``mkdocs.yml`` (YAML text, deterministic)."""
     mathjax = ["javascripts/mathjax-config.js"] + (
@@ -263,6 +267,7 @@ def mkdocs_config(title: str, site_url: str, pages, has_mathjax: bool) -> str:
         "strict": True,
         "theme": {
             "name": "material",
+            "custom_dir": THEME_DIR,  # escapes page titles in <title> (see templates/theme/main.html)
             "font": False,  # no Google Fonts: the site must work offline
             "palette": [
                 {"media": "(prefers-color-scheme: light)", "scheme": "default", "primary": "indigo", "accent": "indigo",
