@@ -200,6 +200,7 @@ def build_paper(report: Report, paper_dir: Path, digests: dict[str, str], fig_ca
         proc = subprocess.run(
             ["latexmk", "-pdf", "-interaction=nonstopmode", "-halt-on-error", "-file-line-error", "report.tex"],
             cwd=staged, env=env, capture_output=True, text=True,
+            preexec_fn=lifeline.kill_with_parent,  # no orphan latexmk writing after a kill -9
         )
         log_text = (staged / "report.log").read_text(errors="replace") if (staged / "report.log").is_file() else ""
         if proc.returncode != 0 or not pdf_is_readable(staged / "report.pdf"):
@@ -286,7 +287,7 @@ def build_site(output_dir: Path) -> tuple[Path, bool]:
     proc = subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "--clean", "-q", "-f", "mkdocs.yml",
          "-d", str(staged)],
-        cwd=output_dir, capture_output=True, text=True,
+        cwd=output_dir, capture_output=True, text=True, preexec_fn=lifeline.kill_with_parent,
         env=dict(os.environ, SOURCE_DATE_EPOCH="0", NO_MKDOCS_2_WARNING="1", DISABLE_MKDOCS_2_WARNING="true"),
     )
     if proc.returncode != 0 or not (staged / "index.html").is_file():

@@ -501,3 +501,27 @@ def test_loky_workers_die_with_a_killed_parent(tmp_path):
     sizes = {p.name: p.stat().st_size for p in tmp_path.glob("tick-*")}
     time.sleep(1.0)
     assert sizes == {p.name: p.stat().st_size for p in tmp_path.glob("tick-*")}  # nothing writes any more
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="prctl(PR_SET_PDEATHSIG) is Linux only")
+def test_tool_subprocess_dies_with_a_killed_build(tmp_path):
+    """latexmk/mkdocs run with lifeline.kill_with_parent: no orphan keeps writing after kill -9."""
+    code = textwrap.dedent(f"""
+        import subprocess, sys, time
+        sys.path.insert(0, {str(ROOT)!r})
+        from analysis.embedding.lifeline import kill_with_parent
+        child = subprocess.Popen(["sleep", "120"], preexec_fn=kill_with_parent)
+        print(child.pid, flush=True)
+        time.sleep(120)
+    """)
+    parent = subprocess.Popen([PY, "-c", code], stdout=subprocess.PIPE, text=True)
+    child = int(parent.stdout.readline())
+    assert _running(child)
+    os.kill(parent.pid, signal.SIGKILL)
+    parent.wait()
+    deadline = time.time() + 10
+    while _running(child) and time.time() < deadline:
+        time.sleep(0.1)
+    if _running(child):
+        os.kill(child, signal.SIGKILL)
+        pytest.fail("the tool subprocess outlived the killed build")

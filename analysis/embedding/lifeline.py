@@ -65,3 +65,22 @@ def die_with_parent(poll_s: float = 1.0) -> bool:
     _guard = threading.Thread(target=watch, name="atlas-lifeline", daemon=True)
     _guard.start()
     return True
+
+
+def kill_with_parent() -> None:
+    """``preexec_fn`` for tool subprocesses (latexmk, mkdocs): the kernel kills them when the build dies.
+
+    Linux ``prctl(PR_SET_PDEATHSIG, SIGKILL)``; elsewhere nothing (the staging folder they write
+    into is removed by the next build anyway).
+    """
+    import ctypes
+    import signal
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
