@@ -227,7 +227,7 @@ def test_second_build_waits_then_stops_clearly_and_a_killed_holder_frees_the_loc
     t0 = time.perf_counter()
     with build_locks(tmp_path / "cache", tmp_path / "out"):
         pass
-    assert time.perf_counter() - t0 < 2  # the kernel released the dead holder's lock
+    assert time.perf_counter() - t0 < 4.5  # within the 5 s allowed: the kernel released the dead holder's lock
 
 
 def test_cache_and_output_in_one_folder_take_one_lock(tmp_path):
@@ -348,6 +348,7 @@ def test_subset_names_are_normalised(tmp_path, subsets, outcome):
             parse_config(raw, tmp_path / "s.toml")
 
 
+@pytest.mark.slow  # two CLI processes: ~13 s idle, more on a busy machine
 def test_data_error_is_one_line_exit_2_and_traceback_only_with_debug(tmp_path):
     (tmp_path / "empty.csv").write_bytes(b"")
     (tmp_path / "s.toml").write_text(
@@ -356,8 +357,9 @@ def test_data_error_is_one_line_exit_2_and_traceback_only_with_debug(tmp_path):
     cmd = [PY, str(ROOT / "build_report.py"), "--config", str(tmp_path / "s.toml"), "--no-site", "--no-paper"]
     proc = subprocess.run(cmd, capture_output=True, text=True, cwd=tmp_path, timeout=300)
     assert proc.returncode == 2, proc.stderr
-    lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error: dataset 'd'") and "empty" in lines[0], proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if not line.startswith("stage: ")]  # progress lines aside
+    assert len(errors) == 1 and errors[0].startswith("error: dataset 'd'") and "empty" in errors[0], proc.stderr
+    assert "Traceback" not in proc.stderr
     debug = subprocess.run(cmd + ["--debug"], capture_output=True, text=True, cwd=tmp_path, timeout=300)
     assert debug.returncode == 2 and "Traceback" in debug.stderr
 
@@ -436,19 +438,32 @@ def test_summary_wording_and_skips_by_reason():
                      "    full table: docs/data/faces.md (section 'Skipped inputs')"]
 
 
-@pytest.mark.slow
-def test_cli_without_terminal_prints_stages_and_honest_wording(tmp_path):
+def test_cli_without_terminal_asks_for_progress_and_words_outputs_honestly(tmp_path, monkeypatch, capsys):
+    """stderr not a terminal (pytest captures it): progress is still on, "not built" for switched-off outputs."""
+    from types import SimpleNamespace
+
+    import report.driver
+    from report import cli
     from tests.conftest import write_small_config
 
-    cfg = write_small_config(tmp_path, subsets='["all"]', n_identities=5)
-    proc = subprocess.run([PY, str(ROOT / "build_report.py"), "--config", str(cfg), "--no-site", "--no-paper"],
-                          capture_output=True, text=True, cwd=tmp_path, timeout=600)
-    assert proc.returncode == 0, proc.stderr
-    for stage in ("embeddings", "analyses", "pages", "figures"):
-        assert f"stage: {stage}" in proc.stderr
-    assert "analyses: 0/" in proc.stderr and "(done)" in proc.stderr  # progress lines, no terminal needed
-    assert "site not built" in proc.stdout and "paper not built" in proc.stdout
-    assert "site unchanged" not in proc.stdout
+    seen = {}
+
+    def fake_run(config, progress, build_site, build_paper):
+        seen.update(progress=progress, site=build_site, paper=build_paper)
+        skipped = pd.DataFrame({"network": ["(all)"], "item": ["Empty/"], "reason": ["empty folder"]})
+        results = SimpleNamespace(cells=(), inputs=[SimpleNamespace(spec=SimpleNamespace(name="mini"), skipped=skipped)])
+        outputs = SimpleNamespace(figures_drawn=0, figures_reused=3, site_rebuilt=False, paper_rebuilt=False,
+                                  docs_dir=tmp_path / "docs", site_index=None, pdf=None)
+        log = SimpleNamespace(computed=[], reused=["x"], warnings=[], timings={"total": 1.0})
+        return results, outputs, log
+
+    monkeypatch.setattr(report.driver, "run", fake_run)
+    cfg = write_small_config(tmp_path, site=True, paper=True)
+    assert cli.main(["--config", str(cfg), "--no-site", "--no-paper"]) == 0
+    out = capsys.readouterr().out
+    assert seen == {"progress": True, "site": False, "paper": False}
+    assert "site not built" in out and "paper not built" in out and "unchanged" not in out
+    assert "skipped in mini: 1 input(s): 1 empty folder" in out and "docs/data/mini.md" in out
 
 
 # --------------------------------------------------------------------------- workers
