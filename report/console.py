@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import sys
 
-from analysis.progress import LineProgress, progress_bar  # noqa: F401 - re-exported for the report side
 
 def stage(name: str, enabled: bool) -> None:
     """One line on stderr when a build stage starts (``enabled``: progress output wanted)."""
