@@ -56,6 +56,25 @@ def figure(width: float = 6.4, height: float = 4.0, ncols: int = 1, nrows: int =
     return fig, ax
 
 
+def plain_tick_labels(fig) -> None:
+    """Swap matplotlib's mathtext log-axis labels (``$\\mathdefault{10^{2}}$``) for plain ones (``100``).
+
+    The style turns mathtext off (``text.parse_math: False``) so that names can never be parsed as
+    formulas; log axes are the one place where matplotlib itself writes mathtext, so their
+    formatters are replaced by the plain-text :class:`matplotlib.ticker.LogFormatter`.
+    """
+    from matplotlib.ticker import LogFormatter, LogFormatterMathtext
+
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            for getter, setter in ((axis.get_major_formatter, axis.set_major_formatter),
+                                   (axis.get_minor_formatter, axis.set_minor_formatter)):
+                f = getter()
+                if isinstance(f, LogFormatterMathtext):
+                    setter(LogFormatter(base=f._base, labelOnlyBase=f.labelOnlyBase,
+                                        minor_thresholds=f.minor_thresholds, linthresh=f._linthresh))
+
+
 def style():
     """Context manager applying the report style (use around plotting code)."""
     return plt.rc_context(_STYLE)

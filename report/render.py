@@ -70,6 +70,7 @@ def draw_figure(fig: Figure, png: Path, pdf: Path) -> None:
 
     with plotting.style():
         f = fig.plot(fig.data)
+        plotting.plain_tick_labels(f)  # mathtext is off: log axes get plain labels
         f.savefig(png, format="png", dpi=150, metadata={"Software": None})
         f.savefig(pdf, format="pdf", metadata={"CreationDate": None, "Producer": None, "Creator": None})
     plotting.close(f)

@@ -261,3 +261,21 @@ def test_csv_frame_keeps_numbers_and_defuses_text():
     frame = pd.DataFrame({"identity": ["=1+1", "ok", "\u202ex"], "value": [-0.5, 1.0, 2.0]})
     text = csv_frame(frame).to_csv(index=False)
     assert "'=1+1" in text and "-0.5" in text and "\u202e" not in text
+
+
+def test_log_axes_keep_readable_labels_with_mathtext_off(tmp_path):
+    """parse_math=False must not print '$\\mathdefault{10^{0}}$' on log axes (plain '1', '10', '100')."""
+    import matplotlib.pyplot as plt
+
+    from report import plotting
+
+    with plotting.style():
+        fig, ax = plotting.figure(3, 2)
+        ax.hist([1, 5, 50, 300], bins=[1, 10, 100, 1000])
+        ax.set_xscale("log")
+        plotting.plain_tick_labels(fig)
+        fig.savefig(tmp_path / "f.png")
+        labels = [t.get_text() for t in ax.get_xticklabels() if t.get_text()]
+    plt.close(fig)
+    assert labels and not any("$" in t or "mathdefault" in t for t in labels), labels
+    assert {"10", "100"} <= set(labels)
