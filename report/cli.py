@@ -10,6 +10,7 @@ import argparse
 import logging
 import sys
 import traceback
+import unicodedata
 from pathlib import Path
 
 from report.resources import configs_dir, is_source_checkout
@@ -70,7 +71,7 @@ def build(args: argparse.Namespace) -> int:
         if debug:
             traceback.print_exc()
         hint = "" if debug or _is_user_error(exc) else " (run with --debug for the traceback)"
-        print(f"error: {one_line(exc)}{hint}", file=sys.stderr)
+        print(terminal_text(f"error: {one_line(exc)}{hint}"), file=sys.stderr)
         return 2
 
 
@@ -81,6 +82,17 @@ def _is_user_error(exc: BaseException) -> bool:
     from report.ownership import OutputFolderError
 
     return isinstance(exc, (ConfigError, OutputFolderError, BuildLockedError))
+
+
+def terminal_text(text: object) -> str:
+    """Text safe to print on a terminal: control and format characters (ESC sequences, bidi
+    overrides) of names are shown as ``\\uXXXX`` instead of acting on the terminal."""
+    return "".join(c if c == " " or unicodedata.category(c) not in ("Cc", "Cf") else f"\\u{ord(c):04x}"
+                   for c in str(text))
+
+
+def say(text: object) -> None:
+    print(terminal_text(text))
 
 
 def one_line(exc: BaseException) -> str:
@@ -104,26 +116,26 @@ def _build(args: argparse.Namespace) -> int:
         build_site=False if args.no_site else None,
         build_paper=False if args.no_paper else None,
     )
-    print(f"Study: {config.study.title} ({config.source})")
-    print(f"  cells analysed: {len(results.cells)}; computed {len(build_log.computed)} item(s), "
+    say(f"Study: {config.study.title} ({config.source})")
+    say(f"  cells analysed: {len(results.cells)}; computed {len(build_log.computed)} item(s), "
           f"reused {len(build_log.reused)} from cache")
     for item in build_log.computed:
-        print(f"    computed: {item}")
+        say(f"    computed: {item}")
     site_on = config.study.build_site and not args.no_site
     paper_on = config.study.build_paper and not args.no_paper
-    print(f"  figures: {outputs.figures_drawn} drawn, {outputs.figures_reused} reused; "
+    say(f"  figures: {outputs.figures_drawn} drawn, {outputs.figures_reused} reused; "
           f"{output_state('site', site_on, outputs.site_rebuilt)}; "
           f"{output_state('paper', paper_on, outputs.paper_rebuilt)}")
     for line in skip_summary(results.inputs, lambda name: page_file(Page(path=("data", name), title=name))):
-        print(line)
+        say(line)
     for w in build_log.warnings:
-        print(f"  warning: {w}")
-    print(f"  time: {build_log.timings['total']:.1f} s")
-    print(f"  docs:  {outputs.docs_dir}")
+        say(f"  warning: {w}")
+    say(f"  time: {build_log.timings['total']:.1f} s")
+    say(f"  docs:  {outputs.docs_dir}")
     if outputs.site_index is not None:
-        print(f"  site:  {outputs.site_index}")
+        say(f"  site:  {outputs.site_index}")
     if outputs.pdf is not None:
-        print(f"  paper: {outputs.pdf}")
+        say(f"  paper: {outputs.pdf}")
     return 0
 
 

@@ -279,3 +279,9 @@ def test_log_axes_keep_readable_labels_with_mathtext_off(tmp_path):
     plt.close(fig)
     assert labels and not any("$" in t or "mathdefault" in t for t in labels), labels
     assert {"10", "100"} <= set(labels)
+
+
+def test_console_text_neutralises_terminal_escapes():
+    from report.cli import terminal_text
+
+    assert terminal_text("a\x1b[2Jb\u202ec d") == "a\\u001b[2Jb\\u202ec d"
