@@ -25,8 +25,10 @@ from analysis.statistics.classifiers import ClassifierParams
 from analysis.statistics.audit import AuditParams
 from analysis.statistics.clustering import ClusteringParams
 from analysis.statistics.crossnet import CrossNetworkParams
+from analysis.statistics.discovery import DiscoveryParams
 from analysis.statistics.geometry import GeometryParams
 from analysis.statistics.manifold import ManifoldParams
+from analysis.statistics.recognizer import RecognitionParams
 from analysis.statistics.similarity import SimilarityParams
 from analysis.statistics.subsets import parse_subset
 
@@ -114,8 +116,9 @@ class StudyConfig:
     subsets : tuple of str
         Subset specifications (``all``, ``balanced-6``, ``min-10``, ``range-5-10``), see
         :mod:`analysis.statistics.subsets`.
-    geometry, similarity, clustering, manifold, classifiers, audit, crossnet
-        Per-analysis parameters.
+    geometry, similarity, clustering, manifold, classifiers, audit, crossnet, discovery
+        Per-analysis parameters (``discovery``: identity discovery on unlabelled datasets;
+        ``recognition``: the recogniser exported for ``predict``).
     extraction : Any
         Face pipeline parameters (detection, alignment, batching, devices), see
         :mod:`analysis.embedding.extract`.
@@ -134,6 +137,8 @@ class StudyConfig:
     audit: AuditParams = field(default_factory=AuditParams)
     crossnet: CrossNetworkParams = field(default_factory=CrossNetworkParams)
     extraction: Any = None
+    discovery: DiscoveryParams = field(default_factory=DiscoveryParams)
+    recognition: RecognitionParams = field(default_factory=RecognitionParams)
 
 
 # Tables whose content maps one-to-one onto a params dataclass.
@@ -145,6 +150,8 @@ _SECTION_TYPES: dict[str, type] = {
     "classifiers": ClassifierParams,
     "audit": AuditParams,
     "crossnet": CrossNetworkParams,
+    "discovery": DiscoveryParams,
+    "recognition": RecognitionParams,
 }
 
 

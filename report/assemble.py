@@ -15,13 +15,22 @@ from report.steps import cell_steps, dataset_steps
 from report.study import StudyResults, dataset_context
 
 
+def discovered_clusters(results: StudyResults, dataset: str) -> dict:
+    """network -> identity discovery result of the dataset's first analysed subset (its clusters CSV)."""
+    found = {}
+    for cell, res in sorted(results.cell_results.get("discovery", {}).items(), key=lambda kv: kv[0].subset != "all"):
+        if cell.dataset == dataset:
+            found.setdefault(cell.network, res)
+    return found
+
+
 def build_report(results: StudyResults) -> Report:
     """The page model of the whole study (site pages and paper)."""
     cfg = results.config
     seed = cfg.study.seed
     pages: list[Page] = []
     for inp in results.inputs:
-        pages.append(data_page(inp, seed))
+        pages.append(data_page(inp, seed, discovered_clusters(results, inp.spec.name)))
     gallery = gallery_pages(results)
     for cell in results.cells:
         for step in cell_steps():

@@ -1,4 +1,5 @@
-"""Command line: ``atlas build`` (also ``python build_report.py``) builds a study's site and paper.
+"""Command line: ``atlas build`` (also ``python build_report.py``) builds a study's site and paper;
+``atlas predict --model DIR PHOTOS...`` names the faces of new photos (:mod:`report.predict`).
 
 Every error (config, output folder, data) prints one ``error:`` line and exits 2 (``--debug``: traceback too). The installed command (``pip install .``)
 uses the packaged demo config by default and writes into ``./atlas-demo`` so that it never
@@ -15,7 +16,7 @@ from pathlib import Path
 
 from report.resources import configs_dir, is_source_checkout
 
-COMMANDS = ("build",)
+COMMANDS = ("build", "predict")
 
 
 def default_config() -> Path:
@@ -55,6 +56,40 @@ def parse_args(argv=None, prog: str = "build_report.py") -> argparse.Namespace:
             args.output_dir = args.output_dir or Path.cwd() / "atlas-demo"
             args.cache_dir = args.cache_dir or args.output_dir / ".cache"
     return args
+
+
+def predict_parser(prog: str) -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog=f"{prog} predict",
+        description=(
+            "Name the people in new photos with the recogniser a study build exported "
+            "(<output_dir>/models/<dataset>-<network>): every face is detected, embedded and given the identity of "
+            "the study's best classifier, or 'unknown' below the threshold calibrated on the study's impostors."
+        ),
+    )
+    p.add_argument("--model", type=Path, required=True, help="recogniser folder (recognizer.json + recognizer.npz)")
+    p.add_argument("--output", type=Path, default=None, help="CSV to write (default: print the CSV)")
+    p.add_argument("photos", type=Path, nargs="+", help="photos or folders (searched recursively)")
+    return p
+
+
+def predict(args: argparse.Namespace) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    from report.predict import predict_photos
+
+    try:
+        table = predict_photos(args.model, args.photos)
+    except (ValueError, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    text = table.to_csv(index=False, float_format="%.4f")
+    if args.output is None:
+        sys.stdout.write(text)
+    else:
+        args.output.write_text(text, encoding="utf-8")
+        known = int((table["face_index"] >= 0).sum())
+        print(f"{known} face(s) in {table['original_file'].nunique()} photo(s) -> {args.output}")
+    return 0
 
 
 def build(args: argparse.Namespace) -> int:
@@ -115,7 +150,7 @@ def _build(args: argparse.Namespace) -> int:
         progress=not args.quiet,  # bars on a terminal, plain lines otherwise (analysis.progress)
         build_site=False if args.no_site else None,
         build_paper=False if args.no_paper else None,
-    )
+    )  # a ConfigError found while running (names_file naming undiscovered clusters) ends in build(): exit 2
     say(f"Study: {config.study.title} ({config.source})")
     say(f"  cells analysed: {len(results.cells)}; computed {len(build_log.computed)} item(s), "
           f"reused {len(build_log.reused)} from cache")
@@ -131,6 +166,10 @@ def _build(args: argparse.Namespace) -> int:
     for w in build_log.warnings:
         say(f"  warning: {w}")
     say(f"  time: {build_log.timings['total']:.1f} s")
+    for folder in build_log.review:
+        say(f"  review: {folder} (aligned faces, one folder per discovered cluster; local only)")
+    for folder in build_log.models:
+        say(f"  model: {folder} (for: {Path(sys.argv[0]).name} predict --model {folder} PHOTOS...)")
     say(f"  docs:  {outputs.docs_dir}")
     if outputs.site_index is not None:
         say(f"  site:  {outputs.site_index}")
@@ -141,4 +180,7 @@ def _build(args: argparse.Namespace) -> int:
 
 def main(argv=None, prog: str = "atlas") -> int:
     """Entry point of the ``atlas`` console command."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "predict":
+        return predict(predict_parser(prog).parse_args(argv[1:]))
     return build(parse_args(argv, prog=prog))

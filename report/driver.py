@@ -16,11 +16,13 @@ from analysis.config import StudyConfig
 from analysis.embedding.store import EmbeddingStore, atomic_write_text
 from report import console, render
 from report import site as site_renderer
-from report.assemble import build_report
+from report.assemble import build_report, discovered_clusters
 from report.escape import slugify
 from report.locks import build_locks
 from report.model import Report
 from report.ownership import claim_output_dir, record, write_manifest
+from report.recognizer_files import export_recognizers
+from report.review import write_review_folders
 from report.pages.downloads import downloads_page
 from report.resources import PROJECT_ROOT, is_source_checkout
 from report.pages.reproducibility import reproducibility_page, timings_frame
@@ -62,6 +64,10 @@ def _run_locked(config: StudyConfig, progress: bool, build_site: bool | None, bu
         t0 = time.perf_counter()
         results = add_galleries(config, results, build)
         build.timings["galleries"] = time.perf_counter() - t0
+    # The recogniser of each labelled image dataset, for `predict`: beside the outputs, never published.
+    build.models = export_recognizers(results, Path(config.study.output_dir))
+    # Aligned crops per discovered cluster for a local review (review_dir of unlabelled datasets).
+    build.review = write_review_folders(results, lambda name: discovered_clusters(results, name))
     t0 = time.perf_counter()
     console.stage("pages", progress)
     report = build_report(results)

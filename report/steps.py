@@ -20,12 +20,13 @@ from analysis.statistics.audit import analyze_audit
 from analysis.statistics.classifiers import analyze_classifiers
 from analysis.statistics.clustering import analyze_clustering
 from analysis.statistics.crossnet import analyze_crossnet
+from analysis.statistics.discovery import analyze_discovery
 from analysis.statistics.geometry import analyze_geometry
 from analysis.statistics.manifold import analyze_manifold
 from analysis.statistics.similarity import analyze_similarity
 from analysis.types import Cell
 from report.contexts import CellContext, DatasetContext
-from report.pages import audit, classifiers, clustering, crossnet, geometry, manifold, similarity
+from report.pages import audit, classifiers, clustering, crossnet, discovery, geometry, manifold, similarity
 
 
 @dataclass(frozen=True)
@@ -39,6 +40,9 @@ class CellStep:
     page: Callable[[CellContext, Any], Any]  # -> report.model.Page
     compare: Callable[[Mapping[Cell, Any], Mapping[Cell, CellContext]], tuple] | None = None
     paper_text: str = ""  # one paragraph introducing the analysis in the paper's Results
+    # "labelled": needs identity labels (skipped with a reason on unlabelled cells);
+    # "unlabelled": runs only on cells of unlabelled datasets (identity discovery).
+    labels: str = "labelled"
 
     def enabled(self, config) -> bool:
         return bool(getattr(self.params(config), "enabled", True))
@@ -60,11 +64,13 @@ class DatasetStep:
 
 
 def _registry() -> tuple[tuple[CellStep, ...], tuple[DatasetStep, ...]]:
-    def cell(name, title, params, compute, module) -> CellStep:
+    def cell(name, title, params, compute, module, labels="labelled") -> CellStep:
         return CellStep(name=name, title=title, params=params, compute=compute, page=module.page,
-                        compare=getattr(module, "compare", None), paper_text=getattr(module, "PAPER_TEXT", ""))
+                        compare=getattr(module, "compare", None), paper_text=getattr(module, "PAPER_TEXT", ""),
+                        labels=labels)
 
     cell_steps = (
+        cell("discovery", "Identity discovery", lambda c: c.discovery, analyze_discovery, discovery, labels="unlabelled"),
         cell("geometry", "Geometry", lambda c: c.geometry, analyze_geometry, geometry),
         cell("similarity", "Similarity", lambda c: c.similarity, analyze_similarity, similarity),
         cell("clustering", "Clustering", lambda c: c.clustering, analyze_clustering, clustering),

@@ -49,6 +49,7 @@ class DatasetInput:
     family: str
     image_root: Path | None = None  # folder the manifest paths are relative to (image datasets)
     pairs: tuple[tuple[str, str, bool], ...] | None = None  # verification pairs (LFW protocol), items as in the embeddings
+    naming: tuple = ()  # NamingRecord per network when an unlabelled dataset's clusters were named (names_file)
 
 
 @dataclass
@@ -59,6 +60,8 @@ class BuildLog:
     reused: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    models: list[Path] = field(default_factory=list)  # recogniser folders written for `predict`
+    review: list[Path] = field(default_factory=list)  # face review folders (review_dir of unlabelled datasets)
 
     def record(self, what: str, reused: bool) -> None:
         (self.reused if reused else self.computed).append(what)
@@ -143,16 +146,33 @@ def load_inputs(config: StudyConfig, store: EmbeddingStore, build: BuildLog, pro
                 skips.append(res.skipped.assign(network=net.name))
                 reused[net.name] = res.reused
             skipped = pd.concat([s for s in skips if len(s)], ignore_index=True) if any(len(s) for s in skips) else skips[0]
+            naming = ()
+            if getattr(spec.options, "names_file", None) is not None:  # unlabelled faces named by the user
+                from report.naming import name_clusters
+
+                embs, naming = name_clusters(embs, spec.options.names_file, config.discovery, config.study.seed,
+                                             config.study.cache_dir)
             pairs = None
             if manifest.pairs is not None and len(manifest.pairs):
                 pairs = tuple(zip(manifest.pairs["path_a"].astype(str), manifest.pairs["path_b"].astype(str),
                                   manifest.pairs["same"].astype(bool)))
-            inp = DatasetInput(spec, embs, skipped, traces, reused, family, image_root=Path(manifest.root), pairs=pairs)
+            inp = DatasetInput(spec, embs, skipped, traces, reused, family, image_root=Path(manifest.root), pairs=pairs,
+                               naming=naming)
         for net_name, was_reused in sorted(inp.reused.items()):
             build.record(f"embeddings {spec.name}/{net_name}", was_reused)
         build.timings[f"embeddings {spec.name}"] = time.perf_counter() - t0
         out.append(inp)
     return tuple(out)
+
+
+#: Why a labelled analysis did not run on an unlabelled dataset (one line on its page).
+NEEDS_LABELS = ("this analysis needs identity labels and the faces are unlabelled; name the discovered clusters "
+                "(names_file in the dataset config) and rebuild to run it")
+
+
+def is_unlabelled(emb: EmbeddingSet) -> bool:
+    """True for the faces of an unlabelled dataset before naming (every identity is the placeholder)."""
+    return emb.n_samples > 0 and bool(np.all(emb.identities == dataset_adapters.UNLABELLED))
 
 
 def _timed(fn: Callable) -> Callable:
@@ -186,7 +206,8 @@ def compute_all(config: StudyConfig, inputs, build: BuildLog, progress: bool) ->
         spec = parse_subset(subset)
         part = select_subset(emb, spec, random_state=seed)
         cell = Cell(inp.spec.name, net, subset)
-        if len(np.unique(part.identities)) < 2:
+        unlabelled = is_unlabelled(part)
+        if len(np.unique(part.identities)) < 2 and not unlabelled:
             for step in steps:
                 cell_skips.setdefault(step.name, {})[cell] = (
                     f"subset {subset!r} leaves {len(np.unique(part.identities))} identities; at least 2 are needed"
@@ -197,6 +218,11 @@ def compute_all(config: StudyConfig, inputs, build: BuildLog, progress: bool) ->
         cells.append(cell)
         contexts[cell] = CellContext(cell, spec.description, emb.synthetic, emb.n_dims, seed)
         for step in steps:
+            if (step.labels == "unlabelled") != unlabelled:
+                if unlabelled:  # a labelled analysis on unlabelled faces: say why, once per cell
+                    cell_skips.setdefault(step.name, {})[cell] = NEEDS_LABELS
+                bar.update(1)
+                continue
             cached = memory.cache(_timed(step.compute))
             params = step.params(config)
             # A dataset's verification pairs (LFW) are a protocol on the whole dataset: only the

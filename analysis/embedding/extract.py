@@ -59,10 +59,12 @@ from analysis.embedding.face_worker import (  # noqa: F401 - also re-exported (c
     ALIGNMENT_FAILED,
     DETECTION_FAILED,
     LANDMARK_COLUMNS,
+    KEPT_STATUSES,
     TRACE_COLUMNS,
     _Job,
     _Worker,
 )
+from analysis.embedding.faces import KEPT
 from analysis.embedding.store import EmbeddingStore, atomic_write_bytes, stable_hash
 from analysis.types import EmbeddingSet
 
@@ -376,6 +378,27 @@ def _write_chunk(chunk_dir: Path, chunk, batch_size: int, vectors: np.ndarray, t
 # --------------------------------------------------------------------------------------------
 
 
+def face_items(kept: pd.DataFrame, identity_of: dict[str, str], every_face: bool):
+    """Items, identities and vector rows of the kept faces (trace rows in vector order).
+
+    One face per image: the item is the image path. ``face_selection = "all"``: the item is
+    ``<path>#<face index>``; faces of unlabelled images all stay (identity
+    :data:`~analysis.embedding.datasets.UNLABELLED`), while in an identity dataset only the
+    best face of an image carries its label and the extra faces stay in the trace only.
+    """
+    from analysis.embedding.datasets import UNLABELLED
+
+    paths = kept["item"].to_numpy(dtype=str)
+    if not every_face:
+        return paths, np.array([identity_of[i] for i in paths], dtype=str), np.arange(len(paths))
+    faces = kept["face_index"].to_numpy(dtype=np.int64)
+    best = kept["status"].to_numpy(dtype=str) == KEPT
+    rows = np.array([i for i, p in enumerate(paths) if best[i] or identity_of[p] == UNLABELLED], dtype=np.int64)
+    items = np.array([f"{paths[i]}#{faces[i]}" for i in rows], dtype=str)
+    identities = np.array([identity_of[paths[i]] for i in rows], dtype=str)
+    return items, identities, rows
+
+
 def _assemble(job: _Job, manifest, dataset: str, network: str, meta: dict[str, str]) -> ExtractionResult:
     chunk_dir = Path(job.chunk_dir)
     vec_parts, traces = [], []
@@ -396,13 +419,12 @@ def _assemble(job: _Job, manifest, dataset: str, network: str, meta: dict[str, s
         traces.append(trace)
     trace = _normalise_trace(pd.concat(traces, ignore_index=True)) if traces else pd.DataFrame(columns=TRACE_COLUMNS)
     kept = trace[trace["kept"]]
-    items = kept["item"].to_numpy(dtype=str)
+    ident_of = dict(zip(manifest.frame["path"].astype(str), manifest.frame["identity"].astype(str)))
+    items, identities, rows = face_items(kept, ident_of, job.params.face_selection == "all")
     if len(set(items)) != len(items):
         raise RuntimeError("an image produced two embeddings; this is a bug, please report it")
-    ident_of = dict(zip(manifest.frame["path"].astype(str), manifest.frame["identity"].astype(str)))
-    identities = np.array([ident_of[i] for i in items], dtype=str)
     if vec_parts:
-        vectors = np.concatenate(vec_parts).astype(np.float32, copy=False)
+        vectors = np.concatenate(vec_parts).astype(np.float32, copy=False)[rows]
     else:
         from analysis.embedding.networks import network_identity
 

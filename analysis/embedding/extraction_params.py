@@ -55,8 +55,12 @@ class ExtractionParams:
         Images are shrunk to this long side before dlib detection (speed).
     min_face_px : int, default=40
         Minimum box side, in original image pixels.
-    face_selection : {"largest_central", "largest"}, default="largest_central"
-        Which face an image keeps when it holds several.
+    face_selection : {"largest_central", "largest", "all"}, default="largest_central"
+        Which face an image keeps when it holds several. ``all`` keeps every face passing the
+        score and size thresholds, each an item ``<path>#<face index>`` (group photos,
+        unlabelled datasets); in an identity dataset only the best (largest, most central)
+        face keeps the image's label, the others are recorded in the trace as
+        ``extra face (kept)`` and left out of the labelled embeddings.
     reduced_decode : bool, default=True
         Decode large JPEGs at 1/2, 1/4 or 1/8 scale when the result keeps a long side of at
         least ``decode_min_side`` (and of the largest detector size).
@@ -104,7 +108,7 @@ class ExtractionParams:
     dlib_upsample: int = 1
     dlib_max_side: int = 800
     min_face_px: int = 40
-    face_selection: Literal["largest_central", "largest"] = "largest_central"
+    face_selection: Literal["largest_central", "largest", "all"] = "largest_central"
     reduced_decode: bool = True
     decode_min_side: int = 800
     max_pixels: int = DEFAULT_MAX_PIXELS

@@ -12,7 +12,7 @@ worker receives.
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +21,15 @@ import pandas as pd
 
 from analysis.embedding import devices as dev
 from analysis.embedding.extraction_params import DetectorSpec, ExtractionParams, _dlib_candidate, _square_sizes
-from analysis.embedding.faces import KEPT, DlibDetector, InsightFaceDetector, choose_face
+from analysis.embedding.faces import KEPT, OTHER_FACE, DlibDetector, InsightFaceDetector, choose_face
 from analysis.embedding.images import ImageSkip, decode_file, encode_jpeg
 from analysis.embedding.store import atomic_write_bytes
 
 DETECTION_FAILED = "detection failed"
 ALIGNMENT_FAILED = "alignment failed"
+#: ``face_selection = "all"``: a valid face other than the image's best one, embedded too.
+EXTRA_FACE = "extra face (kept)"
+KEPT_STATUSES = (KEPT, EXTRA_FACE)
 
 LANDMARK_COLUMNS = [f"{axis}{i}" for i in range(5) for axis in ("lx", "ly")]
 TRACE_COLUMNS = [
@@ -73,7 +76,7 @@ class _ImageOutcome:
 
     item: str
     rows: list[dict]
-    crop: np.ndarray | None = None
+    crops: list[np.ndarray] = field(default_factory=list)  # aligned crops of the kept faces, in face order
 
 
 class _Worker:
@@ -129,7 +132,7 @@ class _Worker:
         rels = self.job.paths[chunk[0]:chunk[1]]
         staged = _bounded_map(self.pool, self._decode_detect, rels, window=4 * self.n_threads)
         outcomes = [self._finish(rel, *st) for rel, st in zip(rels, staged)]
-        crops = [o.crop for o in outcomes if o.crop is not None]
+        crops = [c for o in outcomes for c in o.crops]
         vectors = self._embed(crops)
         rows = [row for o in outcomes for row in o.rows]
         trace = pd.DataFrame(rows, columns=TRACE_COLUMNS)
@@ -154,29 +157,33 @@ class _Worker:
             except Exception as exc:  # noqa: BLE001 - one odd image must not stop the run
                 return _ImageOutcome(rel, [_skip_row(rel, DETECTION_FAILED, f"{type(exc).__name__}: {exc}", img)])
         h, w = img.bgr.shape[:2]
-        choice = choose_face(faces, (w, h), self.min_score, p.min_face_px * img.scale, p.face_selection)
+        every_face = p.face_selection == "all"
+        # "all" still ranks the faces: the best one keeps the label of an identity dataset.
+        selection = "largest_central" if every_face else p.face_selection
+        choice = choose_face(faces, (w, h), self.min_score, p.min_face_px * img.scale, selection)
+        statuses = [EXTRA_FACE if every_face and s == OTHER_FACE else s for s in choice.statuses]
         inv = 1.0 / img.scale
         rows = []
-        crop = None
+        crops = []
         for k in range(faces.n_faces):
-            status = choice.statuses[k]
+            status = statuses[k]
             lmk = faces.landmarks[k] if faces.landmarks is not None else None
             scheme = "arcface5" if lmk is not None else ""
             aligned_file = ""
-            if status == KEPT:
+            if status in KEPT_STATUSES:
                 try:
                     aligned = self.aligner.align(img.bgr, faces.boxes[k], lmk)
                 except Exception as exc:  # noqa: BLE001 - a failed alignment is a recorded skip
                     rows.append(_skip_row(rel, ALIGNMENT_FAILED, f"{type(exc).__name__}: {exc}", img))
-                    crop = None
                     continue
                 crop, lmk, scheme = aligned.rgb, aligned.landmarks, aligned.scheme
+                crops.append(crop)
                 aligned_file = self._save_thumbnail(rel, k, crop)
             rows.append(_face_row(rel, k, status, faces.boxes[k] * inv, float(faces.scores[k]),
                                   None if lmk is None else np.asarray(lmk) * inv, scheme, aligned_file, img))
         if choice.kept is None:
             rows.append(_skip_row(rel, choice.reason, f"{faces.n_faces} candidate(s)", img))
-        return _ImageOutcome(rel, rows, crop)
+        return _ImageOutcome(rel, rows, crops)
 
     def _save_thumbnail(self, rel: str, k: int, crop: np.ndarray) -> str:
         if not self.job.aligned_dir:
@@ -203,7 +210,7 @@ def _skip_row(rel: str, reason: str, detail: str = "", img=None) -> dict:
 
 def _face_row(rel, k, status, box, score, lmk, scheme, aligned_file, img) -> dict:
     row = _base_row(rel, img)
-    row.update(face_index=k, status=status, kept=status == KEPT, x1=float(box[0]), y1=float(box[1]),
+    row.update(face_index=k, status=status, kept=status in KEPT_STATUSES, x1=float(box[0]), y1=float(box[1]),
                x2=float(box[2]), y2=float(box[3]), score=score, landmark_scheme=scheme, aligned_file=aligned_file)
     if lmk is not None:
         for i in range(5):

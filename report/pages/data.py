@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
@@ -10,6 +11,7 @@ from report import plotting
 from report.escape import slugify
 from report.format import count
 from report.model import Code, Figure, P, Page, Section, Strong, Table
+from report.pages.faces import face_sections
 from report.study import embedding_summary
 
 
@@ -30,7 +32,7 @@ def plot_counts(d: _CountsData):
     return fig
 
 
-def data_page(inp, seed: int) -> Page:
+def data_page(inp, seed: int, discovery: Mapping[str, Any] | None = None) -> Page:
     name = inp.spec.name
     key = f"data-{_slug(name)}"
     first = inp.embeddings[sorted(inp.embeddings)[0]]
@@ -96,6 +98,7 @@ def data_page(inp, seed: int) -> Page:
                 Table(f"{key}-{_slug(net)}-trace", f"Detection and alignment trace of dataset {name} for network {net}.",
                       trace, max_rows=15),
             )))
+    sections.extend(face_sections(inp, key, discovery or {}))  # face CSVs; discovered clusters (network -> result)
     return Page(path=("data", name), title=name, intro=tuple(intro), sections=tuple(sections), synthetic=synthetic,
                 nav_titles=("Data",))
 

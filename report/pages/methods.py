@@ -84,7 +84,20 @@ _PIPELINE = Section("Face pipeline", (
     ),
 ))
 
-SECTIONS = (_GEOMETRY, _SIMILARITY, _CLUSTERING, _MANIFOLD, _CLASSIFIERS, _PIPELINE)
+_DISCOVERY = Section("Unlabelled photos: identity discovery and recognition", (
+    P("With ", Code('face_selection = "all"'), " every face passing the score and size thresholds is an item ",
+      Code("<photo>#<face>"), ". Identities are discovered by KMeans over ", InlineMath("k = 2,\\dots,\\lceil 2\\sqrt{n}\\rceil"),
+      "; the chosen ", InlineMath("k"), " has the highest mean silhouette, reported beside the elbow of the distortion "
+      "(the point farthest from the chord of the curve), the lowest Davies-Bouldin and the highest Calinski-Harabasz. "
+      "HDBSCAN ", Cite("campello2013hdbscan"), " and average-linkage clustering cut at the largest gap between merge "
+      "heights need no ", InlineMath("k"), "; their agreement is the adjusted Rand index ", Cite("hubert1985ari"), "."),
+    P("After naming, the classifier with the best cross-validated accuracy is refitted on every face. A new face is "
+      "given its prediction ", InlineMath("c"), " only if ", InlineMath(r"\hat x^\top \hat\mu_c \ge t"), ", where ",
+      InlineMath("t"), " is the ", InlineMath(r"1-\mathrm{FAR}"), " quantile of the similarities of every study face to "
+      "the centroids of the other identities; otherwise it is unknown."),
+))
+
+SECTIONS = (_GEOMETRY, _SIMILARITY, _CLUSTERING, _MANIFOLD, _CLASSIFIERS, _PIPELINE, _DISCOVERY)
 
 
 def page() -> Page:

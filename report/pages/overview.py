@@ -30,7 +30,7 @@ def study_grid(results: StudyResults) -> pd.DataFrame:
         })
     for step, skips in sorted(results.cell_skips.items()):
         for cell, reason in sorted(skips.items(), key=lambda kv: (kv[0].dataset, kv[0].network, kv[0].subset)):
-            if step == "geometry":
+            if step == "geometry" and cell not in results.contexts:  # analysed cells (unlabelled ones) have their row
                 rows.append({"dataset": cell.dataset, "network": cell.network, "subset": cell.subset, "dims": np.nan,
                              "identities": np.nan, "images": np.nan, "synthetic": f"skipped: {reason}"})
     return pd.DataFrame(rows)

@@ -7,6 +7,7 @@ import platform
 import pandas as pd
 
 from report.model import Bullets, Code, CodeBlock, P, Page, Section, Table
+from report.pages.discovery import naming_section
 from report.study import StudyResults, embedding_summary
 
 #: Packages whose versions the Reproducibility page lists.
@@ -52,6 +53,7 @@ def reproducibility_page(results: StudyResults, config_text: str, timings: pd.Da
         )),
         Section("Inputs", (Table("repro-inputs", "Embedding sets with their content hash and provenance (model id, weights "
                                  "hash, preprocessing, generator parameters).", inputs, max_rows=None),)),
+        *filter(None, [naming_section(results.inputs)]),
         Section("Software", (Table("repro-packages", "Package versions used to build this report.", package_versions(),
                                    max_rows=None),)),
         Section("Timings", (

@@ -22,6 +22,8 @@ filename   identity read from the file name: its first ``identity_prefix`` chara
 csv        a CSV manifest with a path column (relative to ``root``) and an identity column
 lfw        the LFW folder (``lfw_home`` from scikit-learn, downloaded on request) plus the
            pairs file of the verification protocol
+unlabelled ``<root>/**/<photo>``: no identities (group photos, archives); identities are
+           discovered by clustering and named through ``names_file``
 ========== ===============================================================================
 
 Nothing here decodes pixels: unreadable, empty or non-image files met while listing are
@@ -92,6 +94,12 @@ from analysis.embedding.datasets.manifest import (
     _skip_frame,
     manifest_hash,
 )
+from analysis.embedding.datasets.unlabelled import (
+    UNLABELLED,
+    UnlabelledDatasetOptions,
+    _list_unlabelled,
+    read_names_file,
+)
 from analysis.embedding.images import IMAGE_EXTENSIONS
 from analysis.embedding.synthetic import SyntheticDatasetOptions
 
@@ -122,7 +130,9 @@ __all__ = [
     "SKIP_COLUMNS",
     "SyntheticDatasetOptions",
     "UNPARSABLE",
+    "UNLABELLED",
     "UNREADABLE_FILE",
+    "UnlabelledDatasetOptions",
     "build_manifest",
     "family",
     "identity_from_filename",
@@ -132,6 +142,7 @@ __all__ = [
     "options_type",
     "parse_vector",
     "read_lfw_pairs",
+    "read_names_file",
     "resolve_lfw",
 ]
 
@@ -143,6 +154,7 @@ ADAPTERS: dict[str, type] = {
     "filename": FilenameDatasetOptions,
     "csv": CsvManifestOptions,
     "lfw": LfwOptions,
+    "unlabelled": UnlabelledDatasetOptions,
     "csv-embeddings": CsvEmbeddingsOptions,
     "parquet-embeddings": ParquetEmbeddingsOptions,
     "npy-embeddings": NpyEmbeddingsOptions,
@@ -174,7 +186,7 @@ def build_manifest(name: str, options: Any) -> Manifest:
     ----------
     name : str
         Dataset name (used in messages).
-    options : FolderDatasetOptions, FilenameDatasetOptions, CsvManifestOptions or LfwOptions
+    options : FolderDatasetOptions, FilenameDatasetOptions, CsvManifestOptions, LfwOptions or UnlabelledDatasetOptions
 
     Raises
     ------
@@ -194,6 +206,10 @@ def build_manifest(name: str, options: Any) -> Manifest:
     elif isinstance(options, CsvManifestOptions):
         rows, skipped, root = _list_csv(options, name)
         pairs, threads = None, options.hash_threads
+    elif isinstance(options, UnlabelledDatasetOptions):
+        root = _existing_dir(options.root, name)
+        rows, skipped = _list_unlabelled(root, options)
+        pairs, threads = None, options.hash_threads
     elif isinstance(options, LfwOptions):
         lfw_home, root = resolve_lfw(options)
         rows, skipped = _list_folder(root, IMAGE_EXTENSIONS, False)
@@ -203,7 +219,7 @@ def build_manifest(name: str, options: Any) -> Manifest:
     else:
         raise ValueError(
             f"dataset {name!r} ({type(options).__name__}) is not an image dataset; "
-            f"image kinds: folder, filename, csv, lfw"
+            f"image kinds: folder, filename, csv, lfw, unlabelled"
         )
     frame, hash_skips = _hash_rows(root, rows, threads)
     skipped = _skip_frame(skipped + hash_skips)

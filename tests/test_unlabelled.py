@@ -1,0 +1,137 @@
+"""The unlabelled-photos workflow end to end on real faces (dlib): discover, review, name, recognise.
+
+Photos are built at test time from ``../shared/data/celebrity-faces`` (:mod:`tests.unlabelled_fixtures`):
+40 single-face photos of 4 people in one flat folder plus 4 group photos of 2-3 of them, then
+held-back photos of the 4 people and of a fifth person. One module-scoped fixture runs the
+first build (extraction + discovery), the second builds with a names file written from the
+clusters CSV, and ``predict``; about a minute of dlib on two cores.
+"""
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+from sklearn.metrics import adjusted_rand_score
+
+from tests.unlabelled_fixtures import STRANGER, make_unlabelled_photos, write_unlabelled_config
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def workflow(tmp_path_factory):
+    pytest.importorskip("dlib")
+    from analysis.config import load_config
+    from report.driver import run
+
+    base = tmp_path_factory.mktemp("unlabelled")
+    photos = make_unlabelled_photos(base)
+    cache = base / "cache"
+    review = base / "review"
+    first_cfg = write_unlabelled_config(base / "first", photos.root, cache)
+    text = first_cfg.read_text(encoding="utf-8").replace('kind = "unlabelled"', f'kind = "unlabelled"\nreview_dir = "{review}"')
+    first_cfg.write_text(text, encoding="utf-8")
+    first = run(load_config(first_cfg), progress=False)
+    clusters = pd.read_csv(base / "first" / "out" / "docs" / "tables" / "data-archive-dlib-clusters.csv")
+    truth = _truth(photos, clusters)
+    # The user names each cluster after looking at its faces: here, the majority hidden truth.
+    names = (pd.DataFrame({"cluster": clusters["cluster"], "person": truth})
+             .groupby("cluster")["person"].agg(lambda s: s.mode().iloc[0]).reset_index())
+    names_file = base / "names.csv"
+    names.rename(columns={"person": "name"}).to_csv(names_file, index=False)
+    second_cfg = write_unlabelled_config(base / "second", photos.root, cache, names_file)
+    second = run(load_config(second_cfg), progress=False)
+    return photos, first, clusters, truth, second, base, review
+
+
+def _truth(photos, clusters: pd.DataFrame) -> list[str]:
+    """Hidden person of every row of the clusters CSV (group faces: left to right on the canvas)."""
+    out = []
+    for row in clusters.itertuples():
+        if row.original_file in photos.singles:
+            out.append(photos.singles[row.original_file])
+        else:
+            faces = clusters[clusters["original_file"] == row.original_file].sort_values("x1")
+            slot = list(faces["face_index"]).index(row.face_index)
+            out.append(photos.groups[row.original_file][slot])
+    return out
+
+
+def test_every_face_of_the_group_photos_is_found(workflow):
+    photos, first, clusters, *_ = workflow
+    results = first[0]
+    trace = results.inputs[0].trace["dlib"]
+    for rel, people in photos.groups.items():
+        kept = trace[(trace["item"] == rel) & trace["kept"]]
+        assert len(kept) == len(people), f"{rel}: {len(kept)} faces kept for {len(people)} people"
+        assert (clusters["original_file"] == rel).sum() == len(people)
+    # every single photo gives exactly one face: 40 + the group faces, nothing else
+    assert len(clusters) == len(photos.singles) + sum(len(p) for p in photos.groups.values())
+
+
+def test_discovered_clusters_match_the_hidden_identities(workflow):
+    photos, first, clusters, truth, *_ = workflow
+    discovery = first[0].cell_results["discovery"]
+    (result,) = discovery.values()
+    assert result.chosen_k == 4
+    assert adjusted_rand_score(truth, clusters["cluster"]) >= 0.8
+    # the clusters CSV has one row per face with its detector score, box and silhouette
+    assert list(clusters.columns) == ["original_file", "face_index", "cluster", "score", "x1", "y1", "x2", "y2", "silhouette"]
+    assert clusters["score"].notna().all() and clusters["silhouette"].notna().all()
+
+
+def test_unlabelled_build_skips_labelled_analyses_with_a_reason(workflow):
+    _, first, *_ = workflow
+    results = first[0]
+    assert set(results.cell_results) == {"discovery"}
+    for step in ("geometry", "similarity", "classifiers", "audit"):
+        (reason,) = results.cell_skips[step].values()
+        assert "names_file" in reason
+    docs = results.config.study.output_dir / "docs"
+    page = (docs / "archive" / "dlib" / "all" / "discovery.md").read_text(encoding="utf-8")
+    assert "Identity discovery" in page and "k = 4" in page
+    assert "needs identity labels" in (docs / "archive" / "dlib" / "all" / "geometry.md").read_text(encoding="utf-8")
+    trace_csv = pd.read_csv(docs / "tables" / "data-archive-dlib-faces.csv")
+    n_faces = results.inputs[0].embeddings["dlib"].n_samples
+    assert {"aligned_file", "original_file", "face_index", "x1", "y1", "x2", "y2", "confidence", "lx0", "embedding_row"} <= set(trace_csv.columns)
+    # every embedding row is one traced face; faces not embedded (low score, too small) say so
+    assert sorted(trace_csv.loc[trace_csv["embedding_row"] >= 0, "embedding_row"]) == list(range(n_faces))
+    assert not trace_csv.loc[trace_csv["embedding_row"] < 0, "status"].isin(["kept", "extra face (kept)"]).any()
+
+
+def test_review_folders_hold_every_face_by_cluster_and_stay_local(workflow):
+    _, first, clusters, _, _, base, review = workflow
+    crops = sorted(review.rglob("*.jpg"))
+    assert len(crops) == len(clusters)
+    assert {p.parent.name for p in crops} == {f"cluster-{c:02d}" for c in clusters["cluster"].unique()}
+    out = first[0].config.study.output_dir
+    assert not list(out.rglob("*.jpg")), "face crops must not reach the build outputs"
+
+
+def test_naming_turns_on_the_labelled_analyses(workflow):
+    photos, _, clusters, truth, second, *_ = workflow
+    results = second[0]
+    for step in ("geometry", "similarity", "clustering", "classifiers", "audit"):
+        assert results.cell_results.get(step), f"{step} did not run after naming"
+    emb = results.inputs[0].embeddings["dlib"]
+    assert sorted(set(emb.identities)) == sorted(set(truth))
+    (record,) = results.inputs[0].naming
+    assert record.n_clusters == 4 and record.n_faces_kept == len(clusters)
+    repro = (results.config.study.output_dir / "docs" / "reproducibility.md").read_text(encoding="utf-8")
+    assert "Naming of discovered clusters" in repro
+
+
+def test_predict_names_held_back_photos_and_calls_a_stranger_unknown(workflow, capsys):
+    from report.cli import main
+
+    photos, _, _, _, second, base, _ = workflow
+    (model,) = second[2].models
+    out = base / "who.csv"
+    assert main(["predict", "--model", str(model), "--output", str(out), str(photos.held_back)]) == 0
+    table = pd.read_csv(out)
+    table["file"] = table["original_file"].map(lambda p: p.rsplit("/", 1)[-1])
+    assert set(table["file"]) == set(photos.held_back_truth)
+    for row in table.itertuples():
+        person = photos.held_back_truth[row.file]
+        expected = "unknown" if person == STRANGER else person
+        assert row.identity == expected, f"{row.file}: {row.identity} (confidence {row.confidence:.3f})"
+    assert list(table.columns[:8]) == ["original_file", "face_index", "x1", "y1", "x2", "y2", "identity", "confidence"]
