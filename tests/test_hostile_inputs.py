@@ -454,7 +454,7 @@ def test_cli_without_terminal_asks_for_progress_and_words_outputs_honestly(tmp_p
         results = SimpleNamespace(cells=(), inputs=[SimpleNamespace(spec=SimpleNamespace(name="mini"), skipped=skipped)])
         outputs = SimpleNamespace(figures_drawn=0, figures_reused=3, site_rebuilt=False, paper_rebuilt=False,
                                   docs_dir=tmp_path / "docs", site_index=None, pdf=None)
-        log = SimpleNamespace(computed=[], reused=["x"], warnings=[], timings={"total": 1.0})
+        log = SimpleNamespace(computed=[], reused=["x"], warnings=[], timings={"total": 1.0}, review=[], models=[])
         return results, outputs, log
 
     monkeypatch.setattr(report.driver, "run", fake_run)
