@@ -58,5 +58,5 @@ bench: setup-dev
 	$(BIN)/python bench/bench_analyses.py --quick
 	$(BIN)/python bench/bench_extract.py
 
-clean:
-	rm -rf docs site paper mkdocs.yml .site-inputs.sha256 .cache
+clean:  # only what the demo build writes (listed in its .atlas-manifest.json) and the cache
+	rm -rf docs site paper overrides mkdocs.yml .site-inputs.sha256 .atlas-manifest.json .atlas.lock .cache

@@ -12,6 +12,7 @@ means the same thing whatever the current directory is.
 from __future__ import annotations
 
 import dataclasses
+import math
 import difflib
 import tomllib
 import types
@@ -249,11 +250,7 @@ def parse_config(raw: Mapping[str, Any], source: Path, overrides: Mapping[str, A
     subsets = raw.get("subsets", ["all"])
     if not isinstance(subsets, list) or not all(isinstance(s, str) for s in subsets) or not subsets:
         raise ConfigError("'subsets' must be a non-empty list of strings such as [\"all\", \"balanced-6\", \"min-10\"]")
-    for s in subsets:
-        try:
-            parse_subset(s)
-        except ValueError as exc:
-            raise ConfigError(f"subsets: {exc}") from exc
+    subsets = [normalise_subset(s) for s in subsets]
     _check_unique(subsets, "subsets")
 
     sections = {
@@ -353,6 +350,34 @@ def _type_name(tp) -> str:
     return getattr(tp, "__name__", str(tp))
 
 
+def _checked_int(value: int, where: str) -> int:
+    """Reject integers no analysis can use: seeds outside numpy's range, anything outside int64."""
+    key = where.rsplit(" ", 1)[-1].split("[", 1)[0]
+    if "seed" in key and not 0 <= value < 2**32:
+        raise ConfigError(f"{where} must be between 0 and 2**32 - 1 (a numpy seed), got {value}")
+    if not -(2**63) <= value < 2**63:
+        raise ConfigError(f"{where} = {value} is out of range (a 64-bit integer)")
+    return value
+
+
+def normalise_subset(text: str, where: str = "subsets") -> str:
+    """The canonical spelling of a subset (surrounding whitespace removed, ``min-04`` -> ``min-4``).
+
+    Raises :class:`ConfigError` for inner whitespace or non-ASCII digits (``"min-\u0664"``), which
+    would otherwise give two cells for one subset.
+    """
+    s = text.strip()
+    if not s.isascii() or any(c.isspace() for c in s):
+        raise ConfigError(f"{where}: subset {text!r} may hold only ASCII letters, digits and '-' "
+                          f"(e.g. 'min-4'), no spaces")
+    try:
+        spec = parse_subset(s)
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {exc}") from exc
+    return {"all": "all", "balanced": f"balanced-{spec.low}", "min": f"min-{spec.low}"}.get(
+        spec.kind, f"range-{spec.low}-{spec.high}")
+
+
 def _coerce(value, tp, where, base, must_exist=False):
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
@@ -386,10 +411,12 @@ def _coerce(value, tp, where, base, must_exist=False):
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(f"{where} must be an integer, got {value!r}")
-        return value
+        return _checked_int(value, where)
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{where} must be a number, got {value!r}")
+        if not math.isfinite(value):  # nan would silently pass every "x > 0" check
+            raise ConfigError(f"{where} must be a finite number, got {value!r}")
         return float(value)
     if tp is str:
         if not isinstance(value, str):

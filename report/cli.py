@@ -1,7 +1,7 @@
 """Command line: ``atlas build`` (also ``python build_report.py``) builds a study's site and paper;
 ``atlas predict --model DIR PHOTOS...`` names the faces of new photos (:mod:`report.predict`).
 
-Config errors print one ``error:`` line and exit 2. The installed command (``pip install .``)
+Every error (config, output folder, data) prints one ``error:`` line and exits 2 (``--debug``: traceback too). The installed command (``pip install .``)
 uses the packaged demo config by default and writes into ``./atlas-demo`` so that it never
 writes inside the installed package.
 """
@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import traceback
+import unicodedata
 from pathlib import Path
 
 from report.resources import configs_dir, is_source_checkout
@@ -47,6 +49,7 @@ def build_parser(prog: str) -> argparse.ArgumentParser:
     gpu.add_argument("--devices", default="auto", help="device request to check (auto, cpu, cuda, cuda:0,1)")
     gpu.add_argument("--model", type=Path, default=None, help="ArcFace ONNX recogniser to check (default: a probe net)")
     gpu.add_argument("--detector", type=Path, default=None, help="SCRFD ONNX detector to check as well")
+    p.add_argument("--debug", action="store_true", help="on an error, print the full traceback too")
     return p
 
 
@@ -98,45 +101,88 @@ def predict(args: argparse.Namespace) -> int:
 
 
 def build(args: argparse.Namespace) -> int:
+    """Run :func:`_build`; every error ends as one ``error:`` line (exit 2), the traceback only with ``--debug``."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    from analysis.config import ConfigError, load_config
-
     try:
-        config = load_config(args.config, overrides={"output_dir": args.output_dir, "cache_dir": args.cache_dir})
-    except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        return _build(args)
+    except KeyboardInterrupt:
+        print("error: interrupted; the previous outputs are kept (nothing half-written was published)",
+              file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the CLI's one place that turns errors into messages
+        debug = getattr(args, "debug", False)
+        if debug:
+            traceback.print_exc()
+        hint = "" if debug or _is_user_error(exc) else " (run with --debug for the traceback)"
+        print(terminal_text(f"error: {one_line(exc)}{hint}"), file=sys.stderr)
         return 2
+
+
+def _is_user_error(exc: BaseException) -> bool:
+    """Errors whose message is the whole story (the config, the output folder, a lock)."""
+    from analysis.config import ConfigError
+    from report.locks import BuildLockedError
+    from report.ownership import OutputFolderError
+
+    return isinstance(exc, (ConfigError, OutputFolderError, BuildLockedError))
+
+
+def terminal_text(text: object) -> str:
+    """Text safe to print on a terminal: control and format characters (ESC sequences, bidi
+    overrides) of names are shown as ``\\uXXXX`` instead of acting on the terminal."""
+    return "".join(c if c == " " or unicodedata.category(c) not in ("Cc", "Cf") else f"\\u{ord(c):04x}"
+                   for c in str(text))
+
+
+def say(text: object) -> None:
+    print(terminal_text(text))
+
+
+def one_line(exc: BaseException) -> str:
+    """The error message on one line (multi-line messages such as a latexmk log tail are joined)."""
+    text = " | ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+    return text or type(exc).__name__
+
+
+def _build(args: argparse.Namespace) -> int:
+    from analysis.config import load_config
+
+    config = load_config(args.config, overrides={"output_dir": args.output_dir, "cache_dir": args.cache_dir})
+    from report.console import output_state, skip_summary
     from report.driver import run
+    from report.model import Page
+    from report.site import page_file
 
-    try:
-        results, outputs, build_log = run(
-            config,
-            progress=not args.quiet,  # a bar on a terminal, one line per stage otherwise (report.progress)
-            build_site=False if args.no_site else None,
-            build_paper=False if args.no_paper else None,
-        )
-    except ConfigError as exc:  # found while running: e.g. a names_file naming clusters that were not discovered
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(f"Study: {config.study.title} ({config.source})")
-    print(f"  cells analysed: {len(results.cells)}; computed {plural(len(build_log.computed), 'item')}, "
+    results, outputs, build_log = run(
+        config,
+        progress=not args.quiet,  # bars on a terminal, plain lines otherwise (report.progress)
+        build_site=False if args.no_site else None,
+        build_paper=False if args.no_paper else None,
+    )  # a ConfigError found while running (names_file naming undiscovered clusters) ends in build(): exit 2
+    say(f"Study: {config.study.title} ({config.source})")
+    say(f"  cells analysed: {len(results.cells)}; computed {plural(len(build_log.computed), 'item')}, "
           f"reused {len(build_log.reused)} from cache")
     for item in build_log.computed:
-        print(f"    computed: {item}")
-    print(f"  figures: {outputs.figures_drawn} drawn, {outputs.figures_reused} reused; "
-          f"site {'rebuilt' if outputs.site_rebuilt else 'unchanged'}; paper {'rebuilt' if outputs.paper_rebuilt else 'unchanged'}")
+        say(f"    computed: {item}")
+    site_on = config.study.build_site and not args.no_site
+    paper_on = config.study.build_paper and not args.no_paper
+    say(f"  figures: {outputs.figures_drawn} drawn, {outputs.figures_reused} reused; "
+          f"{output_state('site', site_on, outputs.site_rebuilt)}; "
+          f"{output_state('paper', paper_on, outputs.paper_rebuilt)}")
+    for line in skip_summary(results.inputs, lambda name: page_file(Page(path=("data", name), title=name))):
+        say(line)
     for w in build_log.warnings:
-        print(f"  warning: {w}")
-    print(f"  time: {build_log.timings['total']:.1f} s")
+        say(f"  warning: {w}")
+    say(f"  time: {build_log.timings['total']:.1f} s")
     for folder in build_log.review:
-        print(f"  review: {folder} (aligned faces, one folder per discovered cluster; local only)")
+        say(f"  review: {folder} (aligned faces, one folder per discovered cluster; local only)")
     for folder in build_log.models:
-        print(f"  model: {folder} (for: {Path(sys.argv[0]).name} predict --model {folder} PHOTOS...)")
-    print(f"  docs:  {outputs.docs_dir}")
+        say(f"  model: {folder} (for: {Path(sys.argv[0]).name} predict --model {folder} PHOTOS...)")
+    say(f"  docs:  {outputs.docs_dir}")
     if outputs.site_index is not None:
-        print(f"  site:  {outputs.site_index}")
+        say(f"  site:  {outputs.site_index}")
     if outputs.pdf is not None:
-        print(f"  paper: {outputs.pdf}")
+        say(f"  paper: {outputs.pdf}")
     return 0
 
 

@@ -14,15 +14,18 @@ from pathlib import Path
 
 from analysis.config import StudyConfig
 from analysis.embedding.store import EmbeddingStore, atomic_write_text
-from report import render
+from report import console, render
 from report import site as site_renderer
 from report.assemble import build_report, discovered_clusters
 from report.escape import slugify
+from report.locks import build_locks
 from report.model import Report
+from report.ownership import claim_output_dir, record, write_manifest
 from report.recognizer_files import export_recognizers
 from report.review import write_review_folders
 from report.pages.downloads import downloads_page
 from report.progress import stage
+from report.resources import PROJECT_ROOT, is_source_checkout
 from report.pages.reproducibility import reproducibility_page, timings_frame
 from report.study import BuildLog, StudyResults, add_galleries, compute_all, embedding_summary, load_inputs
 
@@ -34,6 +37,20 @@ def run(config: StudyConfig, progress: bool = True, build_site: bool | None = No
     -------
     (StudyResults, report.render.Outputs, BuildLog)
     """
+    cache_dir = Path(config.study.cache_dir)
+    roots = dict(cache_dir=cache_dir, config_dir=Path(config.source).parent,
+                 project_root=PROJECT_ROOT if is_source_checkout() else None)
+    out = claim_output_dir(config.study.output_dir, **roots)  # refuses before anything is written
+    with build_locks(cache_dir, out):
+        claim_output_dir(out, **roots)  # again: another build may have run while this one waited
+        try:
+            results, outputs, build = _run_locked(config, progress, build_site, build_paper)
+        finally:  # also after a failure: what this build published is its own
+            write_manifest(out)
+    return results, outputs, build
+
+
+def _run_locked(config: StudyConfig, progress: bool, build_site: bool | None, build_paper: bool | None):
     build = BuildLog()
     t_all = time.perf_counter()
     cache_dir = Path(config.study.cache_dir)
@@ -91,6 +108,7 @@ def render_all(report: Report, results: StudyResults, build: BuildLog, site: boo
     pages.append(downloads_page(pages, has_pdf=paper, embedding_files=links, galleries=bool(results.galleries)))
     figures, tables = render.collect(pages)
 
+    console.stage("figures", progress)
     digests, drawn, reused = render.render_figures(figures, fig_cache, progress)
     build.record(f"figures ({drawn} drawn)", reused=False) if drawn else None
     build.record(f"figures ({reused} from cache)", reused=True) if reused else None
@@ -101,6 +119,8 @@ def render_all(report: Report, results: StudyResults, build: BuildLog, site: boo
             pdf, paper_rebuilt, warnings = render.build_paper(report, out / "paper", digests, fig_cache)
         build.warnings.extend(f"LaTeX: {w}" for w in warnings)
     render.write_docs(pages, tables, digests, fig_cache, out / "docs", pdf, embedding_files)
+    record(out, ["mkdocs.yml", ".site-inputs.sha256"])
+    render.write_theme(out)
     atomic_write_text(out / "mkdocs.yml", site_renderer.mkdocs_config(cfg.study.title, cfg.study.site_url, pages))
     index, site_rebuilt = (None, False)
     if site:

@@ -132,3 +132,29 @@ def slugify(text: object) -> str:
     if slug and slug == raw:
         return slug
     return (slug + "-" if slug else "x-") + hashlib.sha256(raw.encode()).hexdigest()[:8]
+
+
+# Bidirectional controls (LRE, RLE, PDF, LRO, RLO, LRI, RLI, FSI, PDI, LRM, RLM, ALM): a name
+# holding U+202E shows reversed text in a spreadsheet ("Trojan Source" style spoofing).
+_BIDI = dict.fromkeys(map(ord, "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c"))
+#: First characters that make a spreadsheet read a cell as a formula (OWASP "CSV injection").
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(text: str) -> str:
+    """A text cell safe to open in a spreadsheet: bidi controls removed, formulas defused with ``'``."""
+    s = str(text).translate(_BIDI)
+    return "'" + s if s.startswith(_FORMULA_START) else s
+
+
+def csv_frame(frame):
+    """Copy of a pandas DataFrame whose text cells and column names went through :func:`csv_cell`.
+
+    Numeric columns are left alone (``-0.5`` in a float column is a number, not a formula).
+    """
+    out = frame.copy()
+    out.columns = [csv_cell(c) if isinstance(c, str) else c for c in out.columns]
+    for col in out.columns:
+        if out[col].dtype == object or str(out[col].dtype) in ("string", "str"):
+            out[col] = out[col].map(lambda v: csv_cell(v) if isinstance(v, str) else v)
+    return out

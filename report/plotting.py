@@ -42,6 +42,9 @@ _STYLE = {
     "axes.facecolor": "white",
     "svg.hashsalt": "face-embedding-atlas",
     "pdf.fonttype": 42,
+    # Identity, dataset and network names are data: "$\\mathrm{\\input{/etc/passwd}}$" or "$$\\def$$" in
+    # a tick label must print as typed, not reach mathtext (whose parse errors killed the build).
+    "text.parse_math": False,
 }
 
 
@@ -51,6 +54,25 @@ def figure(width: float = 6.4, height: float = 4.0, ncols: int = 1, nrows: int =
         fig, ax = plt.subplots(nrows, ncols, figsize=(width, height), layout="constrained", **kwargs)
     fig.set_facecolor("white")
     return fig, ax
+
+
+def plain_tick_labels(fig) -> None:
+    """Swap matplotlib's mathtext log-axis labels (``$\\mathdefault{10^{2}}$``) for plain ones (``100``).
+
+    The style turns mathtext off (``text.parse_math: False``) so that names can never be parsed as
+    formulas; log axes are the one place where matplotlib itself writes mathtext, so their
+    formatters are replaced by the plain-text :class:`matplotlib.ticker.LogFormatter`.
+    """
+    from matplotlib.ticker import LogFormatter, LogFormatterMathtext
+
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            for getter, setter in ((axis.get_major_formatter, axis.set_major_formatter),
+                                   (axis.get_minor_formatter, axis.set_minor_formatter)):
+                f = getter()
+                if isinstance(f, LogFormatterMathtext):
+                    setter(LogFormatter(base=f._base, labelOnlyBase=f.labelOnlyBase,
+                                        minor_thresholds=f.minor_thresholds, linthresh=f._linthresh))
 
 
 def style():

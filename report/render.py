@@ -1,14 +1,14 @@
 """Write every output: figures (cached), docs/ (Markdown + CSV), mkdocs.yml, site/, paper/.
 
-The output folder is rebuilt atomically: ``docs/`` is written into a temporary sibling and
-swapped in, so an interrupted run never leaves a half-written docs/ behind. ``mkdocs build`` and
+The output folder is rebuilt atomically: ``docs/``, ``site/`` and ``paper/`` are each built in
+a staging sibling and swapped in (:mod:`report.ownership`), so an interrupted run never leaves a
+half-written folder behind. ``mkdocs build`` and
 ``latexmk`` run only when their inputs changed (hash of the sources kept next to the outputs).
 """
 from __future__ import annotations
 
 import hashlib
 import inspect
-import json
 import os
 import shutil
 import subprocess
@@ -18,17 +18,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import joblib
-import pandas as pd
 
 from report import assets as site_assets
 from report import exports
 from report import latex as latex_renderer
 from report import site as site_renderer
 from report.model import Explorer, Figure, Page, Report, Table
-from report.escape import slugify
+from report import ownership
 from report.progress import bar as progress_bar
 from report.references import bibtex
-from analysis.embedding.store import atomic_write_bytes, atomic_write_text, content_hash
+from report.resources import templates_dir
+from analysis.embedding import lifeline
+from analysis.embedding.store import atomic_write_text, content_hash
 
 FIGURE_VERSION = "1"
 
@@ -75,6 +76,7 @@ def draw_figure(fig: Figure, png: Path, pdf: Path) -> None:
 
     with plotting.style():
         f = fig.plot(fig.data)
+        plotting.plain_tick_labels(f)  # mathtext is off: log axes get plain labels
         plotting.readable_text(f)  # no text under 9 CSS px once the site scales the figure to its column
         f.savefig(png, format="png", dpi=150, metadata={"Software": None})
         w, h = f.get_size_inches()
@@ -88,6 +90,7 @@ def draw_figure(fig: Figure, png: Path, pdf: Path) -> None:
 
 
 def _draw_to_cache(fig: Figure, cache: Path, digest: str) -> None:
+    lifeline.die_with_parent()  # a loky worker exits when the build is killed
     with tempfile.TemporaryDirectory(dir=cache) as tmp:
         png, pdf = Path(tmp) / "f.png", Path(tmp) / "f.pdf"
         draw_figure(fig, png, pdf)
@@ -107,12 +110,21 @@ def render_figures(figures: list[Figure], cache: Path, progress: bool) -> tuple[
     if missing:
         # Two worker processes: matplotlib is single-threaded and figures are independent.
         jobs = min(len(missing), max(1, (os.cpu_count() or 1)))
+        lifeline.mark_parent()  # loky workers exit when the build dies (kill -9 included)
         with progress_bar(len(missing), "figures", progress, unit="fig") as bar:
             for _ in joblib.Parallel(n_jobs=jobs, backend="loky" if jobs > 1 and len(missing) > 4 else "sequential",
                                      return_as="generator_unordered")(
                     joblib.delayed(_draw_to_cache)(f, cache, digests[f.key]) for f in missing):
                 bar.update(1)
     return digests, len(missing), len(figures) - len(missing)
+
+
+def _counted(items, bar):
+    """Yield ``items``, advancing ``bar`` as each is handed out, then close it."""
+    for item in items:
+        yield item
+        bar.update(1)
+    bar.close()
 
 
 # --------------------------------------------------------------------------- helpers
@@ -141,48 +153,83 @@ def tree_hash(folder: Path, extra: str = "") -> str:
 
 
 # --------------------------------------------------------------------------- paper
+def pdf_is_readable(pdf: Path) -> bool:
+    """True when ``pdf`` is a complete PDF: ``pdfinfo`` (poppler) or pypdf reads it, trailer included."""
+    if not pdf.is_file() or pdf.stat().st_size < 64:
+        return False
+    if shutil.which("pdfinfo"):
+        proc = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True)
+        return proc.returncode == 0 and "Pages:" in proc.stdout
+    try:
+        import pypdf
+    except ImportError:  # neither reader: at least the header and the end-of-file marker
+        data = pdf.read_bytes()
+        return data.startswith(b"%PDF-") and b"%%EOF" in data[-2048:]
+    try:
+        return len(pypdf.PdfReader(str(pdf), strict=True).pages) > 0
+    except Exception:  # any parse error means "not readable"
+        return False
+
+
+def paper_inputs_hash(tex_text: str, figure_files: dict[str, Path]) -> str:
+    """Hash of the paper's inputs: the TeX source, the bibliography and every figure (name and bytes)."""
+    h = hashlib.sha256((tex_text + bibtex()).encode())
+    for name in sorted(figure_files):
+        h.update(f"figures/{name}".encode())
+        h.update(hashlib.sha256(figure_files[name].read_bytes()).digest())
+    return h.hexdigest()
+
+
 def build_paper(report: Report, paper_dir: Path, digests: dict[str, str], fig_cache: Path) -> tuple[Path | None, bool, tuple[str, ...]]:
-    """Write paper/ and run latexmk when its inputs changed. Returns (pdf, rebuilt, warnings)."""
-    paper_dir.mkdir(parents=True, exist_ok=True)
-    (paper_dir / "figures").mkdir(exist_ok=True)
+    """Write paper/ and run latexmk when its inputs changed. Returns (pdf, rebuilt, warnings).
+
+    The paper is compiled in a staging folder beside ``paper/`` and swapped in only once
+    ``pdfinfo`` reads the new PDF; the inputs hash is removed from ``paper/`` before compiling
+    and written only next to a readable PDF, so a killed or failed compile can never leave a
+    stale or broken PDF that a later build calls "unchanged".
+    """
     tex_text = latex_renderer.render_tex(report)
-    atomic_write_text(paper_dir / "report.tex", tex_text)
-    atomic_write_text(paper_dir / "references.bib", bibtex())
-    wanted = set()
-    for f in latex_renderer.paper_figures(report):
-        wanted.add(f"{f.key}.pdf")
-        target = paper_dir / "figures" / f"{f.key}.pdf"
-        src = fig_cache / f"{digests[f.key]}.pdf"
-        if not target.is_file() or target.read_bytes() != src.read_bytes():
-            atomic_write_bytes(target, src.read_bytes())
-    for stale in (paper_dir / "figures").glob("*.pdf"):
-        if stale.name not in wanted:
-            stale.unlink()
+    figures = {f"{f.key}.pdf": fig_cache / f"{digests[f.key]}.pdf" for f in latex_renderer.paper_figures(report)}
+    inputs = paper_inputs_hash(tex_text, figures)
     pdf = paper_dir / "report.pdf"
     stamp = paper_dir / ".inputs.sha256"
-    inputs = tree_hash(paper_dir / "figures", tex_text + bibtex())
-    if pdf.is_file() and stamp.is_file() and stamp.read_text() == inputs:
+    if stamp.is_file() and stamp.read_text() == inputs and pdf_is_readable(pdf):
         return pdf, False, ()
     if shutil.which("latexmk") is None or shutil.which("pdflatex") is None:
         raise RuntimeError(
             "latexmk/pdflatex not found: install TeX Live (Debian: apt-get install latexmk texlive-latex-extra "
             "texlive-fonts-recommended texlive-bibtex-extra) or set build_paper = false in [study]"
         )
-    env = dict(os.environ, SOURCE_DATE_EPOCH="0", FORCE_SOURCE_DATE="1")
-    proc = subprocess.run(
-        ["latexmk", "-pdf", "-interaction=nonstopmode", "-halt-on-error", "-file-line-error", "report.tex"],
-        cwd=paper_dir, env=env, capture_output=True, text=True,
-    )
-    log_file = paper_dir / "report.log"
-    log_text = log_file.read_text(errors="replace") if log_file.is_file() else ""
-    if proc.returncode != 0 or not pdf.is_file():
-        tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-30:])
-        raise RuntimeError(f"latexmk failed (exit {proc.returncode}); see {log_file}\n{tail}")
-    warnings = tuple(
-        line.strip() for line in log_text.splitlines()
-        if "undefined" in line.lower() and ("reference" in line.lower() or "citation" in line.lower())
-    )
-    atomic_write_text(stamp, inputs)
+    stamp.unlink(missing_ok=True)  # from here on, paper/ is not known to match anything
+    staged = ownership.staging_dir(paper_dir.parent, "paper")
+    try:
+        if paper_dir.is_dir():  # keep latexmk's aux files: fewer passes
+            shutil.copytree(paper_dir, staged, dirs_exist_ok=True, ignore=shutil.ignore_patterns("figures"))
+        (staged / "figures").mkdir(exist_ok=True)
+        (staged / "report.tex").write_text(tex_text, encoding="utf-8")
+        (staged / "references.bib").write_text(bibtex(), encoding="utf-8")
+        for name, src in figures.items():
+            shutil.copyfile(src, staged / "figures" / name)
+        env = dict(os.environ, SOURCE_DATE_EPOCH="0", FORCE_SOURCE_DATE="1")
+        proc = subprocess.run(
+            ["latexmk", "-pdf", "-interaction=nonstopmode", "-halt-on-error", "-file-line-error", "report.tex"],
+            cwd=staged, env=env, capture_output=True, text=True,
+            preexec_fn=lifeline.kill_with_parent,  # no orphan latexmk writing after a kill -9
+        )
+        log_text = (staged / "report.log").read_text(errors="replace") if (staged / "report.log").is_file() else ""
+        if proc.returncode != 0 or not pdf_is_readable(staged / "report.pdf"):
+            tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-30:])
+            raise RuntimeError(f"latexmk failed (exit {proc.returncode}) or wrote no readable PDF; the previous "
+                               f"paper/ is kept. Last lines:\n{tail}")
+        warnings = tuple(
+            line.strip() for line in log_text.splitlines()
+            if "undefined" in line.lower() and ("reference" in line.lower() or "citation" in line.lower())
+        )
+        (staged / ".inputs.sha256").write_text(inputs)
+        ownership.swap_in(staged, paper_dir)
+    except BaseException:
+        shutil.rmtree(staged, ignore_errors=True)
+        raise
     return pdf, True, warnings
 
 
@@ -192,7 +239,7 @@ def write_docs(pages: list[Page], tables: list[Table], digests: dict[str, str], 
     """Write docs/ atomically: build in a temporary sibling folder, then swap."""
     parent = docs_dir.parent
     parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=parent, prefix=".docs."))
+    tmp = ownership.staging_dir(parent, "docs")
     try:
         md = site_renderer.MarkdownRenderer()
         for page in pages:
@@ -215,14 +262,23 @@ def write_docs(pages: list[Page], tables: list[Table], digests: dict[str, str], 
         exports.write_explorer_files(explorers, tmp)
         exports.write_data_zip(tmp)
         site_assets.write_site_assets(tmp, with_plotly=bool(explorers))
-        old = parent / f".docs.old.{os.getpid()}"
-        if docs_dir.exists():
-            os.replace(docs_dir, old)
-        os.replace(tmp, docs_dir)
-        shutil.rmtree(old, ignore_errors=True)
+        ownership.swap_in(tmp, docs_dir)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def write_theme(output_dir: Path) -> None:
+    """Copy the theme override (``templates/theme``) to ``output_dir/overrides``, recorded as the build's own."""
+    src = templates_dir() / "theme"
+    target = output_dir / site_renderer.THEME_DIR
+    names = sorted(p.name for p in src.iterdir() if p.is_file())
+    ownership.record(output_dir, [f"{site_renderer.THEME_DIR}/{n}" for n in names])
+    target.mkdir(exist_ok=True)
+    for n in names:
+        text = (src / n).read_text(encoding="utf-8")
+        if not (target / n).is_file() or (target / n).read_text(encoding="utf-8") != text:
+            atomic_write_text(target / n, text)
 
 
 def build_site(output_dir: Path) -> tuple[Path, bool]:
@@ -230,16 +286,22 @@ def build_site(output_dir: Path) -> tuple[Path, bool]:
     docs = output_dir / "docs"
     site = output_dir / "site"
     stamp = output_dir / ".site-inputs.sha256"
-    digest = tree_hash(docs, (output_dir / "mkdocs.yml").read_text(encoding="utf-8"))
+    digest = tree_hash(docs, (output_dir / "mkdocs.yml").read_text(encoding="utf-8")
+                       + tree_hash(output_dir / site_renderer.THEME_DIR))
     index = site / "index.html"
     if index.is_file() and stamp.is_file() and stamp.read_text() == digest:
         return index, False
+    stamp.unlink(missing_ok=True)
+    staged = ownership.staging_dir(output_dir, "site")  # built beside site/, swapped in when complete
     proc = subprocess.run(
-        [sys.executable, "-m", "mkdocs", "build", "--strict", "--clean", "-q", "-f", "mkdocs.yml"],
-        cwd=output_dir, capture_output=True, text=True,
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--clean", "-q", "-f", "mkdocs.yml",
+         "-d", str(staged)],
+        cwd=output_dir, capture_output=True, text=True, preexec_fn=lifeline.kill_with_parent,
         env=dict(os.environ, SOURCE_DATE_EPOCH="0", NO_MKDOCS_2_WARNING="1", DISABLE_MKDOCS_2_WARNING="true"),
     )
-    if proc.returncode != 0:
+    if proc.returncode != 0 or not (staged / "index.html").is_file():
+        shutil.rmtree(staged, ignore_errors=True)
         raise RuntimeError(f"mkdocs build --strict failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}")
+    ownership.swap_in(staged, site)
     atomic_write_text(stamp, digest)
     return index, True

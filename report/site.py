@@ -20,7 +20,7 @@ import yaml
 from markupsafe import Markup
 
 from report.format import cell as cell_text, plural
-from report.escape import html, md, md_block_start, slugify, truncate
+from report.escape import csv_frame, html, md, md_block_start, slugify, truncate
 from report.model import (
     Admonition, BulletList, Cite, Code, CodeBlock, Emph, Figure, InlineMath, Links, Math, Page, Paragraph, Ref,
     Strong, Table, Text, Explorer,
@@ -278,6 +278,10 @@ def navigation(pages) -> list:
     return nav
 
 
+#: Folder of the output tree holding the theme override (copied from ``templates/theme``).
+THEME_DIR = "overrides"
+
+
 def mkdocs_config(title: str, site_url: str, pages) -> str:
     """The generated ``mkdocs.yml`` (YAML text, deterministic).
 
@@ -292,6 +296,7 @@ def mkdocs_config(title: str, site_url: str, pages) -> str:
         "strict": True,
         "theme": {
             "name": "material",
+            "custom_dir": THEME_DIR,  # escapes page titles in <title> (see templates/theme/main.html)
             "font": False,  # no Google Fonts: the site must work offline
             "palette": [
                 {"media": "(prefers-color-scheme: light)", "scheme": "default", "primary": "indigo", "accent": "indigo",
@@ -318,6 +323,10 @@ def mkdocs_config(title: str, site_url: str, pages) -> str:
 
 
 def table_csv(table: Table) -> str:
-    """CSV of a table's raw values (UTF-8, ``\\n`` line ends, deterministic float repr)."""
-    return table.frame.to_csv(index=False, lineterminator="\n")
+    """CSV of a table's raw values (UTF-8, ``\\n`` line ends, deterministic float repr).
+
+    Text cells go through :func:`report.escape.csv_frame`: a name such as ``=HYPERLINK(...)``
+    must reach a spreadsheet as text, not as a live formula.
+    """
+    return csv_frame(table.frame).to_csv(index=False, lineterminator="\n")
 

@@ -47,6 +47,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.embedding import devices as dev
+from analysis.embedding import lifeline
 from analysis.embedding.extraction_params import (  # noqa: F401 - also re-exported (callers import them from here)
     EXTRACT_VERSION,
     DetectorSpec,
@@ -256,6 +257,7 @@ def _run_parallel(calls, job: _Job, bar, backend: str) -> list[ShardReport]:
 
     errors: list[BaseException] = []
     reports: list[ShardReport] = []
+    lifeline.mark_parent()  # workers exit when this process dies (kill -9 included)
 
     def target():
         try:
@@ -299,9 +301,9 @@ def _progress_bar(total: int, initial: int, enabled: bool):
     # prints one line when the embeddings stage ends instead (report.progress.stage).
     if not enabled or not sys.stderr.isatty():
         return _NoBar()
-    from tqdm.auto import tqdm
+    from analysis.progress import progress_bar
 
-    return tqdm(total=total, initial=initial, unit="img", desc="faces", dynamic_ncols=True, smoothing=0.1)
+    return progress_bar(total, "faces", "img", initial)  # tqdm on a terminal, a line every 30 s otherwise
 
 
 # --------------------------------------------------------------------------------------------
@@ -328,6 +330,7 @@ def run_shard(job: _Job, chunk_ids: list[int], device: dev.Device | None, thread
         onnxruntime or CUDA failed on a chunk; that chunk is not written, so the next run
         retries it (finished chunks are kept).
     """
+    lifeline.die_with_parent()  # a no-op in the build's own process
     if device is None:
         devices = dev.plan_devices(job.params.devices, cuda_capable=not uses_dlib(job))
         device = devices[0]

@@ -35,9 +35,9 @@ from dataclasses import dataclass
 
 import numpy as np
 from sklearn.cluster import DBSCAN, HDBSCAN
-from sklearn.decomposition import PCA
 from sklearn.neighbors import NearestNeighbors
 
+from analysis.statistics.pca_solver import pca as pca_by_shape
 from analysis.statistics import metrics
 from analysis.statistics.cluster_scores import InternalScores, MethodScores, _n_clusters_ok, external_scores, internal_scores
 from analysis.statistics.clustering_params import ClusteringParams
@@ -253,7 +253,7 @@ def analyze_clustering(emb: EmbeddingSet, params: ClusteringParams, random_state
     ]
 
     # ---- 2-D map coloured by cluster
-    pca = PCA(n_components=2, svd_solver="covariance_eigh").fit(x[sil_rows])
+    pca = pca_by_shape(2, len(sil_rows), x.shape[1]).fit(x[sil_rows])
     cmap = ClusterMap(
         points=pca.transform(x[sil_rows]).astype(np.float32),
         ks=tuple(d.k for d in diagrams),

@@ -16,10 +16,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.decomposition import PCA
 from sklearn.neighbors import NearestNeighbors
 from threadpoolctl import threadpool_limits
 
+from analysis.statistics.pca_solver import pca as pca_by_shape
 from analysis.types import EmbeddingSet, l2_normalize
 
 
@@ -246,8 +246,8 @@ def _space_geometry(x, labels, names, raw_norms, params, rng_seed, space) -> Spa
     centroid_cosine = np.clip(cn @ cn.T, -1.0, 1.0)
 
     rng = np.random.default_rng(rng_seed)
-    pca = PCA(n_components=min(2, d), svd_solver="covariance_eigh")
     sample = np.sort(rng.choice(len(x), size=min(len(x), params.map_max_points), replace=False))
+    pca = pca_by_shape(min(2, d), len(sample), d)
     pca.fit(x[sample])
     map_points = pca.transform(x[sample])
     map_centroids = pca.transform(centroids)
@@ -260,7 +260,7 @@ def _space_geometry(x, labels, names, raw_norms, params, rng_seed, space) -> Spa
 
     # Main direction of the whole cloud: first principal axis (uncentred data's mean matters:
     # face embeddings share a common direction that inflates every pairwise cosine).
-    full = PCA(n_components=1, svd_solver="covariance_eigh").fit(x[sample])
+    full = pca_by_shape(1, len(sample), d).fit(x[sample])
     mean_vec = x.mean(axis=0)
     mean_dir = mean_vec / max(np.linalg.norm(mean_vec), 1e-12)
     gsample = rng.choice(len(x), size=min(len(x), 5000), replace=False)

@@ -35,10 +35,10 @@ from typing import Literal
 
 import numpy as np
 from sklearn.cluster import KMeans
-from sklearn.decomposition import PCA
 from sklearn.manifold import trustworthiness
 from sklearn.metrics import adjusted_rand_score
 
+from analysis.statistics.pca_solver import pca as pca_by_shape
 from analysis.types import EmbeddingSet
 
 METHODS = ("pca", "tsne", "umap")
@@ -201,7 +201,7 @@ def pca_map(x: np.ndarray) -> tuple[np.ndarray, tuple[float, float]]:
     axes, and on 5,000 x 512 rows 0.1 s instead of several seconds (and 18 s on a loaded
     machine, where the LAPACK SVD suffered most from competing threads).
     """
-    pca = PCA(n_components=2, svd_solver="covariance_eigh")
+    pca = pca_by_shape(2, x.shape[0], x.shape[1])  # covariance route for tall data, SVD for wide
     coords = pca.fit_transform(x.astype(np.float64))
     # Axis signs are fixed by scikit-learn's svd_flip, so the map does not flip between runs.
     return coords.astype(np.float32), (float(pca.explained_variance_ratio_[0]), float(pca.explained_variance_ratio_[1]))

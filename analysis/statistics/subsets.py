@@ -21,7 +21,7 @@ import numpy as np
 
 from analysis.types import EmbeddingSet
 
-_PATTERN = re.compile(r"^(all|balanced-(\d+)|min-(\d+)|range-(\d+)-(\d+))$")
+_PATTERN = re.compile(r"(all|balanced-(\d+)|min-(\d+)|range-(\d+)-(\d+))", re.ASCII)  # fullmatch: "all\n" is not "all"
 
 
 @dataclass(frozen=True)
@@ -52,7 +52,7 @@ def parse_subset(text: str) -> SubsetSpec:
     ValueError
         With the accepted forms, when ``text`` matches none of them.
     """
-    m = _PATTERN.match(text)
+    m = _PATTERN.fullmatch(text)
     if not m:
         raise ValueError(
             f"unknown subset {text!r}; use 'all', 'balanced-N', 'min-N' or 'range-A-B' (e.g. 'range-5-10')"

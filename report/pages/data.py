@@ -74,6 +74,13 @@ def data_page(inp, seed: int, discovery: Mapping[str, Any] | None = None) -> Pag
             "2% planted mislabels and a junk identity called ", Code("unknown"), ". They exercise every analysis; they are "
             "not faces and no conclusion about a real network should be drawn from them."
         ))
+    for net, emb in sorted(inp.embeddings.items()):
+        repeated = identical_rows(emb.vectors)
+        if repeated:
+            intro.append(P(
+                f"Network {net}: {count(repeated)} embedding(s) repeat an earlier row exactly (same vector). Duplicated "
+                "images or a broken extractor give such rows; they add pair distances of 0 and inflate verification scores."
+            ))
     blocks = [
         Table(f"{key}-networks", f"Embedding sets of dataset {name}: one per network.", networks, max_rows=None, in_paper=True),
         Figure(f"{key}-counts", f"Images per identity in dataset {name} (log scale): a heavy tail means a few identities dominate "
@@ -89,6 +96,14 @@ def data_page(inp, seed: int, discovery: Mapping[str, Any] | None = None) -> Pag
             Table(f"{key}-skipped", f"Every skipped input of dataset {name}.", inp.skipped[["network", "item", "reason"]]
                   .sort_values(["network", "item"], kind="mergesort"), max_rows=30),
         )))
+    multi = multi_face_images(inp.trace)
+    if len(multi):
+        sections.append(Section("Images with several faces", (
+            P("Identity datasets keep one face per image (the largest, most central); the other detected faces of these "
+              "images are dropped. Many such images suggest group photos that may carry the wrong identity."),
+            Table(f"{key}-multi-face", f"Images of dataset {name} in which several faces were detected, per network.",
+                  multi, max_rows=30),
+        )))
     for net, trace in sorted(inp.trace.items()):
         if len(trace):
             sections.append(Section(f"Traceability: {net}", (
@@ -102,6 +117,25 @@ def data_page(inp, seed: int, discovery: Mapping[str, Any] | None = None) -> Pag
     sections.extend(face_sections(inp, key, discovery or {}))  # face CSVs; discovered clusters (network -> result)
     return Page(path=("data", name), title=name, intro=tuple(intro), sections=tuple(sections), synthetic=synthetic,
                 nav_titles=("Data",))
+
+
+def multi_face_images(traces: dict) -> pd.DataFrame:
+    """One row per (network, image) with more than one detected face: faces detected and dropped."""
+    rows = []
+    for net, trace in sorted(traces.items()):
+        if not len(trace):
+            continue
+        faces = trace[trace["face_index"] >= 0].groupby("item", sort=True)["face_index"].count()
+        for item, n in faces[faces > 1].items():
+            rows.append({"network": net, "item": item, "faces": int(n), "dropped": int(n) - 1})
+    return pd.DataFrame(rows, columns=["network", "item", "faces", "dropped"])
+
+
+def identical_rows(vectors: np.ndarray) -> int:
+    """How many rows of ``vectors`` equal an earlier row exactly (0 when all rows differ)."""
+    if len(vectors) < 2:
+        return 0
+    return int(len(vectors) - len(np.unique(np.ascontiguousarray(vectors), axis=0)))
 
 
 def _slug(text: str) -> str:

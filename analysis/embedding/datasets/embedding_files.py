@@ -128,20 +128,18 @@ def load_embeddings(name: str, options: Any) -> LoadedEmbeddings:
     """
     if isinstance(options, (CsvEmbeddingsOptions, ParquetEmbeddingsOptions)):
         path = Path(options.embeddings_file)
-        if isinstance(options, CsvEmbeddingsOptions):
-            table = pd.read_csv(path, dtype={options.identity_column: str, options.item_column: str})
-        else:
-            table = pd.read_parquet(path)
+        table = _read_table(path, options, name)
         vectors, ok_rows, reasons = _vectors_from_table(table, options, name)
         identities, items = _labels_from_table(table, options.identity_column, options.item_column, name)
         sources = [path]
     elif isinstance(options, NpyEmbeddingsOptions):
         path = Path(options.vectors_file)
-        raw = np.load(path, allow_pickle=False)
+        raw = _read_npy(path, name)
         if raw.ndim != 2:
             raise ValueError(f"dataset {name!r}: {str(path)!r} holds an array of shape {raw.shape}; expected (n_samples, n_dims)")
-        if not np.issubdtype(raw.dtype, np.number):
-            raise ValueError(f"dataset {name!r}: {str(path)!r} has dtype {raw.dtype}; expected numbers")
+        if not np.issubdtype(raw.dtype, np.number) or np.iscomplexobj(raw):
+            # complex: casting to float would silently drop the imaginary part
+            raise ValueError(f"dataset {name!r}: {str(path)!r} has dtype {raw.dtype}; expected real numbers")
         identities, items = _labels_from_file(Path(options.labels_file), options, name)
         if len(identities) != raw.shape[0]:
             raise ValueError(
@@ -160,6 +158,34 @@ def load_embeddings(name: str, options: Any) -> LoadedEmbeddings:
     emb, skipped = _validated_set(name, options.network, vectors, ok_rows, reasons, identities, items, sources)
     content = stable_hash([_file_sha256(p) for p in sources] + [type(options).__name__, repr(options)])
     return LoadedEmbeddings(embeddings=emb, skipped=skipped, content_hash=content)
+
+
+def _read_table(path: Path, options, name: str) -> pd.DataFrame:
+    """The CSV or Parquet table; an empty or unreadable file is one clear ValueError.
+
+    ``keep_default_na=False``: pandas would otherwise read identities ``NA``, ``None``, ``null``
+    or ``n/a`` as missing values and drop those people silently. Only an empty cell is missing.
+    """
+    try:
+        if isinstance(options, CsvEmbeddingsOptions):
+            return pd.read_csv(path, dtype={options.identity_column: str, options.item_column: str},
+                               keep_default_na=False, na_values=[""])
+        return pd.read_parquet(path)
+    except pd.errors.EmptyDataError as exc:
+        raise ValueError(f"dataset {name!r}: {str(path)!r} is empty (no header, no rows)") from exc
+    except (OSError, ValueError, pd.errors.ParserError) as exc:
+        raise ValueError(f"dataset {name!r}: cannot read {str(path)!r}: {exc}") from exc
+    except Exception as exc:  # pyarrow's ArrowInvalid for a 0-byte or corrupt Parquet file
+        raise ValueError(f"dataset {name!r}: cannot read {str(path)!r} as Parquet: {exc}") from exc
+
+
+def _read_npy(path: Path, name: str) -> np.ndarray:
+    if path.stat().st_size == 0:
+        raise ValueError(f"dataset {name!r}: {str(path)!r} is empty (0 bytes)")
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as exc:
+        raise ValueError(f"dataset {name!r}: cannot read {str(path)!r} as a NumPy .npy array: {exc}") from exc
 
 
 def parse_vector(value: Any) -> np.ndarray:
@@ -267,6 +293,13 @@ def _cell_text(value: Any) -> str:
     return _norm_identity(value)
 
 
+#: Largest absolute coordinate accepted: squares of 1e15 summed over 10^4 dimensions stay far below
+#: float32's 3.4e38 (vectors scaled by 1e30 used to kill the build in figure drawing).
+MAX_ABS_VALUE = 1e15
+TOO_LARGE = f"values above {MAX_ABS_VALUE:.0e} in magnitude (distances would overflow)"
+ZERO_VECTOR = "all-zero vector (no direction; cosine undefined)"
+
+
 def _validated_set(name, network, vectors, ok_rows, reasons, identities, items, sources):
     reasons = reasons.copy()
     ok = ok_rows.copy()
@@ -275,6 +308,14 @@ def _validated_set(name, network, vectors, ok_rows, reasons, identities, items, 
         finite = np.isfinite(vectors.astype(np.float32)).all(axis=1)
     reasons[ok & ~finite] = NON_FINITE
     ok &= finite
+    # Finite in float32 but too large to square: distances and norms would overflow to inf.
+    with np.errstate(over="ignore", invalid="ignore"):
+        huge = np.abs(vectors).max(axis=1, initial=0.0) > MAX_ABS_VALUE
+    reasons[ok & huge] = TOO_LARGE
+    ok &= ~huge
+    zero = ~np.any(vectors != 0, axis=1)  # no direction: every cosine with it is undefined
+    reasons[ok & zero] = ZERO_VECTOR
+    ok &= ~zero
     missing = ok & (identities == "")
     reasons[missing] = MISSING_IDENTITY
     ok &= ~missing

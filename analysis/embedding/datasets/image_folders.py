@@ -23,6 +23,7 @@ from analysis.embedding.datasets.manifest import (
     OUTSIDE_ROOT,
     _classify,
     _norm_identity,
+    folder_skips,
     _walk,
 )
 from analysis.embedding.images import IMAGE_EXTENSIONS
@@ -134,7 +135,7 @@ def _list_folder(root: Path, extensions, follow_symlinks) -> tuple[list[tuple[st
             skipped.append((rel, reason))
             continue
         rows.append((rel, _norm_identity(rel.split("/", 1)[0])))
-    return rows, skipped
+    return rows, skipped + folder_skips(root, follow_symlinks, extensions)
 
 
 def _list_by_filename(root: Path, options: FilenameDatasetOptions):
@@ -151,7 +152,7 @@ def _list_by_filename(root: Path, options: FilenameDatasetOptions):
             skipped.append((rel, NO_IDENTITY_MATCH))
             continue
         rows.append((rel, identity))
-    return rows, skipped
+    return rows, skipped + folder_skips(root, options.follow_symlinks, options.extensions)
 
 
 def identity_from_filename(fname: str, prefix: int = 5, pattern: re.Pattern | None = None) -> str | None:

@@ -31,6 +31,9 @@ NO_IDENTITY_MATCH = "file name does not match identity_regex"
 EMPTY_FILE = "empty file"
 UNREADABLE_FILE = "unreadable file"
 MISSING_FILE = "missing file"
+UNREADABLE_FOLDER = "unreadable folder"
+EMPTY_FOLDER = "empty folder"
+FOLDER_NAMED_LIKE_IMAGE = "a folder named like an image file"
 DUPLICATE_PATH = "duplicate path"
 OUTSIDE_ROOT = "path outside root"
 MISSING_VALUE = "missing path or identity"
@@ -128,6 +131,33 @@ def _walk(root: Path, follow_symlinks: bool) -> Iterable[tuple[str, bool]]:
         hidden_dir = any(part.startswith(".") for part in rel_dir.parts)
         for fname in sorted(filenames):
             yield (rel_dir / fname).as_posix(), hidden_dir or fname.startswith(".")
+
+
+def folder_skips(root: Path, follow_symlinks: bool, extensions: tuple[str, ...]) -> list[tuple[str, str]]:
+    """Folders that yield no embedding, as ``(relative path + "/", reason)``, sorted.
+
+    :func:`_walk` lists files only, so an unreadable identity folder, an empty one or a folder
+    named ``31_dir.jpg`` used to vanish without a trace; the Data page's skip table lists them.
+    """
+    out: list[tuple[str, str]] = []
+    exts = {e.lower() for e in extensions}
+
+    def unreadable(err: OSError) -> None:
+        rel = Path(err.filename).relative_to(root).as_posix() if err.filename else "?"
+        out.append((rel + "/", f"{UNREADABLE_FOLDER} ({type(err).__name__})"))
+
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=follow_symlinks, onerror=unreadable):
+        dirnames.sort()
+        rel = Path(dirpath).relative_to(root)
+        if rel == Path("."):
+            continue
+        if not dirnames and not filenames:
+            out.append((rel.as_posix() + "/", EMPTY_FOLDER))
+        elif rel.suffix.lower() in exts:
+            out.append((rel.as_posix() + "/", FOLDER_NAMED_LIKE_IMAGE))
+    # os.walk reports an unreadable folder only if it can list its parent; a folder that lists
+    # but whose entries cannot be opened is caught when hashing the files (UNREADABLE_FILE).
+    return sorted(set(out))
 
 
 def _classify(rel: str, hidden: bool, extensions: tuple[str, ...]) -> str | None:
