@@ -95,7 +95,11 @@ def run_tasks(fn: Callable, args: Sequence[tuple], backend: str, n_jobs: int = 0
             import joblib
 
             jobs = min(worker_count(n_jobs), len(args))
-            results = joblib.Parallel(n_jobs=jobs, backend="loky", return_as="generator_unordered")(
+            # max_nbytes=None: no automatic memmapping of large arguments. A worker would see
+            # np.memmap where the build saw np.ndarray, joblib.Memory would hash them differently
+            # (coerce_mmap=False), and every rebuild would recompute the large cells.
+            results = joblib.Parallel(n_jobs=jobs, backend="loky", return_as="generator_unordered",
+                                      max_nbytes=None)(
                 joblib.delayed(_indexed)(i, fn, a) for i, a in enumerate(args))
             for i, r in results:
                 out[i] = r

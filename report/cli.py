@@ -15,7 +15,6 @@ import unicodedata
 from pathlib import Path
 
 from report.resources import configs_dir, is_source_checkout
-from report.format import plural
 
 COMMANDS = ("build", "predict", "check-devices")
 
@@ -150,6 +149,7 @@ def _build(args: argparse.Namespace) -> int:
     config = load_config(args.config, overrides={"output_dir": args.output_dir, "cache_dir": args.cache_dir})
     from report.console import output_state, skip_summary
     from report.driver import run
+    from report.format import plural
     from report.model import Page
     from report.site import page_file
 

@@ -79,8 +79,13 @@ def read_recognizer(folder: Path) -> tuple[Recognizer, dict[str, Any]]:
     return rec, doc
 
 
-def export_recognizers(results, output_dir: Path) -> list[Path]:
-    """Write a recogniser for every labelled image (dataset, network) with classifier results; their folders."""
+def export_recognizers(results, output_dir: Path, warn=None) -> list[Path]:
+    """Write a recogniser for every labelled image (dataset, network) with classifier results; their folders.
+
+    A (dataset, network) whose classifiers cannot give one (for example, no classifier was
+    cross-validated on every identity) is skipped with its reason passed to ``warn``: the study
+    itself is complete without it.
+    """
     cfg = results.config
     params = cfg.recognition
     if not params.enabled:
@@ -98,8 +103,13 @@ def export_recognizers(results, output_dir: Path) -> list[Path]:
             if clf is None or net not in nets:
                 continue
             part = select_subset(emb, parse_subset(cell.subset), random_state=cfg.study.seed)
-            name, acc = best_classifier(clf.scores)
-            rec = fit(part, name, acc, params, cfg.study.seed)
+            try:
+                name, acc = best_classifier(clf.scores)
+                rec = fit(part, name, acc, params, cfg.study.seed)
+            except ValueError as exc:
+                if warn is not None:
+                    warn(f"no recogniser exported for {inp.spec.name}/{net}: {exc}")
+                continue
             folder = Path(output_dir) / "models" / f"{slugify(inp.spec.name)}-{slugify(net)}"
             write_recognizer(folder, rec, {
                 "dataset": inp.spec.name, "network": net, "subset": cell.subset, "n_faces": part.n_samples,

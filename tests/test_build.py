@@ -95,16 +95,31 @@ def test_two_cold_builds_are_byte_identical(tmp_path):
     from analysis.config import load_config
     from report.driver import run
 
-    digests = []
+    digests, zips = [], []
     for name in ("a", "b"):
         cfg = load_config(write_small_config(tmp_path / name))
         run(cfg, progress=False)
         digests.append(tree_digest(cfg.study.output_dir / "docs"))
+        zips.append(_zip_members(cfg.study.output_dir / "docs" / "downloads" / "atlas-data.zip"))
     # Timings are measured, so they legitimately differ between two cold runs; nothing else may.
-    for d in digests:
+    # The download zip bundles the timings table too: its other members must be identical.
+    for d, z in zip(digests, zips):
         d.pop("tables/repro-timings.csv")
         d.pop("reproducibility.md")
+        d.pop("downloads/atlas-data.zip")
+        z.pop(TIMINGS_MEMBER)
     assert digests[0] == digests[1]
+    assert zips[0] == zips[1] and len(zips[0]) > 10
+
+
+TIMINGS_MEMBER = "tables/repro-timings.csv"
+
+
+def _zip_members(path):
+    import zipfile
+
+    with zipfile.ZipFile(path) as z:
+        return {n: z.read(n) for n in z.namelist()}
 
 
 def test_config_change_recomputes_only_what_depends_on_it(tmp_path):
@@ -139,4 +154,4 @@ def test_cli_builds_small_study(tmp_path):
     assert "docs:" in proc.stdout and "computed" in proc.stdout
     again = subprocess.run([sys.executable, "build_report.py", "--config", str(path), "--quiet"], cwd=ROOT,
                            capture_output=True, text=True, check=True).stdout
-    assert "computed 0 item(s)" in again
+    assert "computed 0 items" in again

@@ -131,6 +131,7 @@ kind = "dlib"
 
 [extraction]
 face_selection = "all"
+detector_speed = "fast"    # dlib HOG, as measured for this workflow (the CNN default costs ~50x per photo)
 
 [manifold]
 umap = false

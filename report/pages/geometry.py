@@ -118,7 +118,8 @@ class _ScatterData:
 def plot_scatters(d: _ScatterData):
     """Three panels: intrinsic dim vs dispersion, radius vs dispersion, radius vs count."""
     fig, axes = plotting.figure(10.5, 3.4, ncols=3)
-    colors = plotting.identity_colors(d.names)
+    # One colour: each dot is an identity, and a palette cycled over dozens of identities would
+    # repeat colours silently. The extreme identities are named in the top/bottom tables.
     size = 12 + 60 * np.sqrt(d.count / d.count.max())
     for ax, (x, y, xl, yl) in zip(
         axes,
@@ -128,7 +129,7 @@ def plot_scatters(d: _ScatterData):
             (d.count, d.radius, "images per identity", "radius"),
         ),
     ):
-        ax.scatter(x, y, s=size, c=colors, alpha=0.8, edgecolors="white", linewidths=0.5)
+        ax.scatter(x, y, s=size, c=plotting.ACCENT, alpha=0.55, edgecolors="white", linewidths=0.5)
         ax.set_xlabel(xl)
         ax.set_ylabel(yl)
         if len(x) > 2 and np.std(x) > 0 and np.std(y) > 0:
@@ -193,7 +194,7 @@ def plot_norms(d: _NormData):
     a.set_ylabel("images")
     counts = np.bincount(d.labels, minlength=len(d.names))
     means = np.bincount(d.labels, weights=d.norms, minlength=len(d.names)) / np.maximum(counts, 1)
-    b.scatter(counts, means, s=18, c=plotting.identity_colors(d.names), edgecolors="white", linewidths=0.4)
+    b.scatter(counts, means, s=18, c=plotting.ACCENT, alpha=0.6, edgecolors="white", linewidths=0.4)
     b.set_xscale("log")
     b.set_xlabel("images per identity")
     b.set_ylabel("mean raw norm")
