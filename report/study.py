@@ -278,7 +278,16 @@ def compute_all(config: StudyConfig, inputs, build: BuildLog, progress: bool) ->
     for i, t in enumerate(tasks):
         if hits[i]:
             outcomes[i] = run_cached_step(t.step.compute, cache_dir, t.args, t.kwargs)
-    todo = sorted((i for i in range(len(tasks)) if not hits[i]),
+    # Identical tasks (a subset that keeps every row of another, e.g. min-2 when no identity has a
+    # single image) run once: run in parallel, both would compute and the cache would keep the
+    # seconds of whichever wrote last, so a rebuild would report other timings than the build.
+    first_of: dict[str, int] = {}
+    same_as: dict[int, int] = {}
+    for i in range(len(tasks)):
+        if not hits[i]:
+            key = joblib.hash((tasks[i].step.name, tasks[i].args, tasks[i].kwargs))
+            same_as[i] = first_of.setdefault(key, i)
+    todo = sorted((i for i, first in same_as.items() if first == i),
                   key=lambda i: (-_STEP_COST.get(tasks[i].step.name, 1.0) * tasks[i].rows, i))
     study = config.study
     n_workers = backends.worker_count(study.n_jobs)
@@ -289,6 +298,8 @@ def compute_all(config: StudyConfig, inputs, build: BuildLog, progress: bool) ->
             study.backend, study.n_jobs, client=client, progress=progress, desc="analyses")
     for i, outcome in zip(todo, done):
         outcomes[i] = outcome
+    for i, first in same_as.items():
+        outcomes[i] = outcomes[first]
     # Results, timings and warnings in task order whatever order the workers finished in.
     for t, hit, (status, value, secs) in zip(tasks, hits, outcomes):
         if isinstance(t.key, Cell):
