@@ -33,6 +33,7 @@ GPU (onnxruntime-gpu installed), one GPU against the stock loop on that GPU, the
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import resource
 import shutil
@@ -80,8 +81,12 @@ def parse_args(argv=None):
     ap.add_argument("--batch-size", type=int, default=64)
     ap.add_argument("--decode-threads", type=int, default=4)
     ap.add_argument("--det-batch", type=int, default=0, help="pipeline images per detector call (0: 32 on GPUs)")
-    ap.add_argument("--precision", default="auto", choices=("auto", "fp32", "fp16"),
-                    help="pipeline recogniser precision (auto: fp16 on GPUs when within cosine 0.999 of fp32)")
+    ap.add_argument("--precision", default="auto", choices=("auto", "fp32", "fp16", "bf16"),
+                    help="pipeline recogniser precision (auto: fp16 on GPUs, bf16 on AMX CPUs via OpenVINO, each "
+                         "only when within cosine 0.999 of fp32)")
+    ap.add_argument("--variants", default="",
+                    help="several pipelines per round, as engine:precision pairs, e.g. "
+                         "onnxruntime:fp32,openvino:fp32,auto:auto (engine: [extraction] cpu_engine)")
     ap.add_argument("--rounds", type=int, default=1,
                     help="alternate (a) and (b) this many times (a shared machine's load drifts); each round printed")
     ap.add_argument("--skip-stock", action="store_true", help="time the pipeline only")
@@ -312,6 +317,13 @@ def main(argv=None) -> None:
                                   batch_size=args.batch_size, chunk_size=max(args.batch_size, 256),
                                   decode_threads=args.decode_threads, devices=args.devices, det_batch=args.det_batch,
                                   recognizer_precision=args.precision)
+        variants = [("", params)]
+        if args.variants:
+            variants = []
+            for pair in args.variants.split(","):
+                engine, precision = pair.split(":")
+                variants.append((f" [{engine}, {precision}]",
+                                 dataclasses.replace(params, cpu_engine=engine, recognizer_precision=precision)))
         rows = []
         with GpuSampler() as gpu:
             for r in range(max(1, args.rounds)):
@@ -322,10 +334,11 @@ def main(argv=None) -> None:
                                                                 args.stock_providers.split(","))
                     rows.append((f"{tag}(a) stock FaceAnalysis.get loop, det {args.stock_det_size}", sec, n_ok, load))
                     print(f"    {tag}(a) {n_faces} faces embedded for {n_ok} images; providers: {'; '.join(used)}")
-                sec, n_ok, startup, used = pipeline_steady(root, args.warmup, net, params, device)
-                rows.append((f"{tag}(b) pipeline, one worker on {device.label}, det {args.pipeline_det_sizes}",
-                             sec, n_ok, startup))
-                print(f"    {tag}(b) providers: {'; '.join(used)}", flush=True)
+                for label, variant in variants:
+                    sec, n_ok, startup, used = pipeline_steady(root, args.warmup, net, variant, device)
+                    rows.append((f"{tag}(b) pipeline{label}, one worker on {device.label}, det {args.pipeline_det_sizes}",
+                                 sec, n_ok, startup))
+                    print(f"    {tag}(b{label}) providers: {'; '.join(used)}", flush=True)
         print(f"\n{'variant (warm steady state)':58s} {'start-up':>8s} {'seconds':>8s} {'img/s':>8s} {'embedded':>8s} "
               f"{'vs (a)':>7s}  39,327 images")
         base = None
@@ -338,7 +351,7 @@ def main(argv=None) -> None:
         print(f"peak RSS {peak_rss_mib():.0f} MiB | {gpu.summary()} | load average after: {os.getloadavg()[0]:.2f}")
         if rec_path is not None and args.recognizer != "dlib":
             one, many = recogniser_alone(rec_path, device, args.batch_size, min(len(files), 4 * args.batch_size))
-            print(f"recogniser alone on {device.label}: {one * 1000:.1f} ms/face at batch 1 (stock), "
+            print(f"recogniser alone (onnxruntime) on {device.label}: {one * 1000:.1f} ms/face at batch 1 (stock), "
                   f"{many * 1000:.1f} ms/face at batch {args.batch_size} (pipeline): batching alone gives "
                   f"{one / many:.2f}x; with one face per image no pipeline can beat the stock loop by more than "
                   f"(stock s/img) / {many:.3f} s")
@@ -350,8 +363,6 @@ def main(argv=None) -> None:
             print(f"\n{'end to end, cold (start-up included)':58s} {'seconds':>8s} {'img/s':>8s}  execution")
             for plan in plans:
                 with GpuSampler() as gpu:
-                    import dataclasses
-
                     sec, n_ok, execution = pipeline_end_to_end(root, net, dataclasses.replace(params, devices=plan))
                 print(f"{'extract_embeddings devices=' + plan:58s} {sec:8.2f} {len(files) / sec:8.2f}  {execution}")
                 print(f"    {gpu.summary()}")

@@ -109,7 +109,8 @@ def render_all(report: Report, results: StudyResults, build: BuildLog, site: boo
     figures, tables = render.collect(pages)
 
     console.stage("figures", progress)
-    digests, drawn, reused = render.render_figures(figures, fig_cache, progress)
+    pdf_keys = render.paper_figure_keys(report) if paper else frozenset()
+    digests, drawn, reused = render.render_figures(figures, fig_cache, progress, pdf_keys)
     build.record(f"figures ({drawn} drawn)", reused=False) if drawn else None
     build.record(f"figures ({reused} from cache)", reused=True) if reused else None
 

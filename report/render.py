@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import io
 import os
 import shutil
 import subprocess
@@ -70,53 +71,75 @@ PAPER_FIGURE_WIDTH_IN = 6.4
 _PAPER_FIGURE_RULE = "at most a quarter narrower"  # part of the figure cache key: change it with the rule
 
 
-def draw_figure(fig: Figure, png: Path, pdf: Path) -> None:
-    """Draw one figure to PNG (site) and PDF (paper) without timestamps or software tags."""
+def draw_figure(fig: Figure, png: Path | None, pdf: Path | None = None) -> None:
+    """Draw one figure to PNG (site) and/or PDF (paper) without timestamps or software tags.
+
+    The PDF is always laid out after a PNG rendering (written to memory when ``png`` is None),
+    so its bytes do not depend on whether the PNG was wanted in the same call.
+    """
     from report import plotting
 
     with plotting.style():
         f = fig.plot(fig.data)
         plotting.plain_tick_labels(f)  # mathtext is off: log axes get plain labels
         plotting.readable_text(f)  # no text under 9 CSS px once the site scales the figure to its column
-        f.savefig(png, format="png", dpi=150, metadata={"Software": None})
-        w, h = f.get_size_inches()
-        if w > PAPER_FIGURE_WIDTH_IN:
-            # At most a quarter narrower, so that panels of wide multi-panel figures keep room for their
-            # titles; less height lost than width, since the fonts keep their size.
-            target = max(PAPER_FIGURE_WIDTH_IN, 0.75 * w)
-            f.set_size_inches(target, min(h, h * target / w * 1.3))
-        f.savefig(pdf, format="pdf", metadata={"CreationDate": None, "Producer": None, "Creator": None})
+        f.savefig(png if png is not None else io.BytesIO(), format="png", dpi=150, metadata={"Software": None})
+        if pdf is not None:
+            w, h = f.get_size_inches()
+            if w > PAPER_FIGURE_WIDTH_IN:
+                # At most a quarter narrower, so that panels of wide multi-panel figures keep room for their
+                # titles; less height lost than width, since the fonts keep their size.
+                target = max(PAPER_FIGURE_WIDTH_IN, 0.75 * w)
+                f.set_size_inches(target, min(h, h * target / w * 1.3))
+            f.savefig(pdf, format="pdf", metadata={"CreationDate": None, "Producer": None, "Creator": None})
     plotting.close(f)
 
 
-def _draw_to_cache(fig: Figure, cache: Path, digest: str) -> None:
+def _draw_to_cache(fig: Figure, cache: Path, digest: str, want_png: bool, want_pdf: bool) -> None:
     lifeline.die_with_parent()  # a loky worker exits when the build is killed
     with tempfile.TemporaryDirectory(dir=cache) as tmp:
         png, pdf = Path(tmp) / "f.png", Path(tmp) / "f.pdf"
-        draw_figure(fig, png, pdf)
-        os.replace(pdf, cache / f"{digest}.pdf")  # pdf first: the png marks a complete entry
-        os.replace(png, cache / f"{digest}.png")
+        draw_figure(fig, png if want_png else None, pdf if want_pdf else None)
+        # Each file is complete when it appears (os.replace): the cache holds PNGs and PDFs apart.
+        if want_pdf:
+            os.replace(pdf, cache / f"{digest}.pdf")
+        if want_png:
+            os.replace(png, cache / f"{digest}.png")
 
 
-def render_figures(figures: list[Figure], cache: Path, progress: bool) -> tuple[dict[str, str], int, int]:
-    """Draw the figures that are not in the cache; returns key -> digest, drawn, reused."""
+def render_figures(figures: list[Figure], cache: Path, progress: bool,
+                   pdf_keys: frozenset[str] = frozenset()) -> tuple[dict[str, str], int, int]:
+    """Draw the figures that are not in the cache; returns key -> digest, drawn, reused.
+
+    Every figure gets a PNG (the site); only those whose key is in ``pdf_keys`` (the paper's,
+    about one in ten) also get a PDF: drawing a PDF costs more than the PNG, and the site never
+    links one.
+    """
     cache.mkdir(parents=True, exist_ok=True)
     digests = {f.key: figure_hash(f) for f in figures}
     # One drawing per distinct digest: figures with the same plot and data share a cache entry.
     distinct: dict[str, Figure] = {}
+    pdf_digests = {digests[k] for k in pdf_keys if k in digests}
     for f in figures:
         distinct.setdefault(digests[f.key], f)
-    missing = [f for d, f in distinct.items() if not (cache / f"{d}.png").is_file()]
-    if missing:
-        # Two worker processes: matplotlib is single-threaded and figures are independent.
-        jobs = min(len(missing), max(1, (os.cpu_count() or 1)))
+    work = []
+    for d, f in distinct.items():
+        want_png = not (cache / f"{d}.png").is_file()
+        want_pdf = d in pdf_digests and not (cache / f"{d}.pdf").is_file()
+        if want_png or want_pdf:
+            work.append((f, d, want_png, want_pdf))
+    if work:
+        # Worker processes, one per core: matplotlib is single-threaded and figures are independent.
+        # The paper's figures (PNG + PDF) go first: the longest tasks first keep both workers busy.
+        work.sort(key=lambda w: (not w[3], w[1]))
+        jobs = min(len(work), max(1, (os.cpu_count() or 1)))
         lifeline.mark_parent()  # loky workers exit when the build dies (kill -9 included)
-        with progress_bar(len(missing), "figures", progress, unit="fig") as bar:
-            for _ in joblib.Parallel(n_jobs=jobs, backend="loky" if jobs > 1 and len(missing) > 4 else "sequential",
+        with progress_bar(len(work), "figures", progress, unit="fig") as bar:
+            for _ in joblib.Parallel(n_jobs=jobs, backend="loky" if jobs > 1 and len(work) > 4 else "sequential",
                                      return_as="generator_unordered")(
-                    joblib.delayed(_draw_to_cache)(f, cache, digests[f.key]) for f in missing):
+                    joblib.delayed(_draw_to_cache)(f, cache, d, png, pdf) for f, d, png, pdf in work):
                 bar.update(1)
-    return digests, len(missing), len(figures) - len(missing)
+    return digests, len(work), len(figures) - len(work)
 
 
 def _counted(items, bar):
@@ -169,6 +192,11 @@ def pdf_is_readable(pdf: Path) -> bool:
         return len(pypdf.PdfReader(str(pdf), strict=True).pages) > 0
     except Exception:  # any parse error means "not readable"
         return False
+
+
+def paper_figure_keys(report: Report) -> frozenset[str]:
+    """Keys of the figures the paper includes (they need a PDF as well as the site's PNG)."""
+    return frozenset(f.key for f in latex_renderer.paper_figures(report))
 
 
 def paper_inputs_hash(tex_text: str, figure_files: dict[str, Path]) -> str:

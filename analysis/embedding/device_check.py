@@ -92,20 +92,20 @@ def probe_device(device: dev.Device, recogniser: Path | None = None, detector: P
 
             embedder = ArcFaceEmbedder(recogniser, device, precision="auto")
             sessions += embedder.sessions()
-            rec, side = embedder.session, embedder.input_size
+            run, side = embedder.run_batch, embedder.input_size  # onnxruntime or OpenVINO, as a worker runs it
         else:
             side = 112
             rec = onnxruntime.InferenceSession(probe_network_bytes(), sess_options=so, providers=providers,
                                                provider_options=options)
             lock_session(rec, device, "recogniser (built-in probe network)")
             sessions.append(("recogniser (built-in probe network)", rec))
+            run = BoundRunner(rec, device)
     except dev.DeviceUnavailableError as exc:
         return DeviceProbe(device.label, _gpu(device), (f"FAILED: {exc}",), 0.0, False)
     for what, session in sessions:
         report = report_session(session, what)
         ok = ok and (report.on_cuda or not device.is_cuda)
         lines.append(report.line)
-    run = BoundRunner(rec, device)
     crops = np.random.default_rng(0).normal(size=(batch, 3, side, side)).astype(np.float32)
     run(crops)  # first batch: kernels, memory pools, cuDNN algorithm choice
     t0 = time.perf_counter()

@@ -109,7 +109,7 @@ class _Worker:
             self.target_side = max(p.dlib_max_side, p.decode_min_side)
         self.embedder = create_embedder(job.network_options, device=device,
                                         threads=p.intra_op_threads or (0 if device.is_cuda else cores),
-                                        precision=p.recognizer_precision)
+                                        precision=p.recognizer_precision, cpu_engine=p.cpu_engine)
         self.aligner = self.embedder.make_aligner()
         self.n_threads = n_threads
         self.pool = ThreadPoolExecutor(n_threads, thread_name_prefix="decode")

@@ -31,8 +31,8 @@ import numpy as np
 
 from analysis.embedding.alignment import Aligner, DlibChipAligner, SimilarityAligner
 from analysis.embedding.devices import Device, onnx_provider_config, providers_for, session_options
-from analysis.embedding.precision import PrecisionCheck, check_fp16, fp16_model_bytes, wants_fp16
-from analysis.embedding.sessions import BoundRunner, lock_session
+from analysis.embedding.recogniser_runtime import choose_runtime
+from analysis.embedding.sessions import lock_session
 from analysis.embedding.faces import dlib_model_file, file_sha256
 from analysis.embedding.synthetic import SyntheticNetworkOptions
 
@@ -216,13 +216,15 @@ class ArcFaceEmbedder(Embedder):
 
     InsightFace decides the pixel normalisation from the graph ((x - 127.5) / 127.5 for
     PyTorch exports, none for MXNet exports that normalise inside); batches go through the
-    session in one call when the batch axis is dynamic, one crop at a time otherwise.
+    session in one call when the batch axis is dynamic, one crop at a time otherwise. On the
+    CPU the same ONNX file runs on OpenVINO when it is installed (``cpu_engine``; 1.4x faster
+    in float32, 4.7x in bfloat16 on AMX CPUs: :mod:`analysis.embedding.openvino_engine`).
     """
 
     alignment = "similarity"
 
     def __init__(self, model_path: Path, device: Device = Device("cpu"), threads: int = 0,
-                 providers: tuple[str, ...] = (), precision: str = "fp32") -> None:
+                 providers: tuple[str, ...] = (), precision: str = "fp32", cpu_engine: str = "auto") -> None:
         try:
             from insightface.model_zoo import get_model
         except ImportError as exc:
@@ -242,8 +244,6 @@ class ArcFaceEmbedder(Embedder):
         self.what = f"recogniser {self.model_path.name}"
         lock_session(model.session, device, self.what)
         self.model = model
-        self.session = model.session
-        self.run_batch = BoundRunner(model.session, device)
         self.input_size = int(model.input_size[0])
         self.dim = int(model.output_shape[-1])
         self.mean, self.std = float(model.input_mean), float(model.input_std)
@@ -252,28 +252,11 @@ class ArcFaceEmbedder(Embedder):
         self.name = f"arcface:{self.model_path.stem}"
         batch_axis = model.input_shape[0]
         self.dynamic_batch = not (isinstance(batch_axis, int) and batch_axis == 1)
-        self.precision = PrecisionCheck("fp32", float("nan"))
-        if wants_fp16(precision, device.is_cuda):
-            self._try_fp16(prov, prov_opts, threads, device)
-
-    def _try_fp16(self, prov, prov_opts, threads: int, device: Device) -> None:
-        """Switch to a float16 copy of the graph when it loads and agrees with float32 (:mod:`precision`)."""
-        import onnxruntime
-
-        try:
-            s16 = onnxruntime.InferenceSession(fp16_model_bytes(self.model_path), session_options(threads, cuda=device.is_cuda),
-                                               providers=prov, provider_options=prov_opts)
-        except Exception as exc:  # noqa: BLE001 - a provider without float16 kernels keeps float32
-            if isinstance(exc, ImportError):
-                raise
-            self.precision = PrecisionCheck("fp32", float("nan"), f"float16 graph not loadable: {exc}")
-            return
-        what16 = f"{self.what} fp16"
-        lock_session(s16, device, what16)
-        run16 = BoundRunner(s16, device)
-        self.precision = check_fp16(self.run_batch, run16, self.input_size)
-        if self.precision.precision == "fp16":
-            self.session, self.run_batch, self.what = s16, run16, what16
+        rt = choose_runtime(self.model_path, model.session, device, self.what, self.input_size, threads=threads,
+                            providers=prov, provider_options=prov_opts, explicit_providers=bool(providers),
+                            precision=precision, cpu_engine=cpu_engine)
+        self.session, self.run_batch, self.what = rt.session, rt.run_batch, rt.what
+        self.engine, self.precision = rt.engine, rt.precision
 
     def sessions(self) -> list[tuple[str, Any]]:
         """``(what, session)`` pairs to check once per chunk."""
@@ -416,7 +399,8 @@ def arcface_model_path(options: ArcFaceOptions) -> Path:
     return found[0]
 
 
-def create_embedder(options: Any, device: Device | None = None, threads: int = 0, precision: str = "fp32") -> Embedder:
+def create_embedder(options: Any, device: Device | None = None, threads: int = 0, precision: str = "fp32",
+                    cpu_engine: str = "auto") -> Embedder:
     """Build the embedder described by network options.
 
     Parameters
@@ -426,8 +410,11 @@ def create_embedder(options: Any, device: Device | None = None, threads: int = 0
         Where to run (default: the CPU).
     threads : int, default=0
         CPU threads for inference (0: the library's default).
-    precision : {"fp32", "fp16", "auto"}, default="fp32"
-        ArcFace only: float16 when asked (``auto``: on CUDA) and within cosine 0.999 of float32.
+    precision : {"fp32", "fp16", "bf16", "auto"}, default="fp32"
+        ArcFace only: float16 / bfloat16 when asked (``auto``: float16 on CUDA, bfloat16 on AMX CPUs
+        through OpenVINO) and within cosine 0.999 of float32.
+    cpu_engine : {"auto", "onnxruntime", "openvino"}, default="auto"
+        ArcFace on the CPU only: OpenVINO when installed (``auto``), or as named.
 
     Raises
     ------
@@ -437,7 +424,7 @@ def create_embedder(options: Any, device: Device | None = None, threads: int = 0
     device = device or Device("cpu")
     if isinstance(options, ArcFaceOptions):
         return ArcFaceEmbedder(arcface_model_path(options), device=device, threads=threads, providers=options.providers,
-                               precision=precision)
+                               precision=precision, cpu_engine=cpu_engine)
     if isinstance(options, DlibOptions):
         return DlibEmbedder(options.model_path, options.num_jitters, options.padding, device=device)
     if isinstance(options, FaceNetOptions):

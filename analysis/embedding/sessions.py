@@ -35,7 +35,7 @@ def is_inference_failure(exc: BaseException) -> bool:
     """
     if isinstance(exc, (InferenceFailure, DeviceUnavailableError, MemoryError)):
         return True
-    return type(exc).__module__.startswith("onnxruntime")
+    return type(exc).__module__.startswith(("onnxruntime", "openvino"))
 
 
 def lock_session(session, device: Device, what: str) -> None:
