@@ -93,7 +93,7 @@ class ExtractionParams:
         native BF16 kernels (AMX, AVX-512 BF16), float32 elsewhere.
     cpu_engine : {"auto", "onnxruntime", "openvino"}, default="auto"
         What runs ArcFace on a CPU worker: OpenVINO when the ``openvino`` package is installed
-        (``auto``; same ONNX file, 1.4x faster in float32 on the machine measured), else
+        (``auto``; same ONNX file, 1.2x faster in float32 at batch 32 on the machine measured), else
         onnxruntime. Detection always runs on onnxruntime.
     devices : str, default="auto"
         ``auto`` (every visible GPU, else CPU; a loud warning when GPUs are visible but

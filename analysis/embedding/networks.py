@@ -217,8 +217,8 @@ class ArcFaceEmbedder(Embedder):
     InsightFace decides the pixel normalisation from the graph ((x - 127.5) / 127.5 for
     PyTorch exports, none for MXNet exports that normalise inside); batches go through the
     session in one call when the batch axis is dynamic, one crop at a time otherwise. On the
-    CPU the same ONNX file runs on OpenVINO when it is installed (``cpu_engine``; 1.4x faster
-    in float32, 4.7x in bfloat16 on AMX CPUs: :mod:`analysis.embedding.openvino_engine`).
+    CPU the same ONNX file runs on OpenVINO when it is installed (``cpu_engine``; 1.2x faster
+    in float32, 2.8x in bfloat16 on AMX CPUs: :mod:`analysis.embedding.openvino_engine`).
     """
 
     alignment = "similarity"

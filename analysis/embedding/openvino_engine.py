@@ -1,15 +1,15 @@
 """The ArcFace recogniser on the CPU through OpenVINO, in float32 or (on AMX CPUs) bfloat16.
 
 Recognition is most of the work of a CPU extraction (an IResNet-50 is about 12 GFLOP per
-face, detection at 320 about one). Measured on this project's 2-core Xeon (Sapphire Rapids)
-with the random-weight IResNet-50 of ``bench/r50_model.py``, per face:
+face, detection at 320 about one). Measured on this project's 2-core Xeon (Sapphire Rapids,
+AMX) with the random-weight IResNet-50 of ``bench/r50_model.py`` on probe crops, per face:
 
 =========================================  ========  ========
 engine                                     batch 1   batch 32
 =========================================  ========  ========
-onnxruntime 1.23, float32                  231 ms    132 ms
-OpenVINO, float32 (oneDNN, AVX-512)        129 ms     95 ms
-OpenVINO, bfloat16 (AMX tiles)              49 ms     28 ms
+onnxruntime 1.32, float32                   56 ms     57 ms
+OpenVINO 2026.4, float32 (oneDNN)           58 ms     46 ms
+OpenVINO 2026.4, bfloat16 (AMX tiles)       29 ms     20 ms
 =========================================  ========  ========
 
 OpenVINO reads the same ONNX file (same weights, no conversion step); its float32 result

@@ -1,7 +1,7 @@
 """Reduced-precision recognisers (float16 on GPUs, bfloat16 on AMX CPUs), accepted only when they agree with float32.
 
 Tensor cores run float16 convolutions several times faster than float32 ones, and the AMX
-tiles of recent Xeons do the same for bfloat16 (3.4x on this project's CPU through OpenVINO,
+tiles of recent Xeons do the same for bfloat16 (2.3x over OpenVINO's float32 on this project's CPU,
 :mod:`analysis.embedding.openvino_engine`); an ArcFace network run at either precision (inputs
 and outputs kept float32) usually gives embeddings whose cosine to the float32 ones is above
 0.9999. "Usually" is not enough for a study: at start-up each worker runs both versions on the
