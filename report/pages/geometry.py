@@ -87,7 +87,7 @@ def global_frame(result: GeometryResult) -> pd.DataFrame:
                 "|cos(mean, PC1)|": space.mean_pc1_cosine,
                 "|mean| / mean |x|": space.mean_norm_ratio,
                 "identities capped by n-1": float(g.pca_capped.mean()),
-                "median centroid cosine": float(np.median(space.centroid_cosine[np.triu_indices(len(g.names), 1)])),
+                "median centroid cosine": float(np.median(space.centroid_cosine[np.triu_indices(len(space.centroid_cosine), 1)])),
             }
         )
     return pd.DataFrame(rows)
@@ -340,7 +340,7 @@ def page(ctx: CellContext, r: GeometryResult) -> Page:
                         "groups of identities the network places close together; see the audit for candidates."
                     ),
                     plot=plot_centroid_cosine,
-                    data=_MatrixData(l2.centroid_cosine, g.names),
+                    data=_MatrixData(l2.centroid_cosine, l2.matrix_names),
                     in_paper=ctx.cell.subset == "all",
                     width=0.7,
                 ),
