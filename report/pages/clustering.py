@@ -15,6 +15,7 @@ from report import plotting
 from report.format import count, fixed
 from report.model import Admonition, Bullets, Code, Figure, InlineMath, P, Page, Section, Strong, Table, spans
 from report.contexts import CellContext
+from report.pages.approximations import clustering_note
 
 PAPER_TEXT = (
     "We cluster the L2-normalised embeddings without labels (KMeans over a range of k, DBSCAN, "
@@ -237,6 +238,8 @@ def page(ctx: CellContext, r: ClusteringResult) -> Page:
     note = _sampling_note(r)
     if note is not None:
         intro.append(note)
+    if (approx := clustering_note(r)) is not None:
+        intro.append(approx)
     if r.skipped:
         intro.append(Admonition("note", "Skipped", spans("; ".join(r.skipped) + ".")))
 

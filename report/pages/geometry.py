@@ -13,6 +13,7 @@ from report import plotting
 from report.format import fixed, num
 from report.model import Bullets, Code, Figure, InlineMath, P, Page, Section, Strong, Table
 from report.contexts import CellContext
+from report.pages.approximations import geometry_note
 from report.pages.junk import junk_note, without_junk
 
 PAPER_TEXT = (
@@ -224,7 +225,7 @@ def page(ctx: CellContext, r: GeometryResult) -> Page:
             ("Global TwoNN intrinsic dimension: ", Strong(num(l2.global_twonn))),
             ("Median raw norm: ", Strong(fixed(float(np.median(r.norms)), 2))),
         ),
-    )
+    ) + tuple(n for n in (geometry_note(r),) if n is not None)
     per_identity = Table(
         key=ctx.key("geometry-identities"),
         caption=f"Per-identity geometry on L2-normalised vectors ({ctx.label}); full table in the CSV.",
