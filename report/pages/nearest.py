@@ -17,7 +17,7 @@ def nearest_frame(r: SimilarityResult, junk_labels: tuple[str, ...] = ()) -> pd.
     nn = r.nearest
     junk = is_junk(nn.names, junk_labels)
     neighbor, cosine, distance = nn.neighbor.copy(), nn.cosine.copy(), nn.distance.copy()
-    if junk.any() and (~junk).sum() > 1 and r.centroids is not None:
+    if junk.any() and (~junk).sum() > 1 and getattr(r, "centroids", None) is not None:
         # Matrices of a sample of identities only (large sets): search all centroids, junk excluded.
         from analysis.statistics.centroid_pairs import nearest_other_centroids
 
