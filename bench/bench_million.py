@@ -133,7 +133,8 @@ def _approximations(result) -> list[str]:
         notes.append(f"impostor pairs sampled: {s.n_sampled:,d}")
     a = getattr(result, "knn_ann", None)
     if a is not None:
-        notes.append(f"k-NN {a.method} nlist {a.nlist} nprobe {a.nprobe}: recall {a.recall:.4f}")
+        notes.append(f"k-NN {a.method} nlist {a.nlist} nprobe {a.nprobe}: recall {a.recall:.4f} "
+                     f"(first {a.first_k - 1}: {a.recall_first:.4f})")
     c = getattr(result, "centroid_search", None)
     if c is not None:
         notes.append(f"centroid index nprobe {c.nprobe}/{c.nlist}: agreement >= {c.agreement:.4f}")

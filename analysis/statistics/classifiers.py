@@ -438,7 +438,7 @@ def analyze_classifiers(emb: EmbeddingSet, params: ClassifierParams, random_stat
     y = np.searchsorted(kept_ids, labels_all[keep])
     names = names_all[kept_ids]
     # One exact neighbour search serves k-NN in every fold of both label sources.
-    graph = neighbour_graph(x, max(4 * params.knn_k, 16), params.knn_exact_max_rows, random_state)
+    graph = neighbour_graph(x, max(4 * params.knn_k, 16), params.knn_exact_max_rows, random_state, params.knn_k)
     searches: list[CentreSearch] = []
     true_scores, oof, sampled, capped = _score_source(x, y, params, random_state, "true", graph, np.arange(len(x)),
                                                       searches)

@@ -74,7 +74,9 @@ def classifiers_note(r: ClassifierResult) -> Admonition | None:
                      f"{count(r.params.knn_exact_max_rows)}, so the k-NN classifier reads an approximate neighbour search "
                      f"(FAISS {a.method}, {count(a.nlist)} cells, {a.nprobe} searched per query, the number chosen to reach a "
                      f"recall of 0.99 where possible). Its measured recall on {count(a.recall_queries)} seeded rows searched "
-                     f"exactly as well: {pct(a.recall, 2)} of the true neighbours found.")
+                     f"exactly as well: {pct(a.recall, 2)} of the true neighbours found"
+                     + (f", {pct(a.recall_first, 2)} of the {a.first_k - 1} nearest (those the k-NN vote reads first)."
+                        if a.recall_first is not None and a.first_k else "."))
     if c is not None:
         parts.append(f"The nearest-centroid predictions and the pseudo-label assignment use a {_centre_search_text(c)} "
                      "(the lowest agreement over the folds and label sources).")
