@@ -76,7 +76,7 @@ def _faiss():
     return faiss
 
 
-def search_centres(x: np.ndarray, centres: np.ndarray, k: int = 1, metric: str = "l2", nprobe_start: int = 8,
+def search_centres(x: np.ndarray, centres: np.ndarray, k: int = 1, metric: str = "l2", nprobe_start: int = 2,
                    target: float = TARGET_AGREEMENT, check_rows: int = 2000, random_state: int = 0,
                    block_rows: int = 65536) -> tuple[np.ndarray, np.ndarray, CentreSearch]:
     """The ``k`` nearest centres of every row through an IVF-Flat index of the centres.
@@ -89,7 +89,7 @@ def search_centres(x: np.ndarray, centres: np.ndarray, k: int = 1, metric: str =
     metric : {"l2", "ip"}, default="l2"
         ``"l2"``: smallest squared Euclidean distance first; ``"ip"``: largest inner product first
         (cosine on unit vectors).
-    nprobe_start : int, default=8
+    nprobe_start : int, default=2
         First ``nprobe`` tried; doubled until the agreement reaches ``target``.
     target : float, default=0.99
     check_rows : int, default=2000

@@ -228,6 +228,8 @@ class CosineCentroidClassifier(ClassifierMixin, BaseEstimator):
         from analysis.statistics.metrics import group_sums
 
         self.classes_, inv = np.unique(y, return_inverse=True)
+        if self.exact_max_rows and len(x) > self.exact_max_rows:  # no n x d float64 copy (3 GB at 800k rows)
+            from analysis.statistics.large_sets import group_sums_blocks as group_sums
         self.centroids_ = l2_normalize(group_sums(x, inv, len(self.classes_))).astype(np.float32)
         self.search_ = None
         return self

@@ -330,7 +330,8 @@ def analyze_geometry(emb: EmbeddingSet, params: GeometryParams, random_state: in
     if len(names) < 2:
         raise ValueError(f"geometry needs at least 2 identities, got {len(names)}; choose a larger subset")
     labels = emb.labels
-    raw = emb.vectors.astype(np.float32)
+    # No copy when the vectors are float32 already (2 GB at 1M x 512); nothing below writes to them.
+    raw = np.asarray(emb.vectors, dtype=np.float32)
     norms = np.linalg.norm(raw, axis=1)
     return GeometryResult(
         n_samples=emb.n_samples,
