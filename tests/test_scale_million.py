@@ -204,3 +204,26 @@ def test_clustering_and_audit_pages_state_their_approximations():
     assert "Approximate audit passes" not in repr(audit_page.page(CTX, a_exact))
     # The mislabel suspects of the two runs agree on at least 99% of the images.
     assert np.mean(a.images.suspected == a_exact.images.suspected) >= 0.99
+
+
+@pytest.mark.parametrize("metric", ["l2", "ip"])
+def test_cell_search_probing_every_cell_is_the_exact_search(metric):
+    import faiss
+
+    from analysis.statistics.ivf_blas import cell_index, probe, search_cells, train_centres
+
+    x, _ = _clustered(3000, 24, 50, seed=12)
+    base, queries = x[:2000], x[2000:]
+    centres = train_centres(base, 20, 0)
+    index = cell_index(base, centres)
+    values, found = search_cells(index, queries, 5, probe(queries, centres, 20), metric)
+    exact_v, exact_i = faiss.knn(queries, base, 5, faiss.METRIC_L2 if metric == "l2" else faiss.METRIC_INNER_PRODUCT)
+    np.testing.assert_array_equal(found, exact_i)
+    np.testing.assert_allclose(values, exact_v, atol=1e-4)
+    # With fewer probed cells, never a row outside them, and values stay exact for what is found.
+    few_v, few = search_cells(index, queries, 5, probe(queries, centres, 2), metric)
+    assert 0.5 < np.mean([len(np.intersect1d(a, b)) / 5 for a, b in zip(few, exact_i)]) < 1.0
+    ok = few >= 0
+    d = ((queries[:, None, :] - base[np.maximum(few, 0)]) ** 2).sum(-1) if metric == "l2" else \
+        np.einsum("ij,ikj->ik", queries, base[np.maximum(few, 0)])
+    np.testing.assert_allclose(few_v[ok], d[ok], atol=1e-4)

@@ -1,9 +1,12 @@
-"""Approximate nearest neighbours (FAISS IVF-Flat) with their measured recall.
+"""Approximate nearest neighbours (an inverted file of k-means cells) with their measured recall.
 
 The exact k-NN graph of a million rows costs ``n^2 d`` (about 5 x 10^14 operations at 512-D),
 hours on two cores. An inverted-file index (IVF-Flat [1]_) clusters the rows into ``nlist``
 cells and searches each query only in the ``nprobe`` nearest cells: one to two orders of
-magnitude less work, at the price of sometimes missing a neighbour. The price is measured, not
+magnitude less work, at the price of sometimes missing a neighbour. The cells are FAISS's seeded
+k-means; the search itself groups the queries by cell and computes distances as matrix products
+(:mod:`analysis.statistics.ivf_blas`): FAISS's own IVF-Flat scan ran at a thirtieth of BLAS speed on
+512-D rows here. The price is measured, not
 assumed: :func:`approximate_knn` searches a seeded sample of query rows exactly as well and
 reports the recall (the share of the true ``k`` neighbours found), which the pages show.
 
@@ -48,6 +51,8 @@ def _faiss():
 #: nprobe stops doubling beyond this share of the cells: past it the search costs about as much as an
 #: exhaustive one (hours at a million rows), so the recall reached is reported instead.
 MAX_PROBED_SHARE = 1 / 8
+#: ... and beyond this many cells (each probe of a million rows is about 10 s of matrix products).
+MAX_PROBES = 32
 
 
 def approximate_knn(x: np.ndarray, k: int, nprobe: int = 4, recall_queries: int = 1000,
@@ -69,8 +74,7 @@ def approximate_knn(x: np.ndarray, k: int, nprobe: int = 4, recall_queries: int 
     x : ndarray of shape (n, d), float32
     k : int
     nprobe : int, default=4
-        First number of cells searched per query (of ``nlist = 4 sqrt(n)``); doubled as needed
-        (at a million rows each probed cell costs about 25 s of scanning on two cores).
+        First number of cells searched per query (of ``nlist = 2 sqrt(n)``); doubled as needed.
     recall_queries : int, default=1000
         Seeded query rows also searched exactly to measure the recall.
     random_state : int, default=0
@@ -84,36 +88,36 @@ def approximate_knn(x: np.ndarray, k: int, nprobe: int = 4, recall_queries: int 
         Euclidean distances, nearest first; shape ``(n, k)``. Rows the index could not fill
         (fewer than ``k`` rows in the searched cells) hold index -1 and distance inf.
     """
+    from analysis.statistics.ivf_blas import cell_index, probe, search_cells, train_centres
+
     faiss = _faiss()
     x = np.ascontiguousarray(x, dtype=np.float32)
     n, d = x.shape
-    nlist = int(max(1, min(n // 39, round(4 * np.sqrt(n)))))
-    quantizer = faiss.IndexFlatL2(d)
-    index = faiss.IndexIVFFlat(quantizer, d, nlist)
-    # Train on a seeded sample (FAISS would subsample to 256 rows per cell anyway) with a fixed seed.
-    # 40 rows per cell and 10 k-means iterations: at a million rows FAISS's defaults (256 rows per
-    # cell, 25 iterations) would cost 2.6 x 10^13 operations, minutes, for a coarse partition.
-    train_rows = np.sort(np.random.default_rng(random_state).choice(n, size=min(n, 40 * nlist), replace=False))
-    index.cp.seed = int(random_state) + 1234
-    index.cp.niter = 10
-    index.train(x[train_rows])
-    index.add(x)
+    # 2 sqrt(n) cells of 20 seeded training rows each, 10 k-means iterations: at a million rows the
+    # coarse steps (training, every row's probes) cost about 10^12 operations each, and the scan
+    # of each probed cell about 5 x 10^11 (matrix products, analysis.statistics.ivf_blas).
+    nlist = int(max(1, min(n // 39, round(2 * np.sqrt(n)))))
+    centres = train_centres(x, nlist, random_state, train_rows=min(n, 20 * nlist), niter=10)
+    nlist = len(centres)
+    probe_start = int(min(max(1, nprobe), nlist))
+    max_probe = max(probe_start, min(MAX_PROBES, int(nlist * MAX_PROBED_SHARE)))
+    # Every row's probes once, as many as the largest nprobe tried; the first is its own cell.
+    probes = probe(x, centres, max_probe).astype(np.int32)
+    index = cell_index(x, centres, cell=probes[:, 0])
     queries = np.sort(np.random.default_rng(random_state + 1).choice(n, size=min(n, recall_queries), replace=False))
     # Exact answer of the query rows by brute force (faiss.knn: no second copy of the rows in an index).
     _, true_idx = faiss.knn(x[queries], x, k)
     first_k = int(min(target_k or k, k))
-    probe = int(min(max(1, nprobe), nlist))
-    max_probe = max(probe, int(nlist * MAX_PROBED_SHARE))
+    probe_n = probe_start
     while True:
-        index.nprobe = probe
-        _, found_idx = index.search(x[queries], k)
+        _, found_idx = search_cells(index, x[queries], k, probes[queries, :probe_n])
         recall = float(sum(len(np.intersect1d(f, t)) for f, t in zip(found_idx, true_idx)) / true_idx.size)
         first = float(sum(len(np.intersect1d(f[:first_k], t[:first_k])) for f, t in zip(found_idx, true_idx))
                       / max(1, len(queries) * first_k))
-        if first >= target_recall or probe >= nlist or 2 * probe > max_probe:
+        if first >= target_recall or probe_n >= nlist or 2 * probe_n > max_probe:
             break
-        probe = min(2 * probe, nlist)
-    d2, idx = index.search(x, k)
+        probe_n = min(2 * probe_n, nlist)
+    d2, idx = search_cells(index, x, k, np.ascontiguousarray(probes[:, :probe_n]))
     dist = np.where(idx >= 0, np.sqrt(np.maximum(d2, 0.0)), np.inf)
-    report = AnnReport("IVF-Flat", nlist, int(index.nprobe), recall, len(queries), first, first_k)
+    report = AnnReport("IVF (cells searched by matrix products)", nlist, probe_n, recall, len(queries), first, first_k)
     return dist, idx.astype(np.int64), report

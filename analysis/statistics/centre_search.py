@@ -4,9 +4,9 @@ Assigning ``n`` rows to ``k`` centres costs ``n k d``: with a million rows and a
 identity centroids in 512-D that is 2 x 10^13 multiply-adds, over five minutes of BLAS on two
 cores for *one* assignment, and a study makes about twenty of them (the KMeans sweep, the audit's
 nearest other centroid and silhouette, the nearest-centroid classifier of every fold). Above a
-size, :func:`search_centres` indexes the centres in an inverted file (IVF-Flat [1]_: the centres
+size, :func:`search_centres` indexes the centres in an inverted file (IVF [1]_: the centres
 are clustered into ``nlist`` cells and each row is compared with the centres of its ``nprobe``
-nearest cells only).
+nearest cells only; distances by matrix products, cell by cell: :mod:`analysis.statistics.ivf_blas`).
 
 The price is measured, never assumed: a seeded sample of rows is searched exactly as well, and
 ``nprobe`` is doubled from ``nprobe_start`` until the share of those rows whose ``k`` nearest
@@ -32,6 +32,8 @@ import numpy as np
 MIN_INDEXED_CENTRES = 1024
 #: Agreement with the exact search that the adaptive ``nprobe`` aims at.
 TARGET_AGREEMENT = 0.99
+#: Most cells searched per row: past it an index costs about as much as the exact product.
+MAX_PROBES = 64
 
 
 @dataclass(frozen=True)
@@ -78,7 +80,7 @@ def _faiss():
 
 def search_centres(x: np.ndarray, centres: np.ndarray, k: int = 1, metric: str = "l2", nprobe_start: int = 2,
                    target: float = TARGET_AGREEMENT, check_rows: int = 2000, random_state: int = 0,
-                   block_rows: int = 65536) -> tuple[np.ndarray, np.ndarray, CentreSearch]:
+                   block_rows: int = 262144) -> tuple[np.ndarray, np.ndarray, CentreSearch]:
     """The ``k`` nearest centres of every row through an IVF-Flat index of the centres.
 
     Parameters
@@ -95,7 +97,7 @@ def search_centres(x: np.ndarray, centres: np.ndarray, k: int = 1, metric: str =
     check_rows : int, default=2000
         Seeded rows searched exactly as well to measure the agreement.
     random_state : int, default=0
-    block_rows : int, default=65536
+    block_rows : int, default=262144
         Rows converted to float32 and searched at a time (memory ``block_rows x d``).
 
     Returns
@@ -107,38 +109,37 @@ def search_centres(x: np.ndarray, centres: np.ndarray, k: int = 1, metric: str =
     """
     if metric not in ("l2", "ip"):
         raise ValueError(f"unknown metric {metric!r}; valid: 'l2', 'ip'")
+    from analysis.statistics.ivf_blas import cell_index, probe, search_cells, train_centres
+
     faiss = _faiss()
     c = np.ascontiguousarray(centres, dtype=np.float32)
     m, d = c.shape
     n = len(x)
     k = int(min(k, m))
     nlist = int(max(1, min(m // 39, round(4 * np.sqrt(m)))))
-    faiss_metric = faiss.METRIC_L2 if metric == "l2" else faiss.METRIC_INNER_PRODUCT
-    quantizer = faiss.IndexFlatL2(d) if metric == "l2" else faiss.IndexFlatIP(d)
-    index = faiss.IndexIVFFlat(quantizer, d, nlist, faiss_metric)
-    index.cp.seed = int(random_state) + 1234  # FAISS's k-means of the cells, seeded
-    index.train(c)
-    index.add(c)
+    cells = train_centres(c, nlist, random_state, niter=10)
+    nlist = len(cells)
+    index = cell_index(c, cells)
+    max_probe = int(min(nlist, MAX_PROBES))
     # The exact answer for a seeded sample of rows, to measure (and tune) the agreement.
     checked = np.sort(np.random.default_rng(random_state).choice(n, size=min(n, check_rows), replace=False))
     xq = np.ascontiguousarray(x[checked], dtype=np.float32)
-    flat = faiss.IndexFlatL2(d) if metric == "l2" else faiss.IndexFlatIP(d)
-    flat.add(c)
-    _, truth = flat.search(xq, k)
-    nprobe = int(min(max(1, nprobe_start), nlist))
+    _, truth = faiss.knn(xq, c, k, faiss.METRIC_L2 if metric == "l2" else faiss.METRIC_INNER_PRODUCT)
+    q_probes = probe(xq, cells, max_probe)
+    nprobe = int(min(max(1, nprobe_start), max_probe))
     while True:
-        index.nprobe = nprobe
-        _, found = index.search(xq, k)
+        _, found = search_cells(index, xq, k, q_probes[:, :nprobe], metric)
         agreement = float(np.mean([set(f) == set(t) for f, t in zip(found, truth)])) if len(xq) else 1.0
-        if agreement >= target or nprobe >= nlist:
+        if agreement >= target or nprobe >= max_probe:
             break
-        nprobe = min(2 * nprobe, nlist)
+        nprobe = min(2 * nprobe, max_probe)
     values = np.empty((n, k), dtype=np.float32)
     idx = np.empty((n, k), dtype=np.int64)
     for start in range(0, n, block_rows):
         block = np.ascontiguousarray(x[start : start + block_rows], dtype=np.float32)
-        values[start : start + len(block)], idx[start : start + len(block)] = index.search(block, k)
-    return values, idx, CentreSearch("IVF-Flat", n, m, nlist, nprobe, agreement, len(xq))
+        sl = slice(start, start + len(block))
+        values[sl], idx[sl] = search_cells(index, block, k, probe(block, cells, nprobe), metric)
+    return values, idx, CentreSearch("IVF", n, m, nlist, nprobe, agreement, len(xq))
 
 
 def nearest_centre(x: np.ndarray, centres: np.ndarray, random_state: int = 0) -> tuple[np.ndarray, np.ndarray, CentreSearch]:
