@@ -144,7 +144,9 @@ def _approximations(result) -> list[str]:
     if getattr(sampling, "dendrogram_identities", 0):
         notes.append(f"dendrogram on {sampling.dendrogram_identities:,d} identities")
     for srch in getattr(result, "centroid_searches", ()) or ():
-        notes.append(f"audit centroid index nprobe {srch.nprobe}/{srch.nlist}: agreement {srch.agreement:.4f}")
+        notes.append(f"audit: {srch.method}: agreement {srch.agreement:.4f}")
+    if getattr(result, "suspect_agreement", None) is not None:
+        notes.append(f"audit suspect flag agreement {result.suspect_agreement:.4f}")
     if getattr(result, "pair_sample_identities", 0):
         notes.append(f"centroid-pair distribution on {result.pair_sample_identities:,d} identities")
     dup = getattr(getattr(result, "duplicates", None), "search", None)

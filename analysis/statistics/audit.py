@@ -163,6 +163,7 @@ class AuditResult:
     # pairs gave the centroid-pair distribution (0: all pairs, exact).
     centroid_searches: tuple[CentreSearch, ...] = ()
     pair_sample_identities: int = 0
+    suspect_agreement: float | None = None  # checked rows whose suspect flag matches the exhaustive search
 
     @property
     def label_suspects(self) -> np.ndarray:
@@ -402,8 +403,9 @@ def analyze_audit(
         del x_all  # read again for the near-duplicates: the rows are held once at a time
     lab = labels[audited]
     searches: tuple[CentreSearch, ...] = ()
+    flag_agreement = None
     if large:
-        own, nearest, other, sil, searches = centroid_scores_indexed(x, lab, len(names), random_state)
+        own, nearest, other, sil, searches, flag_agreement = centroid_scores_indexed(x, lab, len(names), random_state)
     else:
         own, nearest, other, sil = centroid_scores(x, lab, len(names))
     margin = own - other
@@ -477,4 +479,5 @@ def analyze_audit(
         params=params,
         centroid_searches=searches,
         pair_sample_identities=n_pair_ids,
+        suspect_agreement=flag_agreement,
     )

@@ -78,13 +78,15 @@ def _best_among(x: np.ndarray, pos: np.ndarray, targets: np.ndarray, cand: np.nd
 
 
 def _other_best(x: np.ndarray, labels: np.ndarray, present: np.ndarray, targets: np.ndarray, neighbours: np.ndarray,
-                random_state: int, check_rows: int = 2000) -> tuple[np.ndarray, CentreSearch]:
+                random_state: int, check_rows: int = 2000) -> tuple[np.ndarray, CentreSearch, np.ndarray, np.ndarray]:
     """Label code of the target (unit centroid or mean) with the largest inner product, own label excluded.
 
     A row lies near its own centroid, so its best other identity is almost always among the
     identities whose centroids are nearest to its own: each row is compared with the ``m`` nearest
     centroids of its own identity (``neighbours``, exact), ``m`` doubled from 8 until 99% of seeded
-    rows agree with an exhaustive search of every other identity (the measured agreement).
+    rows agree with an exhaustive search of every other identity (the measured agreement), or
+    until every neighbour list is used. Returns the codes, the search, the checked rows and their
+    exact codes.
     """
     pos = np.full(int(labels.max()) + 1, -1)
     pos[present] = np.arange(len(present))
@@ -108,18 +110,21 @@ def _other_best(x: np.ndarray, labels: np.ndarray, present: np.ndarray, targets:
     best = _best_among(x, pos, t, neighbours[:, :m], None, order, bounds)
     search = CentreSearch(f"the {m} nearest centroids of the own identity", len(x), len(present), 0, m, agreement,
                           len(checked))
-    return present[best], search
+    return present[best], search, checked, present[truth]
 
 
 def centroid_scores_indexed(x: np.ndarray, labels: np.ndarray, n_labels: int, random_state: int = 0,
-                            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, tuple[CentreSearch, ...]]:
+                            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, tuple[CentreSearch, ...], float]:
     """:func:`analysis.statistics.image_audit.centroid_scores` through centroid indexes (same outputs).
 
     Returns
     -------
-    own_cosine, nearest_other, other_cosine, silhouette, searches
+    own_cosine, nearest_other, other_cosine, silhouette, searches, flag_agreement
         The first four as the exact function; ``searches`` the nearest-centroid and
-        silhouette-``b`` searches with their measured agreement.
+        silhouette-``b`` searches with their measured agreement; ``flag_agreement`` the share of
+        the checked rows whose suspected-mislabel flag (negative margin or silhouette) is the one
+        the exhaustive search gives. In 512-D a row's nearest other centroid is often one of many
+        almost equally similar ones, so the flag, not the neighbour's name, is what matters.
     """
     counts = np.bincount(labels, minlength=n_labels).astype(np.float64)
     sums = group_sums_blocks(x, labels, n_labels)
@@ -127,9 +132,9 @@ def centroid_scores_indexed(x: np.ndarray, labels: np.ndarray, n_labels: int, ra
     means = sums / np.maximum(counts, 1)[:, None]
     unit = l2_normalize(means).astype(np.float64)
     # Candidate identities of each row: the centroids nearest to its own identity's centroid.
-    neighbours = centroid_neighbours(unit[present], 128)
-    nearest, s_cos = _other_best(x, labels, present, unit[present], neighbours, random_state)
-    b_code, s_mean = _other_best(x, labels, present, means[present], neighbours, random_state + 1)
+    neighbours = centroid_neighbours(unit[present], 512)
+    nearest, s_cos, checked, true_near = _other_best(x, labels, present, unit[present], neighbours, random_state)
+    b_code, s_mean, _, true_b = _other_best(x, labels, present, means[present], neighbours, random_state)
     n = len(x)
     own_cosine, other_cosine, sil = np.empty(n), np.empty(n), np.empty(n)
     for start in range(0, n, BLOCK_ROWS):
@@ -148,7 +153,19 @@ def centroid_scores_indexed(x: np.ndarray, labels: np.ndarray, n_labels: int, ra
             s = np.where(alone, 0.0, (b - a) / np.maximum(a, b))
         other_cosine[sl] = np.einsum("ij,ij->i", xb, unit[nearest[sl]])
         sil[sl] = np.nan_to_num(s, nan=0.0)
-    return own_cosine, nearest.astype(np.int64), other_cosine, sil, (s_cos, s_mean)
+    # The suspect flag of the checked rows with the exhaustive search's identities instead.
+    xc = np.asarray(x[checked], dtype=np.float64)
+    lab = labels[checked]
+    alone = counts[lab] < 2
+    a = np.where(alone, 0.0, 1.0 - np.einsum("ij,ij->i", xc, sums[lab] - xc) / np.maximum(counts[lab] - 1, 1))
+    b = 1.0 - np.einsum("ij,ij->i", xc, means[true_b])
+    with np.errstate(invalid="ignore", divide="ignore"):
+        sil_exact = np.nan_to_num(np.where(alone, 0.0, (b - a) / np.maximum(a, b)), nan=0.0)
+    other_exact = np.einsum("ij,ij->i", xc, unit[true_near])
+    flag_exact = (np.nan_to_num(own_cosine[checked] - other_exact, nan=0.0) < 0) | (sil_exact < 0)
+    flag = (np.nan_to_num(own_cosine[checked] - other_cosine[checked], nan=0.0) < 0) | (sil[checked] < 0)
+    flag_agreement = float(np.mean(flag == flag_exact)) if len(checked) else 1.0
+    return own_cosine, nearest.astype(np.int64), other_cosine, sil, (s_cos, s_mean), flag_agreement
 
 
 # --------------------------------------------------------------------------- centroid pairs

@@ -110,8 +110,13 @@ def audit_note(r: AuditResult) -> Admonition | None:
              f"{count(r.params.exact_max_rows)}."]
     if r.centroid_searches:
         near, mean = (r.centroid_searches + r.centroid_searches)[:2]
-        parts.append(f"Each image's nearest other centroid comes from a {_centre_search_text(near)}; the silhouette's "
-                     f"nearest other identity from a {_centre_search_text(mean)}. Own-centroid cosines are exact.")
+        parts.append(f"Each image's nearest other centroid (and the silhouette's nearest other identity) is searched "
+                     f"among {near.method} ({mean.nprobe} for the silhouette); on {count(near.checked_rows)} seeded images "
+                     f"also searched among all identities, {pct(near.agreement, 2)} found the same nearest centroid and "
+                     f"{pct(mean.agreement, 2)} the same silhouette neighbour"
+                     + (f", and {pct(r.suspect_agreement, 2)} got the same suspected-mislabel verdict"
+                        if r.suspect_agreement is not None else "")
+                     + ". Own-centroid cosines are exact.")
     if r.pair_sample_identities:
         parts.append(f"The median, spread and split quantile of centroid-pair cosines come from every pair of a seeded "
                      f"sample of {count(r.pair_sample_identities)} identities ([audit] pair_sample_identities); the "
