@@ -227,3 +227,12 @@ def test_cell_search_probing_every_cell_is_the_exact_search(metric):
     d = ((queries[:, None, :] - base[np.maximum(few, 0)]) ** 2).sum(-1) if metric == "l2" else \
         np.einsum("ij,ikj->ik", queries, base[np.maximum(few, 0)])
     np.testing.assert_allclose(few_v[ok], d[ok], atol=1e-4)
+
+
+def test_pseudo_labels_cap_k_at_the_fitted_rows():
+    from analysis.statistics.classifiers import pseudo_labels
+
+    x = np.random.default_rng(13).normal(size=(500, 16)).astype(np.float32)
+    # 800 clusters asked of a 300-row fit (a million images of 40,000 identities fitted on 10,000 rows).
+    labels = pseudo_labels(x, 800, 0, max_samples=300, n_init=1)
+    assert len(labels) == 500 and labels.max() < 300
