@@ -226,7 +226,10 @@ def page(ctx: CellContext, r: ClusteringResult) -> Page:
             "each item's cluster is and how much of its identity the cluster holds.",
         ),
         Bullets(
-            ("KMeans at k = ", Strong(str(r.pseudo_k)), " (number of identities): ARI ", Strong(fixed(km.external.ari)),
+            ("KMeans at k = ", Strong(str(r.pseudo_k)),
+             " (number of identities): ARI " if r.pseudo_k == r.n_identities else
+             f" (the closest to the {r.n_identities:,d} identities that a fit on {r.sampling.kmeans_fit_rows:,d} rows "
+             "allows): ARI ", Strong(fixed(km.external.ari)),
              ", NMI ", Strong(fixed(km.external.nmi)), ", BCubed F ", Strong(fixed(km.external.bcubed_f)),
              "; its clusters are the pseudo-labels of the classifiers page"),
             ("Best method by ARI: ", Strong(best.method), f" ({best.setting}): ARI ", Strong(fixed(best.external.ari)),
