@@ -38,15 +38,20 @@ def nearest_other_centroids(centroids: np.ndarray, exclude: np.ndarray | None = 
     """
     c = np.asarray(centroids, dtype=np.float64)
     unit = l2_normalize(c).astype(np.float64)
+    unit32 = unit.astype(np.float32)
     k = len(c)
     neighbor = np.zeros(k, dtype=np.int64)
     for start in range(0, k, block):
         stop = min(k, start + block)
-        sim = unit[start:stop] @ unit.T
+        # float32 products (twice as fast) for the two best, then the better of them in float64.
+        sim = unit32[start:stop] @ unit32.T
         sim[np.arange(stop - start), np.arange(start, stop)] = -np.inf
         if exclude is not None:
             sim[:, exclude] = -np.inf
-        neighbor[start:stop] = np.argmax(sim, axis=1)
+        two = np.argpartition(-sim, 1, axis=1)[:, :2] if k > 2 else np.argsort(-sim, axis=1)[:, :2]
+        exact = np.einsum("ij,ikj->ik", unit[start:stop], unit[two])
+        exact[np.take_along_axis(sim, two, axis=1) == -np.inf] = -np.inf
+        neighbor[start:stop] = np.take_along_axis(two, np.argmax(exact, axis=1)[:, None], axis=1)[:, 0]
     cosine = np.clip(np.einsum("ij,ij->i", unit, unit[neighbor]), -1.0, 1.0)
     distance = np.linalg.norm(c - c[neighbor], axis=1)
     return neighbor, cosine, distance
