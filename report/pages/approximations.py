@@ -57,7 +57,7 @@ def similarity_note(r: SimilarityResult) -> Admonition | None:
 
 
 def _centre_search_text(s: CentreSearch) -> str:
-    return (f"FAISS {s.method} index of the {count(s.n_centres)} centres ({count(s.nlist)} cells, {s.nprobe} searched per "
+    return (f"inverted-file index of the {count(s.n_centres)} centres ({count(s.nlist)} seeded k-means cells, {s.nprobe} searched per "
             f"row, chosen so that at least 99% of seeded rows agree with the exact search where possible); on "
             f"{count(s.checked_rows)} seeded rows searched exactly as well, {pct(s.agreement, 2)} got the same answer")
 
@@ -72,7 +72,7 @@ def classifiers_note(r: ClassifierResult) -> Admonition | None:
     if a is not None:
         parts.append(f"Approximate: {count(r.n_samples)} rows are more than [classifiers] knn_exact_max_rows = "
                      f"{count(r.params.knn_exact_max_rows)}, so the k-NN classifier reads an approximate neighbour search "
-                     f"(FAISS {a.method}, {count(a.nlist)} cells, {a.nprobe} searched per query, the number chosen to reach a "
+                     f"({a.method}, {count(a.nlist)} cells, {a.nprobe} searched per query, the number chosen to reach a "
                      f"recall of 0.99 where possible). Its measured recall on {count(a.recall_queries)} seeded rows searched "
                      f"exactly as well: {pct(a.recall, 2)} of the true neighbours found"
                      + (f", {pct(a.recall_first, 2)} of the {a.first_k - 1} nearest (those the k-NN vote reads first)."
