@@ -182,19 +182,26 @@ def test_clustering_and_audit_pages_state_their_approximations():
     from report.pages import audit as audit_page
     from report.pages import clustering as clustering_page
 
-    x, y = _clustered(2600, 16, 100, seed=11)
-    emb = _emb(x, y)
-    params = ClusteringParams(k_values=(10, 1100), dbscan=False, agglomerative=False, hdbscan=False, kmeans_n_init=1,
-                              kmeans_max_iter=5, n_diagrams=0, assign_exact_max_rows=1000, dendrogram_max_identities=20)
-    r = analyze_clustering(emb, params, 0)
-    # k = 10 is assigned exactly (too few centres), k = 1100 through the index.
-    assert [k for k, _ in r.sampling.assignment] == [1100] and r.sampling.assignment[0][1].agreement >= 0.99
+    big_x, big_y = _clustered(12_000, 16, 300, seed=11)
+    big = _emb(big_x, big_y)
+    base = dict(dbscan=False, agglomerative=False, hdbscan=False, kmeans_n_init=1, kmeans_max_iter=5, n_diagrams=0,
+                kmeans_max_samples=12_000)
+    params = ClusteringParams(k_values=(10, 1100, 5000), assign_exact_max_rows=1000, dendrogram_max_identities=20, **base)
+    r = analyze_clustering(big, params, 0)
+    # k = 5000 is capped at a tenth of the 12,000 fitted rows; k = 10 is assigned exactly (too few
+    # centres), k = 1100 through the index.
+    assert list(r.sweep.k) == [10, 1100, 1199] and r.sampling.max_k == 1199
+    assert [k for k, _ in r.sampling.assignment] == [1100, 1199]
+    assert all(s.agreement >= 0.99 for _, s in r.sampling.assignment)
     assert r.sampling.dendrogram_identities == 20 and len(r.dendrogram.names) == 20
     text = repr(clustering_page.page(CTX, r))
-    assert "Approximate assignment" in text and "assign_exact_max_rows" in text
-    exact = analyze_clustering(emb, ClusteringParams(k_values=(10, 1100), dbscan=False, agglomerative=False,
-                                                     hdbscan=False, kmeans_n_init=1, kmeans_max_iter=5, n_diagrams=0), 0)
-    assert exact.sampling.assignment == () and "Approximate assignment" not in repr(clustering_page.page(CTX, exact))
+    assert "Approximate assignment" in text and "assign_exact_max_rows" in text and "k at most 1,199" in text
+    exact = analyze_clustering(big, ClusteringParams(k_values=(10, 1100, 5000), **base), 0)
+    assert list(exact.sweep.k) == [10, 1100, 5000] and exact.sampling.assignment == ()
+    assert "Approximate assignment" not in repr(clustering_page.page(CTX, exact))
+
+    x, y = _clustered(2600, 16, 100, seed=11)
+    emb = _emb(x, y)
 
     a = analyze_audit(emb, AuditParams(exact_max_rows=1000, pair_sample_identities=50), 0)
     assert len(a.centroid_searches) == 2 and a.pair_sample_identities == 50 and a.duplicates.search is not None

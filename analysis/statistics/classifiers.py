@@ -376,12 +376,16 @@ def pseudo_labels(x: np.ndarray, k: int, random_state: int, max_iter: int = 20, 
     0.43). The clustering page runs the full analysis.
 
     ``k`` is capped at the number of fitted rows (a million images of 40,000 identities fitted on
-    10,000 rows). Above ``exact_max_rows`` rows (0: never) with 1,024 or more centres every row
+    10,000 rows), and above ``exact_max_rows`` rows at a tenth of them. Above ``exact_max_rows`` rows (0: never) with 1,024 or more centres every row
     is assigned through a FAISS index of the centres, its search appended to ``searches``.
     """
     n = len(x)
     fit = np.arange(n) if n <= max_samples else np.sort(np.random.default_rng(random_state).choice(n, max_samples, replace=False))
     k = int(min(k, len(fit)))
+    if exact_max_rows and n > exact_max_rows:
+        # As the clustering sweep (analysis.statistics.clustering.LARGE_FIT_ROWS_PER_CLUSTER): at least
+        # 10 fitted rows per cluster; k near the fit's size is one row per centre.
+        k = int(max(2, min(k, len(fit) // 10)))
     from analysis.statistics.clustering_params import ClusteringParams
     from analysis.statistics.kmeans import kmeans_init
 

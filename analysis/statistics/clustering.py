@@ -83,6 +83,7 @@ class Sampling:
     # Above [clustering] assign_exact_max_rows: (k, search) of each k assigned through the centre index.
     assignment: tuple[tuple[int, CentreSearch], ...] = ()
     dendrogram_identities: int = 0  # identities in the dendrogram when sampled (0: all)
+    max_k: int = 0  # large sets: the sweep's k capped at fitted rows / LARGE_FIT_ROWS_PER_CLUSTER (0: no cap)
 
 
 @dataclass(frozen=True, eq=False)
@@ -114,6 +115,10 @@ class ClusteringResult:
             if m.method == name:
                 return m
         raise KeyError(f"no method {name!r}; available: {', '.join(m.method for m in self.methods)}")
+
+
+#: Large sets (above ``assign_exact_max_rows``): fitted rows per cluster at the largest ``k`` of the sweep.
+LARGE_FIT_ROWS_PER_CLUSTER = 10
 
 
 # --------------------------------------------------------------------------- helpers
@@ -223,7 +228,10 @@ def analyze_clustering(emb: EmbeddingSet, params: ClusteringParams, random_state
     fit_rows = _sample(n, params.kmeans_max_samples, rng)
     sil_rows = _sample(n, params.silhouette_sample_size, rng)
     sil_dist = _distances(x[sil_rows])
-    ks = k_grid(n_id, len(fit_rows), params)
+    # Above the size threshold, at least LARGE_FIT_ROWS_PER_CLUSTER fitted rows per cluster: k near the
+    # fit sample's size is a degenerate clustering (one row per centre) whose assignment of a million
+    # rows is a nearest-neighbour search in disguise (measured at 1M: 400 s for k = 9,999).
+    ks = k_grid(n_id, len(fit_rows) // LARGE_FIT_ROWS_PER_CLUSTER if large else len(fit_rows), params)
     pseudo_k = int(ks[np.argmin(np.abs(ks - n_id))])
     diagram_ks = _diagram_ks(ks, n_id, params.n_diagrams)
     inertia, sil, db, ch, ext = [], [], [], [], []
@@ -348,7 +356,8 @@ def analyze_clustering(emb: EmbeddingSet, params: ClusteringParams, random_state
         dbscan=dbscan_sweep, dendrogram=dendrogram,
         sampling=Sampling(n_samples=n, kmeans_fit_rows=len(fit_rows), silhouette_rows=len(sil_rows),
                           density_rows=len(dens_rows), kmeans_algorithm=algo, assignment=tuple(searches),
-                          dendrogram_identities=dendro_ids),
+                          dendrogram_identities=dendro_ids,
+                          max_k=len(fit_rows) // LARGE_FIT_ROWS_PER_CLUSTER - 1 if large else 0),
         skipped=tuple(skipped), params=params,
     )
 

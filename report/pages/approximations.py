@@ -86,9 +86,14 @@ def classifiers_note(r: ClassifierResult) -> Admonition | None:
 def clustering_note(r: ClusteringResult) -> Admonition | None:
     """How KMeans rows were assigned through a centre index, and the sampled dendrogram."""
     s = r.sampling
-    if not s.assignment and not s.dendrogram_identities:
+    if not s.assignment and not s.dendrogram_identities and not s.max_k:
         return None
     parts = []
+    if s.max_k:
+        parts.append(f"{count(r.n_samples)} rows are more than [clustering] assign_exact_max_rows = "
+                     f"{count(r.params.assign_exact_max_rows)}, so the KMeans sweep keeps at least 10 fitted rows per "
+                     f"cluster: k at most {count(s.max_k)} for a fit on {count(s.kmeans_fit_rows)} rows "
+                     "(raise [clustering] kmeans_max_samples for larger k).")
     if s.assignment:
         worst_k, worst = min(s.assignment, key=lambda kv: kv[1].agreement)
         ks = ", ".join(str(k) for k, _ in s.assignment)
