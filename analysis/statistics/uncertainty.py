@@ -109,7 +109,7 @@ def tar_estimability(
 
 # --------------------------------------------------------------------------- bootstrap
 #: Identity pairs per chunk of the bootstrap's impostor sum (memory ``n_boot x PAIR_CHUNK`` floats).
-PAIR_CHUNK = 1_000_000
+PAIR_CHUNK = 200_000
 
 
 def _binned_pairs(x: np.ndarray, labels: np.ndarray, k: int, n_bins: int, block_rows: int):
