@@ -56,7 +56,11 @@ from threadpoolctl import threadpool_limits
 from analysis.statistics.audit_params import AuditParams  # noqa: F401 - re-exported (config, callers)
 from analysis.statistics.audit_thresholds import AuditThresholds, derive_thresholds, genuine_pair_cosines
 from analysis.statistics.detection_audit import DetectionSuspects, FaceDetections, detection_suspects
-from analysis.statistics.image_audit import NearDuplicates, centroid_scores, near_duplicate_pairs
+from analysis.statistics.audit_large import (centroid_pair_sample, centroid_scores_indexed, near_duplicates_indexed,
+                                             top_centroid_pairs)
+from analysis.statistics.centre_search import CentreSearch
+from analysis.statistics.image_audit import NearDuplicates, centroid_scores, near_duplicate_pairs, ranked_duplicates
+from analysis.statistics.large_sets import group_sums_blocks
 from analysis.types import EmbeddingSet, l2_normalize
 
 
@@ -155,6 +159,11 @@ class AuditResult:
     truth: np.ndarray | None  # known mislabel mask of the audited rows (synthetic data), else None
     skipped: tuple[str, ...]
     params: AuditParams
+    # Above [audit] exact_max_rows: the centroid searches (agreement measured) and the identities whose
+    # pairs gave the centroid-pair distribution (0: all pairs, exact).
+    centroid_searches: tuple[CentreSearch, ...] = ()
+    pair_sample_identities: int = 0
+    suspect_agreement: float | None = None  # checked rows whose suspect flag matches the exhaustive search
 
     @property
     def label_suspects(self) -> np.ndarray:
@@ -219,6 +228,28 @@ def _merged_pairs(x: np.ndarray, labels: np.ndarray, codes: np.ndarray, params: 
         threshold=threshold,
         thresholds=thresholds,
     )
+
+
+def _merged_pairs_large(x: np.ndarray, labels: np.ndarray, codes: np.ndarray, params: AuditParams, random_state: int,
+                        top: int = 30) -> tuple[MergedPairs, int]:
+    """:func:`_merged_pairs` for many identities: the pair distribution from a seeded sample of
+    identities, the flagged and top pairs searched exactly among all pairs."""
+    position = np.full(labels.max() + 1, -1)
+    position[codes] = np.arange(len(codes))
+    c = l2_normalize(group_sums_blocks(x, position[labels], len(codes)))  # float32
+    values, n_sampled = centroid_pair_sample(c, params.pair_sample_identities, random_state)
+    median = float(np.median(values))
+    robust_std = float(1.4826 * np.median(np.abs(values - median)))
+    genuine = genuine_pair_cosines(x, labels, codes, params.genuine_max_images, random_state)
+    thresholds = derive_thresholds(genuine, values, merge_quantile=params.merge_quantile,
+                                   split_quantile=params.split_quantile, merge_override=params.merge_threshold,
+                                   split_override=params.split_max_cosine)
+    del values
+    iu, ju, cos = top_centroid_pairs(c, thresholds.merge, top)
+    z = (cos - median) / robust_std if robust_std > 0 else np.zeros_like(cos)
+    merged = MergedPairs(first=codes[iu], second=codes[ju], cosine=cos, zscore=z, flagged=cos >= thresholds.merge,
+                         median_cosine=median, robust_std=robust_std, threshold=thresholds.merge, thresholds=thresholds)
+    return merged, n_sampled
 
 
 def _two_means(x: np.ndarray, random_state: int, n_init: int = 3) -> np.ndarray:
@@ -364,9 +395,19 @@ def analyze_audit(
             f"got {len(codes)}; choose a larger subset"
         )
     x_all = emb.normalized()
-    x = x_all[audited].astype(np.float64)
+    # Above the size threshold: float32 rows (a float64 copy is 4 GB at 1M x 512) and the
+    # indexed / sampled passes of analysis.statistics.audit_large, stated on the page.
+    large = bool(params.exact_max_rows) and emb.n_samples > params.exact_max_rows
+    x = x_all[audited] if large else x_all[audited].astype(np.float64)
+    if large:
+        del x_all  # read again for the near-duplicates: the rows are held once at a time
     lab = labels[audited]
-    own, nearest, other, sil = centroid_scores(x, lab, len(names))
+    searches: tuple[CentreSearch, ...] = ()
+    flag_agreement = None
+    if large:
+        own, nearest, other, sil, searches, flag_agreement = centroid_scores_indexed(x, lab, len(names), random_state)
+    else:
+        own, nearest, other, sil = centroid_scores(x, lab, len(names))
     margin = own - other
     suspected = (np.nan_to_num(margin, nan=0.0) < 0) | (sil < 0)
     images = ImageScores(audited, own, nearest, other, margin, sil, suspected)
@@ -376,8 +417,16 @@ def analyze_audit(
     # every face (large in dlib's space, where different people's centroids have cosines of
     # 0.77-0.92) carries no identity and squeezes centroid cosines towards 1 faster than pair
     # cosines, which would make pair quantiles a poor yardstick for centroids.
-    xc = l2_normalize(x - x.mean(axis=0)).astype(np.float64)
-    merged = _merged_pairs(xc, lab, codes, params, random_state)
+    n_pair_ids = 0
+    if large:
+        # In place (x is not used below): one float32 copy of the rows at a time.
+        xc = x
+        xc -= x.mean(axis=0, dtype=np.float64).astype(np.float32)
+        xc /= np.maximum(np.linalg.norm(xc, axis=1, keepdims=True), np.float32(1e-30))
+        merged, n_pair_ids = _merged_pairs_large(xc, lab, codes, params, random_state)
+    else:
+        xc = l2_normalize(x - x.mean(axis=0)).astype(np.float64)
+        merged = _merged_pairs(xc, lab, codes, params, random_state)
     if merged.thresholds.n_genuine_pairs == 0 and params.merge_threshold is None:
         skipped.append("merge audit: no identity has 2 images, so no genuine-pair cosine to derive its threshold from; "
                        "set [audit] merge_threshold")
@@ -392,7 +441,13 @@ def analyze_audit(
     else:
         split = None
         skipped.append(f"split audit skipped: no identity has {params.split_min_images} or more images")
-    duplicates = near_duplicate_pairs(x_all, params.duplicate_threshold, params.max_duplicates, params.block_size)
+    if large:
+        del xc, x
+        first, second, cos, dsearch = near_duplicates_indexed(emb.normalized(), params.duplicate_threshold,
+                                                              random_state=random_state)
+        duplicates = ranked_duplicates(first, second, cos, params.max_duplicates, dsearch)
+    else:
+        duplicates = near_duplicate_pairs(x_all, params.duplicate_threshold, params.max_duplicates, params.block_size)
 
     planted = None
     audited_truth = None
@@ -422,4 +477,7 @@ def analyze_audit(
         truth=audited_truth,
         skipped=tuple(skipped),
         params=params,
+        centroid_searches=searches,
+        pair_sample_identities=n_pair_ids,
+        suspect_agreement=flag_agreement,
     )

@@ -52,6 +52,16 @@ class AuditParams:
         Most near-duplicate pairs kept (the most similar ones).
     block_size : int, default=512
         Rows per block of the near-duplicate search.
+    exact_max_rows : int, default=200000
+        Above this many rows the per-image centroid scores, the centroid-pair distribution and
+        the near-duplicate screen use the large-set methods of
+        :mod:`analysis.statistics.audit_large` (FAISS indexes with measured agreement, a seeded
+        sample of identities for the pair distribution), stated on the page. 0 keeps every
+        pass exact at any size.
+    pair_sample_identities : int, default=6000
+        Above ``exact_max_rows`` rows, the distribution of centroid-pair cosines (median, robust
+        spread, split quantile) is taken over every pair of a seeded sample of this many
+        identities (18 million pairs at 6,000).
     """
 
     enabled: bool = True
@@ -70,6 +80,8 @@ class AuditParams:
     duplicate_threshold: float = 0.995
     max_duplicates: int = 5000
     block_size: int = 512
+    exact_max_rows: int = 200_000
+    pair_sample_identities: int = 6000
 
     def __post_init__(self) -> None:
         if self.merge_threshold is not None and not -1 <= self.merge_threshold <= 1:
@@ -89,5 +101,7 @@ class AuditParams:
             raise ValueError("need detection_low_z > 0, detection_small_px >= 0 and detection_off_centre in (0, 1]")
         if not 0 < self.duplicate_threshold <= 1:
             raise ValueError("duplicate_threshold must be in (0, 1]")
+        if self.exact_max_rows < 0 or self.pair_sample_identities < 3:
+            raise ValueError("exact_max_rows must be >= 0 (0: always exact) and pair_sample_identities >= 3")
         if self.max_duplicates < 1 or self.block_size < 1:
             raise ValueError("max_duplicates and block_size must be at least 1")

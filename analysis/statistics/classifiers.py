@@ -42,11 +42,13 @@ from sklearn.cluster import KMeans
 from sklearn.decomposition import PCA
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import accuracy_score, confusion_matrix, f1_score
+from sklearn.metrics import accuracy_score, f1_score
 from sklearn.model_selection import StratifiedKFold
 from sklearn.svm import LinearSVC
 
 from analysis.statistics.ann import AnnReport
+from analysis.statistics.centre_search import CentreSearch, nearest_centre, search_centres, use_index
+from analysis.statistics.confusion import ConfusionSummary, confusion_summary
 from analysis.statistics.knn import NeighbourGraph, _GraphKNN, neighbour_graph
 from analysis.types import EmbeddingSet, l2_normalize
 
@@ -98,7 +100,10 @@ class ClassifierParams:
         Identities shown in the confusion heatmap (those in the most confused pairs).
     knn_exact_max_rows : int, default=200000
         Above this many rows the shared k-NN search is approximate (FAISS IVF-Flat, recall
-        measured and shown, :mod:`analysis.statistics.ann`); 0 keeps it exact at any size.
+        measured and shown, :mod:`analysis.statistics.ann`), and so are the nearest-centroid
+        predictions and the pseudo-label assignment with 1,024 or more classes (a FAISS index of
+        the centroids, agreement measured and shown, :mod:`analysis.statistics.centre_search`);
+        0 keeps them exact at any size.
     """
 
     enabled: bool = True
@@ -167,21 +172,6 @@ class ClassifierScore:
 
 
 @dataclass(frozen=True, eq=False)
-class ConfusionSummary:
-    """Out-of-fold confusion of the best classifier on the true labels."""
-
-    classifier: str
-    names: np.ndarray  # identities kept, index = label code in ``matrix``
-    matrix: np.ndarray  # (k, k) int64, rows true, columns predicted
-    pair_a: np.ndarray  # most confused pairs (indices into names), a < b
-    pair_b: np.ndarray
-    pair_count: np.ndarray  # errors a->b plus b->a
-    a_to_b: np.ndarray
-    b_to_a: np.ndarray
-    shown: np.ndarray  # indices of identities in the heatmap
-
-
-@dataclass(frozen=True, eq=False)
 class LabelSource:
     """What one label source kept for cross-validation."""
 
@@ -210,6 +200,8 @@ class ClassifierResult:
     skipped: str
     params: ClassifierParams
     knn_ann: AnnReport | None = None  # the k-NN search was approximate: how, and its measured recall
+    # Nearest-centroid searches made through a centroid index (large sets): the one of lowest agreement.
+    centroid_search: CentreSearch | None = None
 
     def score(self, classifier: str, labels: str, scope: str | None = None) -> ClassifierScore | None:
         """The score of ``classifier`` on ``labels``: on all classes when it ran there, else on the subset
@@ -228,14 +220,29 @@ class CosineCentroidClassifier(ClassifierMixin, BaseEstimator):
     this is ``argmax_c x . c / |c|`` with ``c`` the mean of the class's rows.
     """
 
+    def __init__(self, exact_max_rows: int = 0, random_state: int = 0):
+        self.exact_max_rows = exact_max_rows
+        self.random_state = random_state
+
     def fit(self, x, y):
         from analysis.statistics.metrics import group_sums
 
         self.classes_, inv = np.unique(y, return_inverse=True)
+        if self.exact_max_rows and len(x) > self.exact_max_rows:  # no n x d float64 copy (3 GB at 800k rows)
+            from analysis.statistics.large_sets import group_sums_blocks as group_sums
         self.centroids_ = l2_normalize(group_sums(x, inv, len(self.classes_))).astype(np.float32)
+        self.search_ = None
         return self
 
     def predict(self, x):
+        if use_index(len(x), len(self.centroids_), self.exact_max_rows):
+            # Many rows and classes: a FAISS index of the centroids, agreement measured (search_).
+            _, idx, self.search_ = search_centres(x, self.centroids_, 1, "ip", random_state=self.random_state)
+            best = idx[:, 0]
+            missed = np.flatnonzero(best < 0)
+            if len(missed):
+                best[missed] = np.argmax(np.asarray(x[missed], dtype=np.float32) @ self.centroids_.T, axis=1)
+            return self.classes_[best]
         return self.classes_[np.argmax(np.asarray(x, dtype=np.float32) @ self.centroids_.T, axis=1)]
 
 
@@ -264,11 +271,12 @@ def _keep_classes(y: np.ndarray, folds: int) -> np.ndarray:
 def _cross_validate(
     x: np.ndarray, y: np.ndarray, params: ClassifierParams, seed: int, source: str,
     graph: NeighbourGraph, rows: np.ndarray, which: tuple[str, ...] = CLASSIFIERS, scope: str = "all",
+    searches: list | None = None,
 ) -> tuple[list[ClassifierScore], dict[str, np.ndarray], bool]:
     """Scores of the classifiers ``which`` and their out-of-fold predictions on labels ``y``.
 
     ``rows`` are the positions of the rows of ``x`` in ``graph.x`` (the k-NN search shared by
-    every fold and label source).
+    every fold and label source). Centroid-index searches (large sets) are appended to ``searches``.
     """
     import time
 
@@ -284,7 +292,7 @@ def _cross_validate(
     sampled = False
     for fold, (train, test) in enumerate(skf.split(x, y)):
         models = {
-            "centroid": (CosineCentroidClassifier(), x[train], y[train], x[test]),
+            "centroid": (CosineCentroidClassifier(params.knn_exact_max_rows, seed), x[train], y[train], x[test]),
             "knn": (_GraphKNN(graph, rows[train], rows[test], y_graph, params.knn_k), None, None, None),
         }
         pca_secs = 0.0
@@ -315,6 +323,8 @@ def _cross_validate(
             not_conv[name] += any(issubclass(w.category, ConvergenceWarning) for w in caught)
             secs[name] += time.perf_counter() - t0 + (pca_secs if name in linear else 0.0)
             oof[name][test] = pred
+            if name == "centroid" and model.search_ is not None and searches is not None:
+                searches.append(model.search_)
             acc[name].append(accuracy_score(y[test], pred))
             f1[name].append(f1_score(y[test], pred, average="macro", zero_division=0))
     n_classes = len(np.unique(y))
@@ -336,7 +346,7 @@ def _class_subset(y: np.ndarray, size: int, seed: int) -> np.ndarray:
 
 def _score_source(
     x: np.ndarray, y: np.ndarray, params: ClassifierParams, seed: int, source: str,
-    graph: NeighbourGraph, rows: np.ndarray,
+    graph: NeighbourGraph, rows: np.ndarray, searches: list | None = None,
 ) -> tuple[list[ClassifierScore], dict[str, np.ndarray], bool, bool]:
     """All classifiers on one label source, with the class cap of the linear models.
 
@@ -346,45 +356,16 @@ def _score_source(
     """
     sub = _class_subset(y, params.linear_max_identities, seed)
     if len(sub) == len(y):
-        scores, oof, sampled = _cross_validate(x, y, params, seed, source, graph, rows)
+        scores, oof, sampled = _cross_validate(x, y, params, seed, source, graph, rows, searches=searches)
         return scores, oof, sampled, False
-    scores, oof, _ = _cross_validate(x, y, params, seed, source, graph, rows, ("centroid", "knn"))
-    sub_scores, _, sampled = _cross_validate(x[sub], y[sub], params, seed, source, graph, rows[sub], CLASSIFIERS, "subset")
+    scores, oof, _ = _cross_validate(x, y, params, seed, source, graph, rows, ("centroid", "knn"), searches=searches)
+    sub_scores, _, sampled = _cross_validate(x[sub], y[sub], params, seed, source, graph, rows[sub], CLASSIFIERS, "subset",
+                                             searches=searches)
     return scores + sub_scores, oof, sampled, True
 
 
-def _confusion(y: np.ndarray, pred: np.ndarray, names: np.ndarray, classifier: str, params: ClassifierParams) -> ConfusionSummary:
-    k = len(names)
-    cm = confusion_matrix(y, pred, labels=np.arange(k))
-    off = cm.astype(np.int64)
-    np.fill_diagonal(off, 0)
-    sym = off + off.T
-    iu = np.triu_indices(k, 1)
-    vals = sym[iu]
-    nz = np.flatnonzero(vals > 0)
-    # Most errors first; ties by identity order so the table is deterministic.
-    top = nz[np.lexsort((nz, -vals[nz]))][: params.top_confused]
-    pa, pb = iu[0][top], iu[1][top]
-    shown: list[int] = []
-    for a, b in zip(pa, pb):
-        for i in (a, b):
-            if i not in shown and len(shown) < params.confusion_max_identities:
-                shown.append(int(i))
-    return ConfusionSummary(
-        classifier=classifier,
-        names=names,
-        matrix=cm.astype(np.int64),
-        pair_a=pa,
-        pair_b=pb,
-        pair_count=vals[top],
-        a_to_b=off[pa, pb],
-        b_to_a=off[pb, pa],
-        shown=np.array(sorted(shown), dtype=np.int64),
-    )
-
-
 def pseudo_labels(x: np.ndarray, k: int, random_state: int, max_iter: int = 20, max_samples: int = 10000,
-                  n_init: int = 4) -> np.ndarray:
+                  n_init: int = 4, exact_max_rows: int = 0, searches: list | None = None) -> np.ndarray:
     """KMeans pseudo-labels with ``k`` clusters: fitted on a seeded sample, every row assigned.
 
     Lloyd KMeans with ``n_init`` seeded initialisations (lowest inertia kept), k-means++ while ``k x fit rows <= 10^6`` and
@@ -393,9 +374,18 @@ def pseudo_labels(x: np.ndarray, k: int, random_state: int, max_iter: int = 20, 
     rather than MiniBatchKMeans: with about 1000 clusters on 25,000 synthetic rows the
     mini-batch variant was slower (35 s vs 21 s) and far worse (ARI with the true labels 0.06 vs
     0.43). The clustering page runs the full analysis.
+
+    ``k`` is capped at the number of fitted rows (a million images of 40,000 identities fitted on
+    10,000 rows), and above ``exact_max_rows`` rows at a tenth of them. Above ``exact_max_rows`` rows (0: never) with 1,024 or more centres every row
+    is assigned through a FAISS index of the centres, its search appended to ``searches``.
     """
     n = len(x)
     fit = np.arange(n) if n <= max_samples else np.sort(np.random.default_rng(random_state).choice(n, max_samples, replace=False))
+    k = int(min(k, len(fit)))
+    if exact_max_rows and n > exact_max_rows:
+        # As the clustering sweep (analysis.statistics.clustering.LARGE_FIT_ROWS_PER_CLUSTER): at least
+        # 10 fitted rows per cluster; k near the fit's size is one row per centre.
+        k = int(max(2, min(k, len(fit) // 10)))
     from analysis.statistics.clustering_params import ClusteringParams
     from analysis.statistics.kmeans import kmeans_init
 
@@ -404,6 +394,11 @@ def pseudo_labels(x: np.ndarray, k: int, random_state: int, max_iter: int = 20, 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)  # duplicate rows: fewer distinct clusters
         km.fit(x[fit])
+    if use_index(n, k, exact_max_rows):
+        labels, _, search = nearest_centre(x, km.cluster_centers_.astype(np.float32), random_state)
+        if searches is not None:
+            searches.append(search)
+        return labels
     return km.predict(x).astype(np.int64)
 
 
@@ -444,22 +439,26 @@ def analyze_classifiers(emb: EmbeddingSet, params: ClassifierParams, random_stat
             "lower [classifiers] folds or choose a larger subset"
         ))
     x = x_all[keep]
+    del x_all  # one copy of the rows at a time (2 GB each at 1M x 512)
     # Re-code the kept identities 0..k-1 so confusion matrices are dense.
     y = np.searchsorted(kept_ids, labels_all[keep])
     names = names_all[kept_ids]
     # One exact neighbour search serves k-NN in every fold of both label sources.
-    graph = neighbour_graph(x, max(4 * params.knn_k, 16), params.knn_exact_max_rows, random_state)
-    true_scores, oof, sampled, capped = _score_source(x, y, params, random_state, "true", graph, np.arange(len(x)))
+    graph = neighbour_graph(x, max(4 * params.knn_k, 16), params.knn_exact_max_rows, random_state, params.knn_k)
+    searches: list[CentreSearch] = []
+    true_scores, oof, sampled, capped = _score_source(x, y, params, random_state, "true", graph, np.arange(len(x)),
+                                                      searches)
     # The confusion matrix is of the best classifier on all classes (a subset score is of an easier task).
     best = max((s for s in true_scores if s.scope == "all"),
                key=lambda s: (s.accuracy_mean, -CLASSIFIERS.index(s.classifier)))
-    confusion = _confusion(y, oof[best.classifier], names, best.classifier, params)
+    confusion = confusion_summary(y, oof[best.classifier], names, best.classifier, params.top_confused,
+                                  params.confusion_max_identities)
     sources = [empty.sources[0]]
     scores = list(true_scores)
     ari = float("nan")
     if params.pseudo_labels:
         pl = pseudo_labels(x, len(names), random_state, params.kmeans_max_iter, params.kmeans_max_samples,
-                           params.kmeans_n_init)
+                           params.kmeans_n_init, params.knn_exact_max_rows, searches)
         ari = float(adjusted_rand_score(y, pl))
         keep_pl = _keep_classes(pl, params.folds)
         pl_counts = np.bincount(pl, minlength=len(names))
@@ -468,13 +467,14 @@ def analyze_classifiers(emb: EmbeddingSet, params: ClassifierParams, random_stat
         sources.append(LabelSource("kmeans", int(keep_pl.sum()), n_cl, dropped_pl, int((~keep_pl).sum())))
         if n_cl >= 2:
             pl_scores, _, s2, c2 = _score_source(
-                x[keep_pl], pl[keep_pl], params, random_state, "kmeans", graph, np.flatnonzero(keep_pl)
+                x[keep_pl], pl[keep_pl], params, random_state, "kmeans", graph, np.flatnonzero(keep_pl), searches
             )
             scores.extend(pl_scores)
             sampled, capped = sampled or s2, capped or c2
     return _replace(
         empty, sources=tuple(sources), scores=tuple(scores), confusion=confusion, kmeans_ari=ari, sampled=sampled,
         linear_subset=capped, knn_ann=graph.ann,
+        centroid_search=min(searches, key=lambda s: s.agreement) if searches else None,
     )
 
 

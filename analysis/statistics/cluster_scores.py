@@ -82,11 +82,13 @@ def _n_clusters_ok(labels: np.ndarray) -> bool:
     return 2 <= len(np.unique(labels)) <= len(labels) - 1
 
 
-def internal_scores(x: np.ndarray, labels: np.ndarray, dist: np.ndarray, rows: np.ndarray) -> InternalScores:
+def internal_scores(x: np.ndarray, labels: np.ndarray, dist: np.ndarray, rows: np.ndarray,
+                    db_ch: tuple[float, float] | None = None) -> InternalScores:
     """Internal metrics of one clustering; NaN where undefined (fewer than 2 clusters).
 
-    Davies-Bouldin and Calinski-Harabasz use every row of ``x``; silhouette and Dunn (both
-    ``O(n^2)``) use the precomputed Euclidean distance matrix ``dist`` between the rows ``rows``.
+    Davies-Bouldin and Calinski-Harabasz use every row of ``x`` (or are given as ``db_ch`` when
+    the caller already computed them); silhouette and Dunn (both ``O(n^2)``) use the
+    precomputed Euclidean distance matrix ``dist`` between the rows ``rows``.
     """
     if len(labels) < 3 or not _n_clusters_ok(labels):
         return InternalScores(np.nan, np.nan, np.nan, np.nan)
@@ -95,5 +97,5 @@ def internal_scores(x: np.ndarray, labels: np.ndarray, dist: np.ndarray, rows: n
     if _n_clusters_ok(sub):
         sil = float(metrics.silhouette_samples(dist, sub, metric="precomputed").mean())
         dunn = metrics.dunn_index(dist, sub, metric="precomputed")
-    db, ch = metrics.davies_bouldin_calinski_harabasz(x, labels)
+    db, ch = metrics.davies_bouldin_calinski_harabasz(x, labels) if db_ch is None else db_ch
     return InternalScores(silhouette=sil, davies_bouldin=db, calinski_harabasz=ch, dunn=dunn)

@@ -41,7 +41,9 @@ from analysis.statistics.pca_solver import pca as pca_by_shape
 from analysis.statistics import metrics
 from analysis.statistics.cluster_scores import InternalScores, MethodScores, _n_clusters_ok, external_scores, internal_scores
 from analysis.statistics.clustering_params import ClusteringParams
-from analysis.statistics.kmeans import ClusterMap, KMeansSweep, SilhouetteDiagram, _assign, _diagram_ks, _fit_kmeans, k_grid, kmeans_init
+from analysis.statistics.centre_search import CentreSearch
+from analysis.statistics.kmeans import ClusterMap, KMeansSweep, SilhouetteDiagram, _diagram_ks, _fit_kmeans, assign, k_grid, kmeans_init
+from analysis.statistics.large_sets import davies_bouldin_calinski_harabasz_blocks, group_sums_blocks
 from analysis.types import EmbeddingSet
 
 
@@ -78,6 +80,10 @@ class Sampling:
     silhouette_rows: int
     density_rows: int
     kmeans_algorithm: str
+    # Above [clustering] assign_exact_max_rows: (k, search) of each k assigned through the centre index.
+    assignment: tuple[tuple[int, CentreSearch], ...] = ()
+    dendrogram_identities: int = 0  # identities in the dendrogram when sampled (0: all)
+    max_k: int = 0  # large sets: the sweep's k capped at fitted rows / LARGE_FIT_ROWS_PER_CLUSTER (0: no cap)
 
 
 @dataclass(frozen=True, eq=False)
@@ -109,6 +115,10 @@ class ClusteringResult:
             if m.method == name:
                 return m
         raise KeyError(f"no method {name!r}; available: {', '.join(m.method for m in self.methods)}")
+
+
+#: Large sets (above ``assign_exact_max_rows``): fitted rows per cluster at the largest ``k`` of the sweep.
+LARGE_FIT_ROWS_PER_CLUSTER = 10
 
 
 # --------------------------------------------------------------------------- helpers
@@ -199,8 +209,16 @@ def analyze_clustering(emb: EmbeddingSet, params: ClusteringParams, random_state
     if n < 4:
         raise ValueError(f"clustering needs at least 4 embeddings, got {n}; choose a larger subset")
     x = emb.normalized()
+    # Above the size threshold a float64 copy (4 GB at 1M x 512) would not fit beside the data:
+    # Davies-Bouldin and Calinski-Harabasz then run by row blocks (same definitions).
+    large = bool(params.assign_exact_max_rows) and n > params.assign_exact_max_rows
     # Davies-Bouldin and Calinski-Harabasz sum in float64: convert once, not once per clustering.
-    x64 = x.astype(np.float64)
+    x64 = None if large else x.astype(np.float64)
+
+    def db_ch(labels: np.ndarray) -> tuple[float, float]:
+        if large:
+            return davies_bouldin_calinski_harabasz_blocks(x, labels)
+        return metrics.davies_bouldin_calinski_harabasz(x64, labels)
     y = emb.labels
     n_id = len(names)
     rng = np.random.default_rng(random_state)
@@ -210,19 +228,26 @@ def analyze_clustering(emb: EmbeddingSet, params: ClusteringParams, random_state
     fit_rows = _sample(n, params.kmeans_max_samples, rng)
     sil_rows = _sample(n, params.silhouette_sample_size, rng)
     sil_dist = _distances(x[sil_rows])
-    ks = k_grid(n_id, len(fit_rows), params)
+    # Above the size threshold, at least LARGE_FIT_ROWS_PER_CLUSTER fitted rows per cluster: k near the
+    # fit sample's size is a degenerate clustering (one row per centre) whose assignment of a million
+    # rows is a nearest-neighbour search in disguise (measured at 1M: 400 s for k = 9,999).
+    ks = k_grid(n_id, len(fit_rows) // LARGE_FIT_ROWS_PER_CLUSTER if large else len(fit_rows), params)
     pseudo_k = int(ks[np.argmin(np.abs(ks - n_id))])
     diagram_ks = _diagram_ks(ks, n_id, params.n_diagrams)
     inertia, sil, db, ch, ext = [], [], [], [], []
     assignments: dict[int, np.ndarray] = {}
+    searches: list[tuple[int, CentreSearch]] = []
     diagrams = []
     for k in ks:
         model = _fit_kmeans(x[fit_rows], int(k), params, random_state)
-        labels, inert = _assign(x, model.cluster_centers_.astype(np.float32))
+        labels, inert, search = assign(x, model.cluster_centers_.astype(np.float32), params.assign_exact_max_rows,
+                                       random_state)
+        if search is not None:
+            searches.append((int(k), search))
         inertia.append(inert)
         ext.append(external_scores(y, labels))
         ok = _n_clusters_ok(labels)
-        db_k, ch_k = metrics.davies_bouldin_calinski_harabasz(x64, labels) if ok else (np.nan, np.nan)
+        db_k, ch_k = db_ch(labels) if ok else (np.nan, np.nan)
         db.append(db_k)
         ch.append(ch_k)
         if _n_clusters_ok(labels[sil_rows]):
@@ -248,7 +273,9 @@ def analyze_clustering(emb: EmbeddingSet, params: ClusteringParams, random_state
         MethodScores(
             method="kmeans", setting=f"k={pseudo_k}", n_clusters=len(np.unique(pseudo_labels)), noise_fraction=0.0,
             n_evaluated=n, sampled=len(fit_rows) < n, external=ext[int(np.flatnonzero(ks == pseudo_k)[0])],
-            internal=internal_scores(x64, pseudo_labels, sil_dist, sil_rows),
+            internal=internal_scores(x64, pseudo_labels, sil_dist, sil_rows,
+                                     db_ch=(db[int(np.flatnonzero(ks == pseudo_k)[0])],
+                                            ch[int(np.flatnonzero(ks == pseudo_k)[0])]) if large else None),
         )
     ]
 
@@ -308,17 +335,29 @@ def analyze_clustering(emb: EmbeddingSet, params: ClusteringParams, random_state
 
     # ---- dendrogram of identity centroids (one leaf per identity, truncated when drawn)
     dendrogram = None
+    dendro_ids = 0
     if n_id >= 3:
         from scipy.cluster.hierarchy import linkage
 
-        dendrogram = Dendrogram(linkage(_centroids(x, y, n_id).astype(np.float64), method="ward"), names)
+        if n_id > params.dendrogram_max_identities:
+            # Ward's distance matrix grows as k^2: a seeded sample of identities (stated on the page).
+            chosen = np.sort(np.random.default_rng(random_state + 7).choice(n_id, params.dendrogram_max_identities,
+                                                                            replace=False))
+            sums = group_sums_blocks(x, y, n_id)[chosen]
+            cent = (sums / np.bincount(y, minlength=n_id)[chosen][:, None]).astype(np.float32)
+            dendrogram = Dendrogram(linkage(cent.astype(np.float64), method="ward"), names[chosen])
+            dendro_ids = len(chosen)
+        else:
+            dendrogram = Dendrogram(linkage(_centroids(x, y, n_id).astype(np.float64), method="ward"), names)
 
     return ClusteringResult(
         n_samples=n, n_dims=emb.n_dims, n_identities=n_id, sweep=sweep, methods=tuple(methods),
         pseudo_labels=pseudo_labels, pseudo_k=pseudo_k, diagrams=tuple(diagrams), cluster_map=cmap,
         dbscan=dbscan_sweep, dendrogram=dendrogram,
         sampling=Sampling(n_samples=n, kmeans_fit_rows=len(fit_rows), silhouette_rows=len(sil_rows),
-                          density_rows=len(dens_rows), kmeans_algorithm=algo),
+                          density_rows=len(dens_rows), kmeans_algorithm=algo, assignment=tuple(searches),
+                          dendrogram_identities=dendro_ids,
+                          max_k=len(fit_rows) // LARGE_FIT_ROWS_PER_CLUSTER - 1 if large else 0),
         skipped=tuple(skipped), params=params,
     )
 

@@ -56,6 +56,16 @@ class ClusteringParams:
         ``k`` values shown as silhouette diagrams and PCA scatters.
     dbscan, agglomerative, hdbscan : bool, default=True
         Switch each method off.
+    assign_exact_max_rows : int, default=200000
+        Above this many rows, assigning every row to its nearest of 1,024 or more KMeans centres
+        goes through a FAISS IVF index of the centres, with its agreement with the exact
+        assignment measured on seeded rows and stated on the page
+        (:mod:`analysis.statistics.centre_search`); the Davies-Bouldin and Calinski-Harabasz
+        passes then run by row blocks (:mod:`analysis.statistics.large_sets`). 0 keeps every
+        assignment exact.
+    dendrogram_max_identities : int, default=5000
+        The Ward dendrogram of identity centroids uses a seeded sample of this many identities
+        when there are more (its distance matrix is ``k^2 / 2`` floats: 6.4 GB at 40,000).
     """
 
     enabled: bool = True
@@ -80,6 +90,8 @@ class ClusteringParams:
     dbscan: bool = True
     agglomerative: bool = True
     hdbscan: bool = True
+    assign_exact_max_rows: int = 200_000
+    dendrogram_max_identities: int = 5000
 
     def __post_init__(self) -> None:
         if any(k < 2 for k in (*self.k_values, *self.small_k)):
@@ -97,6 +109,8 @@ class ClusteringParams:
             raise ValueError("dbscan_min_samples and hdbscan_min_cluster_size must be at least 2")
         if any(e <= 0 or e > 2 for e in self.dbscan_eps):
             raise ValueError("dbscan_eps values must be in (0, 2] (Euclidean distances between unit vectors)")
+        if self.assign_exact_max_rows < 0 or self.dendrogram_max_identities < 3:
+            raise ValueError("assign_exact_max_rows must be >= 0 (0: always exact) and dendrogram_max_identities >= 3")
         bad = [m for m in self.linkages if m not in LINKAGES]
         if bad:
             raise ValueError(f"unknown linkage(s) {bad}; valid: {', '.join(LINKAGES)}")

@@ -19,6 +19,7 @@ import numpy as np
 from sklearn.neighbors import NearestNeighbors
 from threadpoolctl import threadpool_limits
 
+from analysis.statistics.centroid_pairs import matrix_identities
 from analysis.statistics.pca_solver import pca as pca_by_shape
 from analysis.types import EmbeddingSet, l2_normalize
 
@@ -38,6 +39,9 @@ class GeometryParams:
         Identities with fewer samples get no per-identity TwoNN estimate (it would be noise).
     map_max_points : int, default=5000
         Samples drawn (seeded) for the 2-D map figure.
+    matrix_max_identities : int, default=5000
+        Above this many identities the centroid cosine matrix covers a seeded sample of this many
+        identities (a full float64 matrix is 12.8 GB at 40,000); the page says so.
     """
 
     enabled: bool = True
@@ -45,8 +49,11 @@ class GeometryParams:
     top_n: int = 5
     twonn_min_samples: int = 20
     map_max_points: int = 5000
+    matrix_max_identities: int = 5000
 
     def __post_init__(self) -> None:
+        if self.matrix_max_identities < 2:
+            raise ValueError(f"matrix_max_identities must be >= 2, got {self.matrix_max_identities}")
         if not 0 < self.variance_threshold < 1:
             raise ValueError("variance_threshold must be in (0, 1)")
         if self.top_n < 1 or self.twonn_min_samples < 3 or self.map_max_points < 10:
@@ -87,6 +94,13 @@ class SpaceGeometry:
     map_labels: np.ndarray  # (m,) label codes of those rows
     map_centroids: np.ndarray  # (n_identities, 2)
     map_variance: tuple[float, float]
+    matrix_identities: np.ndarray | None = None  # identity codes centroid_cosine covers (None: all)
+
+    @property
+    def matrix_names(self) -> np.ndarray:
+        """Names of the rows / columns of ``centroid_cosine``."""
+        names = self.identities.names
+        return names if self.matrix_identities is None else names[self.matrix_identities]
 
 
 @dataclass(frozen=True, eq=False)
@@ -243,6 +257,9 @@ def _space_geometry(x, labels, names, raw_norms, params, rng_seed, space) -> Spa
         _per_identity(x, order, bounds, raw_norms, params, centroids, stats, dims, capped)
 
     cn = l2_normalize(centroids)
+    subset = matrix_identities(k, params.matrix_max_identities, rng_seed)
+    if subset is not None:  # k x k would not fit: a seeded sample of identities (stated on the page)
+        cn = cn[subset]
     centroid_cosine = np.clip(cn @ cn.T, -1.0, 1.0)
 
     rng = np.random.default_rng(rng_seed)
@@ -290,6 +307,7 @@ def _space_geometry(x, labels, names, raw_norms, params, rng_seed, space) -> Spa
         map_labels=labels[sample],
         map_centroids=map_centroids.astype(np.float32),
         map_variance=(float(pca.explained_variance_ratio_[0]), float(pca.explained_variance_ratio_[-1])),
+        matrix_identities=subset,
     )
 
 
@@ -312,7 +330,8 @@ def analyze_geometry(emb: EmbeddingSet, params: GeometryParams, random_state: in
     if len(names) < 2:
         raise ValueError(f"geometry needs at least 2 identities, got {len(names)}; choose a larger subset")
     labels = emb.labels
-    raw = emb.vectors.astype(np.float32)
+    # No copy when the vectors are float32 already (2 GB at 1M x 512); nothing below writes to them.
+    raw = np.asarray(emb.vectors, dtype=np.float32)
     norms = np.linalg.norm(raw, axis=1)
     return GeometryResult(
         n_samples=emb.n_samples,

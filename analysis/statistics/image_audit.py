@@ -22,10 +22,14 @@ References
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from analysis.types import l2_normalize
+
+if TYPE_CHECKING:  # pragma: no cover - annotation only
+    from analysis.statistics.audit_large import DuplicateSearch
 
 
 @dataclass(frozen=True, eq=False)
@@ -37,6 +41,8 @@ class NearDuplicates:
     cosine: np.ndarray
     n_found: int  # before truncation to max_duplicates
     truncated: bool
+    # Large sets: the screen went through an IVF index of the projected rows (recall measured).
+    search: "DuplicateSearch | None" = None
 
 
 # --------------------------------------------------------------------------- per-image scores
@@ -152,7 +158,14 @@ def near_duplicate_pairs(x: np.ndarray, threshold: float, max_pairs: int, block_
     first = np.concatenate(firsts) if firsts else np.zeros(0, dtype=np.int64)
     second = np.concatenate(seconds) if seconds else np.zeros(0, dtype=np.int64)
     cosine = np.concatenate(sims) if sims else np.zeros(0)
+    return ranked_duplicates(first, second, cosine, max_pairs)
+
+
+def ranked_duplicates(first: np.ndarray, second: np.ndarray, cosine: np.ndarray, max_pairs: int,
+                      search: "DuplicateSearch | None" = None) -> NearDuplicates:
+    """The ``max_pairs`` most similar of the found pairs (ties by rows), with the count before truncation."""
     order = np.lexsort((second, first, -cosine))
     n_found = len(order)
     order = order[:max_pairs]
-    return NearDuplicates(first[order].astype(np.int64), second[order].astype(np.int64), cosine[order], n_found, n_found > max_pairs)
+    return NearDuplicates(first[order].astype(np.int64), second[order].astype(np.int64), cosine[order], n_found,
+                          n_found > max_pairs, search)

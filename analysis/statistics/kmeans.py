@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.cluster import KMeans, MiniBatchKMeans
 
+from analysis.statistics.centre_search import CentreSearch, nearest_centre, use_index
 from analysis.statistics.cluster_scores import ExternalScores
 from analysis.statistics.clustering_params import ClusteringParams
 
@@ -101,6 +102,18 @@ def _assign(x: np.ndarray, centres: np.ndarray, chunk: int = 8192) -> tuple[np.n
         labels[start : start + chunk] = d2.argmin(axis=1)
         inertia += float(np.maximum(d2.min(axis=1), 0.0).sum())
     return labels, inertia
+
+
+def assign(x: np.ndarray, centres: np.ndarray, exact_max_rows: int, random_state: int = 0,
+           ) -> tuple[np.ndarray, float, CentreSearch | None]:
+    """Nearest centre of every row and the inertia: exact (:func:`_assign`) up to ``exact_max_rows``
+    rows or with fewer than 1,024 centres, else through a FAISS index of the centres with its
+    measured agreement (:func:`analysis.statistics.centre_search.nearest_centre`)."""
+    if not use_index(len(x), len(centres), exact_max_rows):
+        labels, inertia = _assign(x, centres)
+        return labels, inertia, None
+    labels, d2, search = nearest_centre(x, centres, random_state)
+    return labels, float(d2.sum()), search
 
 
 def _diagram_ks(ks: np.ndarray, n_id: int, n_diagrams: int) -> tuple[int, ...]:

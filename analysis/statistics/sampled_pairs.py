@@ -43,15 +43,17 @@ def _genuine_band(x: np.ndarray, lab: np.ndarray, n_bins: int, block_rows: int):
     _, starts, sizes = np.unique(lab, return_index=True, return_counts=True)
     end_of = np.repeat(starts + sizes, sizes)
     half = np.float32(n_bins / 2)
-    left = np.hstack([x * half, np.full((n, 1), half, dtype=np.float32)])
-    right = np.hstack([x, np.ones((n, 1), dtype=np.float32)])
     counts = np.zeros(n_bins + 1, dtype=np.int64)
     s1 = s2 = 0.0
     m_gen = 0
     for a in range(0, n, block_rows):
         b = min(n, a + block_rows)
         w = int(end_of[b - 1]) - a
-        s = left[a:b] @ right[a : a + w].T
+        # The augmented rows [x * half, half] and [x, 1] of this block only: whole-set copies
+        # would be two more n x (d + 1) arrays (4 GB at a million rows); same products.
+        left = np.hstack([x[a:b] * half, np.full((b - a, 1), half, dtype=np.float32)])
+        right = np.hstack([x[a : a + w], np.ones((w, 1), dtype=np.float32)])
+        s = left @ right.T
         band = (lab[a:b, None] == lab[None, a : a + w]) & (np.arange(w)[None, :] > np.arange(b - a)[:, None])
         q = s[band].astype(np.intp)
         counts += np.bincount(q, minlength=n_bins + 1)

@@ -32,6 +32,8 @@ from typing import Sequence
 import numpy as np
 from sklearn.metrics.pairwise import cosine_similarity, euclidean_distances
 
+from analysis.statistics.centroid_pairs import matrix_identities, nearest_other_centroids, paired_cosine_distance
+from analysis.statistics.large_sets import group_sums_blocks, own_centroid_distances
 from analysis.statistics.pair_histograms import PairHistograms, pair_histograms
 from analysis.statistics.uncertainty import VerificationUncertainty, bootstrap_verification
 from analysis.statistics.sampled_pairs import ImpostorSample, sampled_pair_histograms
@@ -75,6 +77,11 @@ class SimilarityParams:
         (:mod:`analysis.statistics.sampled_pairs`). 0 keeps the exact pass at any size.
     impostor_samples : int, default=100000000
         Impostor pairs drawn above ``exact_max_rows``.
+    matrix_max_identities : int, default=5000
+        Above this many identities the centroid cosine / Euclidean matrices (and the "all pairs of
+        identities" distribution read from them) cover a seeded sample of this many identities
+        (:mod:`analysis.statistics.centroid_pairs`; 12.8 GB per full matrix at 40,000 identities);
+        each identity's nearest other centroid is still searched among all of them, exactly.
     """
 
     enabled: bool = True
@@ -90,6 +97,7 @@ class SimilarityParams:
     bootstrap_max_embeddings: int = 4000
     exact_max_rows: int = 200_000
     impostor_samples: int = 100_000_000
+    matrix_max_identities: int = 5000
 
     def __post_init__(self) -> None:
         if not 10 <= self.n_bins <= 1_000_000:
@@ -108,6 +116,8 @@ class SimilarityParams:
             raise ValueError(f"bootstrap_max_embeddings must be >= 10, got {self.bootstrap_max_embeddings}")
         if self.exact_max_rows < 0 or self.impostor_samples < 1:
             raise ValueError("exact_max_rows must be >= 0 (0: always exact) and impostor_samples >= 1")
+        if self.matrix_max_identities < 2:
+            raise ValueError(f"matrix_max_identities must be >= 2, got {self.matrix_max_identities}")
 
 
 # --------------------------------------------------------------------------- results
@@ -155,16 +165,36 @@ class SimilarityResult:
     pairs_skipped: str = ""  # why given verification pairs could not be scored
     uncertainty: VerificationUncertainty | None = None  # intervals (bootstrap over identities)
     impostor_sample: ImpostorSample | None = None  # set when impostor pairs were sampled (large sets)
+    # Above matrix_max_identities: the identity codes the centroid matrices cover (None: all), and the
+    # centroids themselves (for neighbour searches the partial matrices cannot answer).
+    matrix_identities: np.ndarray | None = None
+    centroids: np.ndarray | None = None
+
+    @property
+    def matrix_names(self) -> np.ndarray:
+        """Names of the rows / columns of the centroid matrices."""
+        return self.names if self.matrix_identities is None else self.names[self.matrix_identities]
+
+    @property
+    def matrix_counts(self) -> np.ndarray:
+        """Image counts of the rows / columns of the centroid matrices."""
+        return self.counts if self.matrix_identities is None else self.counts[self.matrix_identities]
 
 
 # --------------------------------------------------------------------------- centroids
-def _centroids(x: np.ndarray, labels: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Centroids, counts, radius and mean distance to the centroid per label."""
+def _centroids(x: np.ndarray, labels: np.ndarray, k: int, block_sums: bool = False,
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Centroids, counts, radius and mean distance to the centroid per label (``block_sums``: sums by
+    row blocks, for large sets, where ``np.add.at``, unbuffered, takes tens of seconds)."""
     counts = np.bincount(labels, minlength=k)
-    sums = np.zeros((k, x.shape[1]), dtype=np.float64)
-    np.add.at(sums, labels, x)
+    if block_sums:
+        sums = group_sums_blocks(x, labels, k)
+    else:
+        sums = np.zeros((k, x.shape[1]), dtype=np.float64)
+        np.add.at(sums, labels, x)
     cent = sums / counts[:, None]
-    dist = np.linalg.norm(x - cent[labels], axis=1)
+    # By row blocks: the same per-row values without an n x d float64 temporary (4 GB at 1M x 512).
+    dist = own_centroid_distances(x, labels, cent)
     radius = np.zeros(k)
     np.maximum.at(radius, labels, dist)
     mean_dist = np.bincount(labels, weights=dist, minlength=k) / counts
@@ -200,27 +230,36 @@ def analyze_similarity(
         raise ValueError(f"similarity needs at least 2 identities, got {k}; choose a larger subset")
     labels = emb.labels
     x = emb.normalized()
-    cent, counts, radius, mean_dist = _centroids(x, labels, k)
-    ccos = np.clip(cosine_similarity(cent), -1.0, 1.0)
-    ceuc = euclidean_distances(cent)
-    np.fill_diagonal(ceuc, 0.0)
-    masked = ccos.copy()
-    np.fill_diagonal(masked, -np.inf)
-    nb = np.argmax(masked, axis=1)
+    cent, counts, radius, mean_dist = _centroids(x, labels, k, bool(params.exact_max_rows) and len(x) > params.exact_max_rows)
+    subset = matrix_identities(k, params.matrix_max_identities, random_state)
     rows = np.arange(k)
+    if subset is None:
+        ccos = np.clip(cosine_similarity(cent), -1.0, 1.0)
+        ceuc = euclidean_distances(cent)
+        np.fill_diagonal(ceuc, 0.0)
+        masked = ccos.copy()
+        np.fill_diagonal(masked, -np.inf)
+        nb = np.argmax(masked, axis=1)
+        nb_cos, nb_dist = ccos[rows, nb], ceuc[rows, nb]
+        cons_cos, cons_dist = ccos[rows[:-1], rows[1:]], ceuc[rows[:-1], rows[1:]]
+    else:
+        # Too many identities for k x k matrices: matrices of a seeded sample, neighbours exact.
+        ccos = np.clip(cosine_similarity(cent[subset]), -1.0, 1.0)
+        ceuc = euclidean_distances(cent[subset])
+        np.fill_diagonal(ceuc, 0.0)
+        nb, nb_cos, nb_dist = nearest_other_centroids(cent)
+        cons_cos, cons_dist = paired_cosine_distance(cent, rows[:-1], rows[1:])
     nearest = NearestOther(
         names=names,
         count=counts,
         neighbor=nb,
-        cosine=ccos[rows, nb],
-        distance=ceuc[rows, nb],
+        cosine=nb_cos,
+        distance=nb_dist,
         radius=radius,
         mean_distance=mean_dist,
-        margin=ceuc[rows, nb] - radius,
+        margin=nb_dist - radius,
     )
-    consecutive = ConsecutivePairs(
-        first=np.arange(k - 1), cosine=ccos[rows[:-1], rows[1:]], distance=ceuc[rows[:-1], rows[1:]]
-    )
+    consecutive = ConsecutivePairs(first=np.arange(k - 1), cosine=cons_cos, distance=cons_dist)
     sample = None
     if params.exact_max_rows and len(x) > params.exact_max_rows:
         hist, sample = sampled_pair_histograms(x, labels, params.n_bins, params.impostor_samples, random_state,
@@ -259,4 +298,6 @@ def analyze_similarity(
         pairs_skipped=pairs_skipped,
         uncertainty=unc,
         impostor_sample=sample,
+        matrix_identities=subset,
+        centroids=None if subset is None else cent.astype(np.float32),
     )

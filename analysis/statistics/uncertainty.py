@@ -108,6 +108,10 @@ def tar_estimability(
 
 
 # --------------------------------------------------------------------------- bootstrap
+#: Identity pairs per chunk of the bootstrap's impostor sum (memory ``n_boot x PAIR_CHUNK`` floats).
+PAIR_CHUNK = 200_000
+
+
 def _binned_pairs(x: np.ndarray, labels: np.ndarray, k: int, n_bins: int, block_rows: int):
     """Every pair ``i < j`` binned once: a sparse (identity x bin) genuine count matrix and a sparse
     (identity pair x bin) impostor count matrix with the two identities of each row."""
@@ -230,7 +234,15 @@ def bootstrap_verification(
         # Identity multiplicities of every replicate (drawn first, so the draws do not depend on the data).
         w = np.stack([np.bincount(rng.integers(0, k, k), minlength=k) for _ in range(n_boot)]).astype(float)
         gen = (gen_m.T @ w.T).T  # (n_boot, n_bins): sum_a w_a G_a
-        imp = (imp_m.T @ (w[:, pa] * w[:, pb]).T).T  # sum_{a<b} w_a w_b I_ab
+        if len(pa) <= PAIR_CHUNK:
+            imp = (imp_m.T @ (w[:, pa] * w[:, pb]).T).T  # sum_{a<b} w_a w_b I_ab
+        else:
+            # Tens of thousands of identities: ~8M identity pairs in a 4,000-row sample, and the
+            # (replicates x pairs) weights alone would be 13 GB; the same sum over chunks of pairs.
+            imp = np.zeros((n_boot, n_bins))
+            for c in range(0, len(pa), PAIR_CHUNK):
+                sl = slice(c, c + PAIR_CHUNK)
+                imp += np.asarray(imp_m[sl].T @ (w[:, pa[sl]] * w[:, pb[sl]]).T).T
         for r in range(n_boot):
             e, d, t = _roc_stats(np.asarray(gen[r]).ravel(), np.asarray(imp[r]).ravel(), centers, levels)
             reps[r] = [e, d, *t]

@@ -14,6 +14,7 @@ from report import plotting
 from report.format import fixed, pct
 from report.model import Admonition, Bullets, Figure, P, Page, Section, Strong, Table, spans
 from report.contexts import CellContext
+from report.pages.approximations import audit_note
 
 PAPER_TEXT = (
     "We audit the labels of every cell: an image is a suspected mislabel when the centroid of another "
@@ -292,6 +293,8 @@ def page(ctx: CellContext, r: AuditResult) -> Page:
                        " (not people) are left out of the mislabel, merge and split audits."))
     if r.skipped:
         intro.append(Admonition("note", "Not computed", spans("; ".join(r.skipped) + ".")))
+    if (approx := audit_note(r)) is not None:
+        intro.append(approx)
 
     mis = mislabel_frame(r)
     planted_rows = truth

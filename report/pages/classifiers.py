@@ -211,7 +211,7 @@ def page(ctx: CellContext, r: ClassifierResult) -> Page:
     ]
     c = r.confusion
     if c is not None and len(c.pair_a):
-        sub = c.matrix[np.ix_(c.shown, c.shown)]
+        sub = c.block(c.shown)
         sections.append(
             Section(
                 "Most confused identities",

@@ -15,6 +15,7 @@ from report import plotting
 from report.format import count, fixed
 from report.model import Admonition, Bullets, Code, Figure, InlineMath, P, Page, Section, Strong, Table, spans
 from report.contexts import CellContext
+from report.pages.approximations import clustering_note
 
 PAPER_TEXT = (
     "We cluster the L2-normalised embeddings without labels (KMeans over a range of k, DBSCAN, "
@@ -225,7 +226,10 @@ def page(ctx: CellContext, r: ClusteringResult) -> Page:
             "each item's cluster is and how much of its identity the cluster holds.",
         ),
         Bullets(
-            ("KMeans at k = ", Strong(str(r.pseudo_k)), " (number of identities): ARI ", Strong(fixed(km.external.ari)),
+            ("KMeans at k = ", Strong(str(r.pseudo_k)),
+             " (number of identities): ARI " if r.pseudo_k == r.n_identities else
+             f" (the closest to the {r.n_identities:,d} identities that a fit on {r.sampling.kmeans_fit_rows:,d} rows "
+             "allows): ARI ", Strong(fixed(km.external.ari)),
              ", NMI ", Strong(fixed(km.external.nmi)), ", BCubed F ", Strong(fixed(km.external.bcubed_f)),
              "; its clusters are the pseudo-labels of the classifiers page"),
             ("Best method by ARI: ", Strong(best.method), f" ({best.setting}): ARI ", Strong(fixed(best.external.ari)),
@@ -237,6 +241,8 @@ def page(ctx: CellContext, r: ClusteringResult) -> Page:
     note = _sampling_note(r)
     if note is not None:
         intro.append(note)
+    if (approx := clustering_note(r)) is not None:
+        intro.append(approx)
     if r.skipped:
         intro.append(Admonition("note", "Skipped", spans("; ".join(r.skipped) + ".")))
 

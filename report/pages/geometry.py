@@ -13,6 +13,7 @@ from report import plotting
 from report.format import fixed, num
 from report.model import Bullets, Code, Figure, InlineMath, P, Page, Section, Strong, Table
 from report.contexts import CellContext
+from report.pages.approximations import geometry_note
 from report.pages.junk import junk_note, without_junk
 
 PAPER_TEXT = (
@@ -87,7 +88,7 @@ def global_frame(result: GeometryResult) -> pd.DataFrame:
                 "|cos(mean, PC1)|": space.mean_pc1_cosine,
                 "|mean| / mean |x|": space.mean_norm_ratio,
                 "identities capped by n-1": float(g.pca_capped.mean()),
-                "median centroid cosine": float(np.median(space.centroid_cosine[np.triu_indices(len(g.names), 1)])),
+                "median centroid cosine": float(np.median(space.centroid_cosine[np.triu_indices(len(space.centroid_cosine), 1)])),
             }
         )
     return pd.DataFrame(rows)
@@ -224,7 +225,7 @@ def page(ctx: CellContext, r: GeometryResult) -> Page:
             ("Global TwoNN intrinsic dimension: ", Strong(num(l2.global_twonn))),
             ("Median raw norm: ", Strong(fixed(float(np.median(r.norms)), 2))),
         ),
-    )
+    ) + tuple(n for n in (geometry_note(r),) if n is not None)
     per_identity = Table(
         key=ctx.key("geometry-identities"),
         caption=f"Per-identity geometry on L2-normalised vectors ({ctx.label}); full table in the CSV.",
@@ -340,7 +341,7 @@ def page(ctx: CellContext, r: GeometryResult) -> Page:
                         "groups of identities the network places close together; see the audit for candidates."
                     ),
                     plot=plot_centroid_cosine,
-                    data=_MatrixData(l2.centroid_cosine, g.names),
+                    data=_MatrixData(l2.centroid_cosine, l2.matrix_names),
                     in_paper=ctx.cell.subset == "all",
                     width=0.7,
                 ),

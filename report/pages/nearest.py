@@ -17,7 +17,12 @@ def nearest_frame(r: SimilarityResult, junk_labels: tuple[str, ...] = ()) -> pd.
     nn = r.nearest
     junk = is_junk(nn.names, junk_labels)
     neighbor, cosine, distance = nn.neighbor.copy(), nn.cosine.copy(), nn.distance.copy()
-    if junk.any() and (~junk).sum() > 1:
+    if junk.any() and (~junk).sum() > 1 and getattr(r, "centroids", None) is not None:
+        # Matrices of a sample of identities only (large sets): search all centroids, junk excluded.
+        from analysis.statistics.centroid_pairs import nearest_other_centroids
+
+        neighbor, cosine, distance = nearest_other_centroids(r.centroids, exclude=junk)
+    elif junk.any() and (~junk).sum() > 1:
         sim = np.array(r.centroid_cosine, dtype=np.float64)
         sim[:, junk] = -np.inf
         np.fill_diagonal(sim, -np.inf)

@@ -33,12 +33,13 @@ PAPER_TEXT = (
 
 def consecutive_frame(r: SimilarityResult) -> pd.DataFrame:
     """Distribution of centroid cosine / distance for consecutive identities, nearest others and all pairs."""
-    k = len(r.names)
-    iu = np.triu_indices(k, 1)
+    iu = np.triu_indices(len(r.centroid_cosine), 1)
+    all_pairs = ("all pairs of identities" if r.matrix_identities is None
+                 else f"all pairs of {len(r.matrix_identities):,d} seeded identities")
     groups = (
         ("consecutive identities (i vs i+1, sorted names)", r.consecutive.cosine, r.consecutive.distance),
         ("nearest other identity", r.nearest.cosine, r.nearest.distance),
-        ("all pairs of identities", r.centroid_cosine[iu], r.centroid_euclidean[iu]),
+        (all_pairs, r.centroid_cosine[iu], r.centroid_euclidean[iu]),
     )
     rows = []
     for name, cos, dist in groups:
@@ -330,7 +331,7 @@ def page(ctx: CellContext, r: SimilarityResult) -> Page:
                              "and the identity's radius; identities left of the dashed line overlap their neighbour."),
                     plot=plot_centroid_distributions,
                     data=_CentroidDistData(
-                        r.centroid_cosine[np.triu_indices(len(r.names), 1)], r.nearest.cosine,
+                        r.centroid_cosine[np.triu_indices(len(r.centroid_cosine), 1)], r.nearest.cosine,
                         r.consecutive.cosine, r.nearest.margin,
                     ),
                     width=1.0,
@@ -381,20 +382,23 @@ def page(ctx: CellContext, r: SimilarityResult) -> Page:
 
 
 def _euclid_figure(ctx: CellContext, r: SimilarityResult) -> Figure:
-    k = len(r.names)
+    k = len(r.centroid_euclidean)
     cap = r.params.heatmap_max_identities
     idx = np.arange(k)
     note = ""
     if k > cap:
-        idx = np.sort(np.argsort(-r.counts, kind="stable")[:cap])
+        idx = np.sort(np.argsort(-r.matrix_counts, kind="stable")[:cap])
         note = f" Only the {cap} identities with the most images are shown."
+        if r.matrix_identities is not None:
+            note = (f" Only the {cap} identities with the most images among a seeded sample of {k:,d} of the "
+                    f"{len(r.names):,d} identities are shown.")
     return Figure(
         key=ctx.key("similarity-centroid-euclidean"),
         caption=(f"Euclidean distance between identity centroids of L2-normalised embeddings ({ctx.label}), ordered by "
                  f"average-linkage clustering; dark blocks off the diagonal are groups of close identities.{note} The "
                  "cosine version is on the geometry page."),
         plot=plot_centroid_euclidean,
-        data=_EuclidData(r.centroid_euclidean[np.ix_(idx, idx)], r.names[idx]),
+        data=_EuclidData(r.centroid_euclidean[np.ix_(idx, idx)], r.matrix_names[idx]),
         width=0.7,
     )
 

@@ -1,0 +1,245 @@
+"""Large-set paths of the million-row suite, on small data with the size thresholds lowered.
+
+Each approximate path is compared with the exact code on the same data (agreement stated in the
+assertions), the switch is checked to follow the size and the params, and the pages to say so.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from analysis.statistics.audit_large import centroid_scores_indexed, near_duplicates_indexed, top_centroid_pairs
+from analysis.statistics.centre_search import MIN_INDEXED_CENTRES, nearest_centre, use_index
+from analysis.statistics.classifiers import CosineCentroidClassifier
+from analysis.statistics.image_audit import centroid_scores, near_duplicate_pairs
+from analysis.statistics.kmeans import _assign, assign
+from analysis.types import Cell, EmbeddingSet, l2_normalize
+from report.contexts import CellContext
+
+
+def _clustered(n: int, d: int, k: int, seed: int, spread: float = 0.5):
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(k, d))
+    labels = np.sort(rng.integers(0, k, size=n))
+    x = centres[labels] + spread * rng.normal(size=(n, d))
+    return l2_normalize(x), labels
+
+
+def _emb(x, y):
+    ids = np.array([f"id{v:04d}" for v in y])
+    return EmbeddingSet("d", "n", x, ids, np.array([f"i{i}" for i in range(len(x))]), synthetic=False)
+
+
+CTX = CellContext(Cell("d", "n", "all"), "all images", True, 16, 0)
+
+
+def test_switch_follows_size_centres_and_params():
+    assert not use_index(10_000, 5_000, 0)  # 0: always exact
+    assert not use_index(10_000, 5_000, 10_000)  # not above the threshold
+    assert not use_index(10_000, MIN_INDEXED_CENTRES - 1, 100)  # too few centres to pay
+    assert use_index(10_001, MIN_INDEXED_CENTRES, 10_000)
+
+
+def _near_centres(n: int, k: int, d: int, seed: int):
+    """Unit centres and unit rows near them (as KMeans centres and the rows they were fitted on)."""
+    rng = np.random.default_rng(seed)
+    centres = l2_normalize(rng.normal(size=(k, d)))
+    labels = rng.integers(0, k, n)
+    return l2_normalize(centres[labels] + 0.5 / np.sqrt(d) * rng.normal(size=(n, d))), labels, centres
+
+
+def test_indexed_kmeans_assignment_agrees_with_exact():
+    x, _, centres = _near_centres(15_000, 1500, 32, seed=1)
+    exact, inertia = _assign(x, centres)
+    labels, approx_inertia, search = assign(x, centres, exact_max_rows=5000)
+    assert search is not None and search.n_centres == 1500 and search.checked_rows == 2000
+    # A real index, not a disguised exhaustive search: measured nprobe 8 of 38 cells,
+    # agreement 0.997 on the checked rows and 0.9955 of all labels equal to the exact ones.
+    assert search.nprobe < search.nlist
+    assert np.mean(labels == exact) >= 0.99 and search.agreement >= 0.99
+    # A missed centre can only add distance: at least the exact inertia, here 1.5% above it.
+    assert inertia * (1 - 1e-5) <= approx_inertia <= 1.02 * inertia
+    # Below the threshold the exact code runs, unchanged.
+    again, again_inertia, none = assign(x, centres, exact_max_rows=0)
+    assert none is None and np.array_equal(again, exact) and again_inertia == inertia
+    # Deterministic.
+    np.testing.assert_array_equal(nearest_centre(x, centres)[0], labels)
+
+
+def test_indexed_centroid_scores_agree_with_exact():
+    x, y = _clustered(10_000, 32, 1200, seed=3, spread=0.6)
+    exact = centroid_scores(x.astype(np.float64), y, 1200)
+    own, nearest, other, sil, searches, flags = centroid_scores_indexed(x, y, 1200)
+    # Measured: agreement 0.995 / 0.994 on 2,000 checked rows with 128 candidate identities of 1,200.
+    assert len(searches) == 2 and all(s.agreement >= 0.99 and s.nprobe < 1200 for s in searches)
+    np.testing.assert_allclose(own, exact[0], rtol=1e-5, equal_nan=True)  # exact terms
+    assert np.mean(nearest == exact[1]) >= 0.99
+    agree = nearest == exact[1]
+    np.testing.assert_allclose(other[agree], exact[2][agree], atol=1e-5)
+    assert np.mean(np.abs(sil - exact[3]) < 1e-5) >= 0.99
+    # The suspected-mislabel rule (negative margin or silhouette) flags the same images.
+    s_exact = (np.nan_to_num(exact[0] - exact[2]) < 0) | (exact[3] < 0)
+    s_new = (np.nan_to_num(own - other) < 0) | (sil < 0)
+    assert np.mean(s_exact == s_new) >= 0.995 and flags >= 0.995  # the measured flag agreement says the same
+
+
+def test_top_centroid_pairs_are_the_exact_top_pairs():
+    c, _ = _clustered(700, 16, 40, seed=4)
+    sim = c @ c.T
+    i, j = np.triu_indices(len(c), 1)
+    v = sim[i, j].astype(np.float64)
+    order = np.lexsort((j, i, -v))
+    for threshold, top in ((0.9, 30), (2.0, 30), (0.99, 5)):
+        ti, tj, tv = top_centroid_pairs(c, threshold, top)
+        n_keep = max(top, int((v >= threshold).sum()))
+        np.testing.assert_array_equal(ti, i[order][:n_keep])
+        np.testing.assert_array_equal(tj, j[order][:n_keep])
+
+
+def test_indexed_near_duplicates_find_the_exact_pairs():
+    x, _ = _clustered(8000, 64, 300, seed=5, spread=0.8)
+    rng = np.random.default_rng(6)
+    src = rng.choice(len(x), 40, replace=False)
+    dup = l2_normalize(x[src] + 0.002 * rng.normal(size=(40, x.shape[1])))
+    x = np.concatenate([x, dup]).astype(np.float32)
+    exact = near_duplicate_pairs(x, 0.995, 5000)
+    first, second, cos, search = near_duplicates_indexed(x, 0.995)
+    assert exact.n_found >= 40
+    found = set(zip(first.tolist(), second.tolist()))
+    assert found <= set(zip(exact.first.tolist(), exact.second.tolist()))  # never a false pair
+    assert len(found) / exact.n_found >= 0.99 and search.recall >= 0.99
+
+
+def test_grouped_ami_equals_scikit_learn():
+    from sklearn.metrics import adjusted_mutual_info_score
+
+    from analysis.statistics import metrics
+    from analysis.statistics.mutual_info import adjusted_mutual_info_grouped
+
+    rng = np.random.default_rng(7)
+    t = np.repeat(np.arange(300), 12)
+    p = np.where(rng.random(len(t)) < 0.7, t % 250, rng.integers(0, 250, len(t)))
+    p = np.unique(p, return_inverse=True)[1]
+    expected = adjusted_mutual_info_score(t, p)
+    assert adjusted_mutual_info_grouped(t, p) == pytest.approx(expected, abs=1e-9)
+    # Below GROUPED_MIN_CELLS the project's metric is scikit-learn's own value, to the bit.
+    assert metrics.adjusted_mutual_info(t[:600], p[:600]) == adjusted_mutual_info_score(t[:600], p[:600])
+
+
+def test_sparse_confusion_equals_dense(monkeypatch):
+    from analysis.statistics import confusion
+
+    rng = np.random.default_rng(8)
+    y = rng.integers(0, 40, 3000)
+    pred = np.where(rng.random(3000) < 0.8, y, rng.integers(0, 40, 3000))
+    names = np.array([f"n{i}" for i in range(40)])
+    dense = confusion.confusion_summary(y, pred, names, "knn", 10, 20)
+    monkeypatch.setattr(confusion, "DENSE_MAX_IDENTITIES", 5)
+    sparse = confusion.confusion_summary(y, pred, names, "knn", 10, 20)
+    assert hasattr(sparse.matrix, "toarray")
+    for f in ("pair_a", "pair_b", "pair_count", "a_to_b", "b_to_a", "shown"):
+        np.testing.assert_array_equal(getattr(sparse, f), getattr(dense, f))
+    np.testing.assert_array_equal(sparse.block(sparse.shown), dense.block(dense.shown))
+
+
+def test_indexed_centroid_classifier_agrees_with_exact():
+    x, y, _ = _near_centres(12_000, 1100, 32, seed=9)
+    train, test = np.arange(len(x)) % 4 != 0, np.arange(len(x)) % 4 == 0
+    exact = CosineCentroidClassifier().fit(x[train], y[train])
+    approx = CosineCentroidClassifier(exact_max_rows=1000).fit(x[train], y[train])
+    pe, pa = exact.predict(x[test]), approx.predict(x[test])
+    assert exact.search_ is None and approx.search_ is not None
+    assert approx.search_.nprobe < approx.search_.nlist
+    assert np.mean(pe == pa) >= 0.99 and approx.search_.agreement >= 0.99
+
+
+def test_similarity_and_geometry_matrices_of_sampled_identities_keep_exact_neighbours():
+    from analysis.statistics.geometry import GeometryParams, analyze_geometry
+    from analysis.statistics.similarity import SimilarityParams, analyze_similarity
+    from report.pages import geometry as geometry_page
+    from report.pages import similarity as similarity_page
+
+    x, y = _clustered(900, 16, 30, seed=10)
+    emb = _emb(x, y)
+    full = analyze_similarity(emb, SimilarityParams(bootstrap_reps=0), 0)
+    part = analyze_similarity(emb, SimilarityParams(bootstrap_reps=0, matrix_max_identities=12), 0)
+    assert full.matrix_identities is None and part.centroid_cosine.shape == (12, 12)
+    np.testing.assert_array_equal(part.nearest.neighbor, full.nearest.neighbor)
+    np.testing.assert_allclose(part.nearest.cosine, full.nearest.cosine, atol=1e-9)
+    np.testing.assert_allclose(part.consecutive.distance, full.consecutive.distance, atol=1e-9)
+    sub = part.matrix_identities
+    np.testing.assert_allclose(part.centroid_cosine, full.centroid_cosine[np.ix_(sub, sub)], atol=1e-9)
+    assert "Centroid matrices of sampled identities" in repr(similarity_page.page(CTX, part))
+    assert "Centroid matrices of sampled identities" not in repr(similarity_page.page(CTX, full))
+    geo = analyze_geometry(emb, GeometryParams(matrix_max_identities=12), 0)
+    assert geo.l2.centroid_cosine.shape == (12, 12) and len(geo.l2.matrix_names) == 12
+    assert "Centroid matrix of sampled identities" in repr(geometry_page.page(CTX, geo))
+
+
+def test_clustering_and_audit_pages_state_their_approximations():
+    from analysis.statistics.audit import AuditParams, analyze_audit
+    from analysis.statistics.clustering import ClusteringParams, analyze_clustering
+    from report.pages import audit as audit_page
+    from report.pages import clustering as clustering_page
+
+    big_x, big_y = _clustered(12_000, 16, 300, seed=11)
+    big = _emb(big_x, big_y)
+    base = dict(dbscan=False, agglomerative=False, hdbscan=False, kmeans_n_init=1, kmeans_max_iter=5, n_diagrams=0,
+                kmeans_max_samples=12_000)
+    params = ClusteringParams(k_values=(10, 1100, 5000), assign_exact_max_rows=1000, dendrogram_max_identities=20, **base)
+    r = analyze_clustering(big, params, 0)
+    # k = 5000 is capped at a tenth of the 12,000 fitted rows; k = 10 is assigned exactly (too few
+    # centres), k = 1100 through the index.
+    assert list(r.sweep.k) == [10, 1100, 1199] and r.sampling.max_k == 1199
+    assert [k for k, _ in r.sampling.assignment] == [1100, 1199]
+    assert all(s.agreement >= 0.99 for _, s in r.sampling.assignment)
+    assert r.sampling.dendrogram_identities == 20 and len(r.dendrogram.names) == 20
+    text = repr(clustering_page.page(CTX, r))
+    assert "Approximate assignment" in text and "assign_exact_max_rows" in text and "k at most 1,199" in text
+    exact = analyze_clustering(big, ClusteringParams(k_values=(10, 1100, 5000), **base), 0)
+    assert list(exact.sweep.k) == [10, 1100, 5000] and exact.sampling.assignment == ()
+    assert "Approximate assignment" not in repr(clustering_page.page(CTX, exact))
+
+    x, y = _clustered(2600, 16, 100, seed=11)
+    emb = _emb(x, y)
+
+    a = analyze_audit(emb, AuditParams(exact_max_rows=1000, pair_sample_identities=50), 0)
+    assert len(a.centroid_searches) == 2 and a.pair_sample_identities == 50 and a.duplicates.search is not None
+    a_text = repr(audit_page.page(CTX, a))
+    assert "Approximate audit passes" in a_text and "pair_sample_identities" in a_text
+    a_exact = analyze_audit(emb, AuditParams(), 0)
+    assert "Approximate audit passes" not in repr(audit_page.page(CTX, a_exact))
+    # The mislabel suspects of the two runs agree on at least 99% of the images.
+    assert np.mean(a.images.suspected == a_exact.images.suspected) >= 0.99
+
+
+@pytest.mark.parametrize("metric", ["l2", "ip"])
+def test_cell_search_probing_every_cell_is_the_exact_search(metric):
+    import faiss
+
+    from analysis.statistics.ivf_blas import cell_index, probe, search_cells, train_centres
+
+    x, _ = _clustered(3000, 24, 50, seed=12)
+    base, queries = x[:2000], x[2000:]
+    centres = train_centres(base, 20, 0)
+    index = cell_index(base, centres)
+    values, found = search_cells(index, queries, 5, probe(queries, centres, 20), metric)
+    exact_v, exact_i = faiss.knn(queries, base, 5, faiss.METRIC_L2 if metric == "l2" else faiss.METRIC_INNER_PRODUCT)
+    np.testing.assert_array_equal(found, exact_i)
+    np.testing.assert_allclose(values, exact_v, atol=1e-4)
+    # With fewer probed cells, never a row outside them, and values stay exact for what is found.
+    few_v, few = search_cells(index, queries, 5, probe(queries, centres, 2), metric)
+    assert 0.5 < np.mean([len(np.intersect1d(a, b)) / 5 for a, b in zip(few, exact_i)]) < 1.0
+    ok = few >= 0
+    d = ((queries[:, None, :] - base[np.maximum(few, 0)]) ** 2).sum(-1) if metric == "l2" else \
+        np.einsum("ij,ikj->ik", queries, base[np.maximum(few, 0)])
+    np.testing.assert_allclose(few_v[ok], d[ok], atol=1e-4)
+
+
+def test_pseudo_labels_cap_k_at_the_fitted_rows():
+    from analysis.statistics.classifiers import pseudo_labels
+
+    x = np.random.default_rng(13).normal(size=(500, 16)).astype(np.float32)
+    # 800 clusters asked of a 300-row fit (a million images of 40,000 identities fitted on 10,000 rows).
+    labels = pseudo_labels(x, 800, 0, max_samples=300, n_init=1)
+    assert len(labels) == 500 and labels.max() < 300
