@@ -184,6 +184,19 @@ def _upper_blocks(c: np.ndarray, block: int = 1024):
         yield i + start, j + start, sim[i, j]
 
 
+def _pair_scale(values: np.ndarray, x: np.ndarray, labels: np.ndarray, codes: np.ndarray, params: AuditParams,
+                random_state: int):
+    """Median and robust spread (1.4826 MAD) of centroid-pair cosines, and the thresholds derived from them
+    and the genuine pairs (shared by the exact and the large-set merged-pair passes)."""
+    median = float(np.median(values))
+    robust_std = float(1.4826 * np.median(np.abs(values - median)))
+    genuine = genuine_pair_cosines(x, labels, codes, params.genuine_max_images, random_state)
+    thresholds = derive_thresholds(genuine, values, merge_quantile=params.merge_quantile,
+                                   split_quantile=params.split_quantile, merge_override=params.merge_threshold,
+                                   split_override=params.split_max_cosine)
+    return median, robust_std, thresholds
+
+
 def _merged_pairs(x: np.ndarray, labels: np.ndarray, codes: np.ndarray, params: AuditParams, random_state: int,
                   top: int = 30) -> MergedPairs:
     """Identity pairs by centroid cosine; two blockwise passes keep memory at one float32 per pair."""
@@ -194,12 +207,7 @@ def _merged_pairs(x: np.ndarray, labels: np.ndarray, codes: np.ndarray, params: 
     c = l2_normalize(sums)  # float32
     # Pass 1: the distribution of all pair cosines (float32: 5,749 LFW identities -> 66 MB).
     values = np.concatenate([v for _, _, v in _upper_blocks(c)])
-    median = float(np.median(values))
-    robust_std = float(1.4826 * np.median(np.abs(values - median)))
-    genuine = genuine_pair_cosines(x, labels, codes, params.genuine_max_images, random_state)
-    thresholds = derive_thresholds(genuine, values, merge_quantile=params.merge_quantile,
-                                   split_quantile=params.split_quantile, merge_override=params.merge_threshold,
-                                   split_override=params.split_max_cosine)
+    median, robust_std, thresholds = _pair_scale(values, x, labels, codes, params, random_state)
     threshold = thresholds.merge
     # NaN (no genuine pair at all) flags nothing: comparisons with NaN are false.
     n_flagged = int((values >= threshold).sum())
@@ -238,12 +246,7 @@ def _merged_pairs_large(x: np.ndarray, labels: np.ndarray, codes: np.ndarray, pa
     position[codes] = np.arange(len(codes))
     c = l2_normalize(group_sums_blocks(x, position[labels], len(codes)))  # float32
     values, n_sampled = centroid_pair_sample(c, params.pair_sample_identities, random_state)
-    median = float(np.median(values))
-    robust_std = float(1.4826 * np.median(np.abs(values - median)))
-    genuine = genuine_pair_cosines(x, labels, codes, params.genuine_max_images, random_state)
-    thresholds = derive_thresholds(genuine, values, merge_quantile=params.merge_quantile,
-                                   split_quantile=params.split_quantile, merge_override=params.merge_threshold,
-                                   split_override=params.split_max_cosine)
+    median, robust_std, thresholds = _pair_scale(values, x, labels, codes, params, random_state)
     del values
     iu, ju, cos = top_centroid_pairs(c, thresholds.merge, top)
     z = (cos - median) / robust_std if robust_std > 0 else np.zeros_like(cos)
