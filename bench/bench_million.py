@@ -134,7 +134,9 @@ def _approximations(result) -> list[str]:
     a = getattr(result, "knn_ann", None)
     if a is not None:
         notes.append(f"k-NN {a.method} nlist {a.nlist} nprobe {a.nprobe}: recall {a.recall:.4f} "
-                     f"(first {a.first_k - 1}: {a.recall_first:.4f})")
+                     f"(first {a.first_k - 1}: {a.recall_first:.4f})"
+                     + (f", leave-one-out {a.vote_k}-NN vote agreement {a.vote_agreement:.4f}"
+                        if a.vote_agreement is not None else ""))
     c = getattr(result, "centroid_search", None)
     if c is not None:
         notes.append(f"centroid index nprobe {c.nprobe}/{c.nlist}: agreement >= {c.agreement:.4f}")

@@ -243,3 +243,95 @@ def test_pseudo_labels_cap_k_at_the_fitted_rows():
     # 800 clusters asked of a 300-row fit (a million images of 40,000 identities fitted on 10,000 rows).
     labels = pseudo_labels(x, 800, 0, max_samples=300, n_init=1)
     assert len(labels) == 500 and labels.max() < 300
+
+
+def test_spherical_cells_of_unit_rows_have_no_hub():
+    """Plain k-means of unit rows leaves short centres that take the rows of many identities (a hub
+    cell every query probes); spherical cells do not. Measured here on the project's generator."""
+    from analysis.embedding.synthetic import SyntheticDatasetOptions, SyntheticNetworkOptions, generate
+    from analysis.statistics.ivf_blas import cell_index, train_centres
+
+    emb = generate(SyntheticDatasetOptions(n_identities=400, seed=3), {"a": SyntheticNetworkOptions()}, "t", 0)["a"]
+    x = emb.normalized().astype(np.float32)
+    nlist = int(round(2 * np.sqrt(len(x))))
+    largest = {}
+    for spherical in (False, True):
+        centres = train_centres(x, nlist, 0, train_rows=20 * nlist, spherical=spherical)
+        largest[spherical] = np.diff(cell_index(x, centres).bounds).max() / len(x)
+        if spherical:
+            np.testing.assert_allclose(np.linalg.norm(centres, axis=1), 1.0, atol=1e-5)
+    assert largest[False] > 0.08 and largest[True] < 0.04, largest
+
+
+def test_approximate_knn_trains_spherical_cells_for_unit_rows(monkeypatch):
+    import analysis.statistics.ivf_blas as ivf
+    from analysis.statistics.ann import approximate_knn
+
+    seen = []
+    real = ivf.train_centres
+    monkeypatch.setattr(ivf, "train_centres", lambda *a, **kw: seen.append(kw.get("spherical")) or real(*a, **kw))
+    x, _ = _clustered(3000, 16, 60, seed=21)
+    approximate_knn(x.astype(np.float32), 5, recall_queries=100)
+    approximate_knn((3.0 * x).astype(np.float32), 5, recall_queries=100)
+    assert seen == [True, False]
+
+
+@pytest.mark.parametrize("metric", ["l2", "ip"])
+def test_brute_force_keeps_the_k_best_with_ties_by_position(metric):
+    from analysis.statistics.ivf_blas import _brute_force
+
+    rng = np.random.default_rng(22)
+    base = l2_normalize(rng.normal(size=(300, 8))).astype(np.float32)
+    base[150:160] = base[3]  # exact ties: the lower positions come first
+    queries = np.vstack([base[3:4], l2_normalize(rng.normal(size=(50, 8))).astype(np.float32)])
+    scores, idx = _brute_force(queries, base, 12, metric)
+    np.testing.assert_array_equal(idx[0, :11], [3, *range(150, 160)])
+    full = ((queries[:, None] - base[None]) ** 2).sum(-1) if metric == "l2" else -(queries @ base.T)
+    expected = np.lexsort((np.broadcast_to(np.arange(300), full.shape), full.round(5)), axis=1)[:, :12]
+    assert np.mean(idx == expected) > 0.99  # float32 expansion vs direct difference: last-bit near-ties only
+    np.testing.assert_allclose(scores, np.take_along_axis(full, idx, axis=1), atol=1e-5)
+
+
+def test_knn_nprobe_is_tuned_on_the_vote_and_the_page_says_so():
+    from analysis.statistics.ann import _loo_votes, approximate_knn
+    from analysis.statistics.classifiers import ClassifierParams, analyze_classifiers
+    from report.pages.approximations import classifiers_note
+
+    # The leave-one-out vote: the query itself and unfilled slots are skipped, ties go to the smallest label.
+    labels = np.array([5, 1, 1, 2, 2, 7])
+    idx = np.array([[0, 1, 3, 4, 2], [-1, 1, 2, 3, 5], [2, 5, 0, 1, 3]])
+    np.testing.assert_array_equal(_loo_votes(idx, np.array([0, 1, 2]), labels, 3), [2, 1, 1])
+
+    x, y = _clustered(3000, 16, 60, seed=23)
+    _, _, report = approximate_knn(x.astype(np.float32), 8, recall_queries=300, labels=y, vote_k=3)
+    assert report.vote_k == 3 and 0.0 <= report.vote_agreement <= 1.0
+    _, _, plain = approximate_knn(x.astype(np.float32), 8, recall_queries=300)
+    assert plain.vote_agreement is None and plain.vote_k == 0
+    r = analyze_classifiers(_emb(x, y), ClassifierParams(knn_exact_max_rows=1000, pseudo_labels=False), 0)
+    assert r.knn_ann.vote_agreement is not None
+    text = repr(classifiers_note(r))
+    assert "leave-one-out 3-NN vote of" in text and "agreement of the 3-NN vote" in text
+
+
+def test_centroid_classifier_indexes_a_small_test_fold_of_a_large_training_set():
+    """The switch follows the training set: a test fold under the threshold must not make the
+    exact (rows x classes) product, 30 GB for a fifth of a million rows and 40,000 classes."""
+    x, y, _ = _near_centres(12_000, 1100, 32, seed=9)
+    train, test = np.arange(len(x)) % 4 != 0, np.flatnonzero(np.arange(len(x)) % 4 == 0)[:500]
+    model = CosineCentroidClassifier(exact_max_rows=1000).fit(x[train], y[train])
+    pred = model.predict(x[test])
+    assert model.search_ is not None  # 500 test rows < 1,000, yet through the index
+    exact = CosineCentroidClassifier().fit(x[train], y[train])
+    assert np.mean(exact.predict(x[test]) == pred) >= 0.99
+
+
+def test_compact_rows_equals_boolean_indexing():
+    from analysis.statistics.large_sets import compact_rows
+
+    rng = np.random.default_rng(24)
+    x = rng.normal(size=(1000, 7)).astype(np.float32)
+    keep = rng.random(1000) < 0.7
+    expected = x[keep].copy()
+    out = compact_rows(x, keep, block=64)
+    np.testing.assert_array_equal(out, expected)
+    assert np.shares_memory(out, x)

@@ -68,53 +68,64 @@ def centroid_neighbours(unit: np.ndarray, m: int, block: int = 1024) -> np.ndarr
     return out
 
 
-def _best_among(x: np.ndarray, pos: np.ndarray, targets: np.ndarray, cand: np.ndarray, rows: np.ndarray,
-                order: np.ndarray, bounds: np.ndarray) -> np.ndarray:
-    """Position (in ``targets``) of the largest inner product among the candidates of each row's label."""
+def _best_among(x: np.ndarray, unit: np.ndarray, scale: np.ndarray, cand: np.ndarray, order: np.ndarray,
+                bounds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Positions (in ``unit``) of the largest ``x . unit`` and of the largest ``x . unit * scale`` among the
+    candidates of each row's own identity: one product per identity serves both."""
     best = np.empty(len(x), dtype=np.int64)
+    best_scaled = np.empty(len(x), dtype=np.int64)
     for p in range(len(bounds) - 1):
         members = order[bounds[p] : bounds[p + 1]]
         if not len(members):
             continue
         c = cand[p]
-        best[members] = c[np.argmax(np.asarray(x[members], dtype=np.float32) @ targets[c].T, axis=1)]
-    return best[rows] if rows is not None else best
+        prod = np.asarray(x[members], dtype=np.float32) @ unit[c].T
+        best[members] = c[np.argmax(prod, axis=1)]
+        best_scaled[members] = c[np.argmax(prod * scale[c], axis=1)]
+    return best, best_scaled
 
 
-def _other_best(x: np.ndarray, labels: np.ndarray, present: np.ndarray, targets: np.ndarray, neighbours: np.ndarray,
-                random_state: int, check_rows: int = 2000) -> tuple[np.ndarray, CentreSearch, np.ndarray, np.ndarray]:
-    """Label code of the target (unit centroid or mean) with the largest inner product, own label excluded.
+def _other_best(x: np.ndarray, labels: np.ndarray, present: np.ndarray, means: np.ndarray, neighbours: np.ndarray,
+                random_state: int, check_rows: int = 2000,
+                ) -> tuple[np.ndarray, np.ndarray, CentreSearch, CentreSearch, np.ndarray, np.ndarray, np.ndarray]:
+    """Label codes of the identity with the largest cosine to the row's unit centroid, and of the one with
+    the largest inner product with its mean (the silhouette's ``b``), own label excluded.
 
     A row lies near its own centroid, so its best other identity is almost always among the
     identities whose centroids are nearest to its own: each row is compared with the ``m`` nearest
     centroids of its own identity (``neighbours``, exact), ``m`` doubled from 8 until 99% of seeded
-    rows agree with an exhaustive search of every other identity (the measured agreement), or
-    until every neighbour list is used. Returns the codes, the search, the checked rows and their
-    exact codes.
+    rows agree with an exhaustive search of every other identity on both answers (the measured
+    agreements), or until every neighbour list is used. ``mean = unit * |mean|``, so one product
+    of the rows with the unit centroids gives both. Returns the two code arrays, the two searches,
+    the checked rows and their exact codes.
     """
     pos = np.full(int(labels.max()) + 1, -1)
     pos[present] = np.arange(len(present))
     p_of_row = pos[labels]
     order = np.argsort(p_of_row, kind="stable")
     bounds = np.searchsorted(p_of_row[order], np.arange(len(present) + 1))
-    t = np.asarray(targets, dtype=np.float32)
+    scale = np.linalg.norm(means, axis=1).astype(np.float32)
+    unit = (np.asarray(means, dtype=np.float64) / np.maximum(scale, 1e-30)[:, None]).astype(np.float32)
     checked = np.sort(np.random.default_rng(random_state).choice(len(x), size=min(len(x), check_rows), replace=False))
-    sim = np.asarray(x[checked], dtype=np.float32) @ t.T
+    xc = np.asarray(x[checked], dtype=np.float32)
+    sim = xc @ unit.T
     sim[np.arange(len(checked)), p_of_row[checked]] = -np.inf
-    truth = np.argmax(sim, axis=1)
+    truth, truth_scaled = np.argmax(sim, axis=1), np.argmax(sim * scale[None, :], axis=1)
+    c_order = np.argsort(p_of_row[checked], kind="stable")
+    c_bounds = np.searchsorted(p_of_row[checked][c_order], np.arange(len(present) + 1))
     m = min(8, neighbours.shape[1])
     while True:
-        cand = neighbours[:, :m]
-        found = np.array([cand[p][np.argmax(np.asarray(x[r], dtype=np.float32) @ t[cand[p]].T)]
-                          for r, p in zip(checked, p_of_row[checked])])
-        agreement = float(np.mean(found == truth)) if len(checked) else 1.0
-        if agreement >= TARGET_AGREEMENT or m >= neighbours.shape[1]:
+        found, found_scaled = _best_among(xc, unit, scale, neighbours[:, :m], c_order, c_bounds)
+        agree = float(np.mean(found == truth)) if len(checked) else 1.0
+        agree_scaled = float(np.mean(found_scaled == truth_scaled)) if len(checked) else 1.0
+        if min(agree, agree_scaled) >= TARGET_AGREEMENT or m >= neighbours.shape[1]:
             break
         m = min(2 * m, neighbours.shape[1])
-    best = _best_among(x, pos, t, neighbours[:, :m], None, order, bounds)
-    search = CentreSearch(f"the {m} nearest centroids of the own identity", len(x), len(present), 0, m, agreement,
-                          len(checked))
-    return present[best], search, checked, present[truth]
+    best, best_scaled = _best_among(x, unit, scale, neighbours[:, :m], order, bounds)
+    method = f"the {m} nearest centroids of the own identity"
+    searches = (CentreSearch(method, len(x), len(present), 0, m, agree, len(checked)),
+                CentreSearch(method, len(x), len(present), 0, m, agree_scaled, len(checked)))
+    return (present[best], present[best_scaled], *searches, checked, present[truth], present[truth_scaled])
 
 
 def centroid_scores_indexed(x: np.ndarray, labels: np.ndarray, n_labels: int, random_state: int = 0,
@@ -137,8 +148,8 @@ def centroid_scores_indexed(x: np.ndarray, labels: np.ndarray, n_labels: int, ra
     unit = l2_normalize(means).astype(np.float64)
     # Candidate identities of each row: the centroids nearest to its own identity's centroid.
     neighbours = centroid_neighbours(unit[present], 512)
-    nearest, s_cos, checked, true_near = _other_best(x, labels, present, unit[present], neighbours, random_state)
-    b_code, s_mean, _, true_b = _other_best(x, labels, present, means[present], neighbours, random_state)
+    nearest, b_code, s_cos, s_mean, checked, true_near, true_b = _other_best(x, labels, present, means[present],
+                                                                            neighbours, random_state)
     n = len(x)
     own_cosine, other_cosine, sil = np.empty(n), np.empty(n), np.empty(n)
     for start in range(0, n, BLOCK_ROWS):

@@ -117,7 +117,8 @@ def search_centres(x: np.ndarray, centres: np.ndarray, k: int = 1, metric: str =
     n = len(x)
     k = int(min(k, m))
     nlist = int(max(1, min(m // 39, round(4 * np.sqrt(m)))))
-    cells = train_centres(c, nlist, random_state, niter=10)
+    # Unit centres (inner-product search of centroids): spherical cells, see train_centres.
+    cells = train_centres(c, nlist, random_state, niter=10, spherical=metric == "ip")
     nlist = len(cells)
     index = cell_index(c, cells)
     max_probe = int(min(nlist, MAX_PROBES))

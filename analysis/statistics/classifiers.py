@@ -50,6 +50,7 @@ from analysis.statistics.ann import AnnReport
 from analysis.statistics.centre_search import CentreSearch, nearest_centre, search_centres, use_index
 from analysis.statistics.confusion import ConfusionSummary, confusion_summary
 from analysis.statistics.knn import NeighbourGraph, _GraphKNN, neighbour_graph
+from analysis.statistics.large_sets import compact_rows
 from analysis.types import EmbeddingSet, l2_normalize
 
 CLASSIFIERS = ("centroid", "knn", "svm", "logreg")
@@ -99,8 +100,8 @@ class ClassifierParams:
     confusion_max_identities : int, default=20
         Identities shown in the confusion heatmap (those in the most confused pairs).
     knn_exact_max_rows : int, default=200000
-        Above this many rows the shared k-NN search is approximate (FAISS IVF-Flat, recall
-        measured and shown, :mod:`analysis.statistics.ann`), and so are the nearest-centroid
+        Above this many rows the shared k-NN search is approximate (an inverted file, vote
+        agreement and recall measured and shown, :mod:`analysis.statistics.ann`), and so are the nearest-centroid
         predictions and the pseudo-label assignment with 1,024 or more classes (a FAISS index of
         the centroids, agreement measured and shown, :mod:`analysis.statistics.centre_search`);
         0 keeps them exact at any size.
@@ -232,10 +233,13 @@ class CosineCentroidClassifier(ClassifierMixin, BaseEstimator):
             from analysis.statistics.large_sets import group_sums_blocks as group_sums
         self.centroids_ = l2_normalize(group_sums(x, inv, len(self.classes_))).astype(np.float32)
         self.search_ = None
+        self.n_fit_ = len(x)
         return self
 
     def predict(self, x):
-        if use_index(len(x), len(self.centroids_), self.exact_max_rows):
+        # Decided on the training set's size too: a test fold of a large set can fall under the
+        # threshold, and its exact product with 40,000 centroids was a 30 GB matrix at a million rows.
+        if use_index(max(len(x), self.n_fit_), len(self.centroids_), self.exact_max_rows):
             # Many rows and classes: a FAISS index of the centroids, agreement measured (search_).
             _, idx, self.search_ = search_centres(x, self.centroids_, 1, "ip", random_state=self.random_state)
             best = idx[:, 0]
@@ -243,7 +247,11 @@ class CosineCentroidClassifier(ClassifierMixin, BaseEstimator):
             if len(missed):
                 best[missed] = np.argmax(np.asarray(x[missed], dtype=np.float32) @ self.centroids_.T, axis=1)
             return self.classes_[best]
-        return self.classes_[np.argmax(np.asarray(x, dtype=np.float32) @ self.centroids_.T, axis=1)]
+        # Row blocks of at most about 2^24 products (64 MB), whatever the number of classes.
+        block = max(1, (1 << 24) // max(1, len(self.centroids_)))
+        best = np.concatenate([np.argmax(np.asarray(x[a : a + block], dtype=np.float32) @ self.centroids_.T, axis=1)
+                               for a in range(0, len(x), block)]) if len(x) else np.zeros(0, dtype=np.int64)
+        return self.classes_[best]
 
 
 def _stratified_cap(y: np.ndarray, cap: int, min_per_class: int, seed: int) -> np.ndarray:
@@ -269,16 +277,21 @@ def _keep_classes(y: np.ndarray, folds: int) -> np.ndarray:
 
 
 def _cross_validate(
-    x: np.ndarray, y: np.ndarray, params: ClassifierParams, seed: int, source: str,
+    y: np.ndarray, params: ClassifierParams, seed: int, source: str,
     graph: NeighbourGraph, rows: np.ndarray, which: tuple[str, ...] = CLASSIFIERS, scope: str = "all",
     searches: list | None = None,
 ) -> tuple[list[ClassifierScore], dict[str, np.ndarray], bool]:
     """Scores of the classifiers ``which`` and their out-of-fold predictions on labels ``y``.
 
-    ``rows`` are the positions of the rows of ``x`` in ``graph.x`` (the k-NN search shared by
-    every fold and label source). Centroid-index searches (large sets) are appended to ``searches``.
+    ``rows`` are the positions in ``graph.x`` (the rows, and the k-NN search shared by every fold
+    and label source) of the rows labelled ``y``: the rows of a label source or class subset are
+    read from there fold by fold, never copied whole (2 GB at a million rows). Centroid-index
+    searches (large sets) are appended to ``searches``.
     """
     import time
+
+    def x(positions: np.ndarray) -> np.ndarray:
+        return graph.x[rows[positions]]
 
     y_graph = np.full(len(graph.x), -1, dtype=y.dtype)
     y_graph[rows] = y
@@ -290,9 +303,9 @@ def _cross_validate(
     not_conv = {c: 0 for c in which}
     oof = {c: np.empty_like(y) for c in which}
     sampled = False
-    for fold, (train, test) in enumerate(skf.split(x, y)):
+    for fold, (train, test) in enumerate(skf.split(np.zeros((len(y), 1)), y)):
         models = {
-            "centroid": (CosineCentroidClassifier(params.knn_exact_max_rows, seed), x[train], y[train], x[test]),
+            "centroid": (CosineCentroidClassifier(params.knn_exact_max_rows, seed), x(train), y[train], x(test)),
             "knn": (_GraphKNN(graph, rows[train], rows[test], y_graph, params.knn_k), None, None, None),
         }
         pca_secs = 0.0
@@ -300,12 +313,12 @@ def _cross_validate(
             sub = train[_stratified_cap(y[train], params.max_samples, 2, seed + fold)]
             sampled = sampled or len(sub) < len(train)
             t0 = time.perf_counter()
-            if params.pca_dims and params.pca_dims < x.shape[1]:
+            if params.pca_dims and params.pca_dims < graph.x.shape[1]:
                 pca = PCA(n_components=min(params.pca_dims, len(sub) - 1), svd_solver="randomized", random_state=seed)
-                z_train = pca.fit_transform(x[sub])
-                z_test = pca.transform(x[test])
+                z_train = pca.fit_transform(x(sub))
+                z_test = pca.transform(x(test))
             else:
-                z_train, z_test = x[sub], x[test]
+                z_train, z_test = x(sub), x(test)
             pca_secs = (time.perf_counter() - t0) / len(linear)  # shared by the linear models
             # dual=True: liblinear's dual coordinate descent was 1.8x faster than the primal
             # solver "auto" picks here (rows > PCA dimensions), at the same accuracy.
@@ -327,6 +340,8 @@ def _cross_validate(
                 searches.append(model.search_)
             acc[name].append(accuracy_score(y[test], pred))
             f1[name].append(f1_score(y[test], pred, average="macro", zero_division=0))
+        # Free this fold's row copies before the next fold's (two folds' at once: 3.8 GB at 1M rows).
+        del models, model, xtr, ytr, xte
     n_classes = len(np.unique(y))
     scores = [
         ClassifierScore(c, source, np.array(acc[c]), np.array(f1[c]), not_conv[c], secs[c], scope, n_classes)
@@ -345,7 +360,7 @@ def _class_subset(y: np.ndarray, size: int, seed: int) -> np.ndarray:
 
 
 def _score_source(
-    x: np.ndarray, y: np.ndarray, params: ClassifierParams, seed: int, source: str,
+    y: np.ndarray, params: ClassifierParams, seed: int, source: str,
     graph: NeighbourGraph, rows: np.ndarray, searches: list | None = None,
 ) -> tuple[list[ClassifierScore], dict[str, np.ndarray], bool, bool]:
     """All classifiers on one label source, with the class cap of the linear models.
@@ -356,10 +371,10 @@ def _score_source(
     """
     sub = _class_subset(y, params.linear_max_identities, seed)
     if len(sub) == len(y):
-        scores, oof, sampled = _cross_validate(x, y, params, seed, source, graph, rows, searches=searches)
+        scores, oof, sampled = _cross_validate(y, params, seed, source, graph, rows, searches=searches)
         return scores, oof, sampled, False
-    scores, oof, _ = _cross_validate(x, y, params, seed, source, graph, rows, ("centroid", "knn"), searches=searches)
-    sub_scores, _, sampled = _cross_validate(x[sub], y[sub], params, seed, source, graph, rows[sub], CLASSIFIERS, "subset",
+    scores, oof, _ = _cross_validate(y, params, seed, source, graph, rows, ("centroid", "knn"), searches=searches)
+    sub_scores, _, sampled = _cross_validate(y[sub], params, seed, source, graph, rows[sub], CLASSIFIERS, "subset",
                                              searches=searches)
     return scores + sub_scores, oof, sampled, True
 
@@ -438,15 +453,16 @@ def analyze_classifiers(emb: EmbeddingSet, params: ClassifierParams, random_stat
             f"fewer than 2 identities have at least {params.folds} images ({len(kept_ids)} do); "
             "lower [classifiers] folds or choose a larger subset"
         ))
-    x = x_all[keep]
-    del x_all  # one copy of the rows at a time (2 GB each at 1M x 512)
+    # One copy of the rows at a time (2 GB each at 1M x 512): the kept rows are moved up in place.
+    x = x_all if keep.all() else compact_rows(x_all, keep)
+    del x_all
     # Re-code the kept identities 0..k-1 so confusion matrices are dense.
     y = np.searchsorted(kept_ids, labels_all[keep])
     names = names_all[kept_ids]
     # One exact neighbour search serves k-NN in every fold of both label sources.
-    graph = neighbour_graph(x, max(4 * params.knn_k, 16), params.knn_exact_max_rows, random_state, params.knn_k)
+    graph = neighbour_graph(x, max(4 * params.knn_k, 16), params.knn_exact_max_rows, random_state, params.knn_k, y)
     searches: list[CentreSearch] = []
-    true_scores, oof, sampled, capped = _score_source(x, y, params, random_state, "true", graph, np.arange(len(x)),
+    true_scores, oof, sampled, capped = _score_source(y, params, random_state, "true", graph, np.arange(len(x)),
                                                       searches)
     # The confusion matrix is of the best classifier on all classes (a subset score is of an easier task).
     best = max((s for s in true_scores if s.scope == "all"),
@@ -467,7 +483,7 @@ def analyze_classifiers(emb: EmbeddingSet, params: ClassifierParams, random_stat
         sources.append(LabelSource("kmeans", int(keep_pl.sum()), n_cl, dropped_pl, int((~keep_pl).sum())))
         if n_cl >= 2:
             pl_scores, _, s2, c2 = _score_source(
-                x[keep_pl], pl[keep_pl], params, random_state, "kmeans", graph, np.flatnonzero(keep_pl), searches
+                pl[keep_pl], params, random_state, "kmeans", graph, np.flatnonzero(keep_pl), searches
             )
             scores.extend(pl_scores)
             sampled, capped = sampled or s2, capped or c2

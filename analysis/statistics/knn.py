@@ -42,7 +42,7 @@ class NeighbourGraph:
 
 
 def neighbour_graph(x: np.ndarray, m: int, exact_max_rows: int = 0, random_state: int = 0,
-                    vote_k: int = 0) -> NeighbourGraph:
+                    vote_k: int = 0, labels: np.ndarray | None = None) -> NeighbourGraph:
     """The ``m`` nearest other rows of every row (Euclidean; cosine order on unit vectors).
 
     With FAISS installed (``faiss-cpu``) the search is its exact flat index, otherwise
@@ -51,16 +51,17 @@ def neighbour_graph(x: np.ndarray, m: int, exact_max_rows: int = 0, random_state
     rows here 4.4 s against 8.6 s, and this search is the largest cost of the classifiers.
     Above ``exact_max_rows`` rows (0: never) the search is approximate, FAISS IVF-Flat with
     its recall measured (:mod:`analysis.statistics.ann`, recorded in ``ann``); with ``vote_k``
-    its ``nprobe`` is tuned on the recall of the first ``vote_k + 1`` other rows (those a k-NN
-    vote reads), else on the whole list.
+    and ``labels`` its ``nprobe`` is tuned on the agreement of the leave-one-out ``vote_k``-NN
+    vote with the exact search's; with ``vote_k`` alone on the recall of the first
+    ``vote_k + 1`` other rows (those a k-NN vote reads), else on the whole list.
     """
     n = len(x)
     m = int(min(m, n - 1))
     xf = np.ascontiguousarray(x, dtype=np.float32)
     ann = None
     if exact_max_rows and n > exact_max_rows:
-        dist, idx, ann = approximate_knn(xf, m + 1, random_state=random_state,
-                                         target_k=vote_k + 2 if vote_k else None)  # + the row itself
+        dist, idx, ann = approximate_knn(xf, m + 1, random_state=random_state,  # m + the row itself
+                                         target_k=vote_k + 2 if vote_k else None, labels=labels, vote_k=vote_k)
     elif in_dask_task() and n > QUERY_BLOCK:
         # Row blocks of queries as tasks of the cluster; each searches every row, so the lists
         # are those of one search (blocks are FAISS's own query blocks, see QUERY_BLOCK).

@@ -25,6 +25,21 @@ def group_sums_blocks(x: np.ndarray, codes: np.ndarray, k: int, block: int = BLO
     return sums
 
 
+def compact_rows(x: np.ndarray, keep: np.ndarray, block: int = BLOCK_ROWS) -> np.ndarray:
+    """``x[keep]`` without a second array: the kept rows are moved up in place, block by block.
+
+    Returns a view of the first ``keep.sum()`` rows of ``x``, which is overwritten (the caller
+    owns it). Safe because a kept row only ever moves to a position at or before its own.
+    """
+    keep = np.asarray(keep, dtype=bool)
+    at = 0
+    for start in range(0, len(x), block):
+        rows = x[start : start + block][keep[start : start + block]]  # copy of one block's kept rows
+        x[at : at + len(rows)] = rows
+        at += len(rows)
+    return x[:at]
+
+
 def own_centroid_distances(x: np.ndarray, codes: np.ndarray, centroids: np.ndarray, block: int = BLOCK_ROWS) -> np.ndarray:
     """Euclidean distance of every row to the centroid of its code (float64), by row blocks."""
     out = np.empty(len(x))

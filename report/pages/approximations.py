@@ -72,9 +72,13 @@ def classifiers_note(r: ClassifierResult) -> Admonition | None:
     if a is not None:
         parts.append(f"Approximate: {count(r.n_samples)} rows are more than [classifiers] knn_exact_max_rows = "
                      f"{count(r.params.knn_exact_max_rows)}, so the k-NN classifier reads an approximate neighbour search "
-                     f"({a.method}, {count(a.nlist)} cells, {a.nprobe} searched per query, the number chosen to reach a "
-                     f"recall of 0.99 where possible). Its measured recall on {count(a.recall_queries)} seeded rows searched "
-                     f"exactly as well: {pct(a.recall, 2)} of the true neighbours found"
+                     f"({a.method}, {count(a.nlist)} cells, {a.nprobe} searched per query, the number chosen to reach "
+                     + (f"99% agreement of the {a.vote_k}-NN vote with the exact search's where possible). "
+                        if a.vote_agreement is not None else "a recall of 0.99 where possible). ")
+                     + f"Measured on {count(a.recall_queries)} seeded rows searched exactly as well: "
+                     + (f"the leave-one-out {a.vote_k}-NN vote of {pct(a.vote_agreement, 2)} of them is the exact one; "
+                        if a.vote_agreement is not None else "")
+                     + f"{pct(a.recall, 2)} of the true neighbours found"
                      + (f", {pct(a.recall_first, 2)} of the {a.first_k - 1} nearest (those the k-NN vote reads first)."
                         if a.recall_first is not None and a.first_k else "."))
     if c is not None:
