@@ -48,6 +48,7 @@ from sklearn.svm import LinearSVC
 
 from analysis.statistics.ann import AnnReport
 from analysis.statistics.centre_search import CentreSearch, nearest_centre, search_centres, use_index
+from analysis.statistics.clustering import LARGE_FIT_ROWS_PER_CLUSTER
 from analysis.statistics.confusion import ConfusionSummary, confusion_summary
 from analysis.statistics.knn import NeighbourGraph, _GraphKNN, neighbour_graph
 from analysis.statistics.large_sets import compact_rows
@@ -390,17 +391,16 @@ def pseudo_labels(x: np.ndarray, k: int, random_state: int, max_iter: int = 20, 
     mini-batch variant was slower (35 s vs 21 s) and far worse (ARI with the true labels 0.06 vs
     0.43). The clustering page runs the full analysis.
 
-    ``k`` is capped at the number of fitted rows (a million images of 40,000 identities fitted on
-    10,000 rows), and above ``exact_max_rows`` rows at a tenth of them. Above ``exact_max_rows`` rows (0: never) with 1,024 or more centres every row
-    is assigned through a FAISS index of the centres, its search appended to ``searches``.
+    ``k`` is capped at the fitted rows (1M images fitted on 10,000 rows), and above ``exact_max_rows``
+    rows (0: never) at a tenth of them; there, with 1,024 or more centres, every row is assigned
+    through a FAISS index of the centres, its search appended to ``searches``.
     """
     n = len(x)
     fit = np.arange(n) if n <= max_samples else np.sort(np.random.default_rng(random_state).choice(n, max_samples, replace=False))
     k = int(min(k, len(fit)))
     if exact_max_rows and n > exact_max_rows:
-        # As the clustering sweep (analysis.statistics.clustering.LARGE_FIT_ROWS_PER_CLUSTER): at least
-        # 10 fitted rows per cluster; k near the fit's size is one row per centre.
-        k = int(max(2, min(k, len(fit) // 10)))
+        # As the clustering sweep: k near the fit's size is one row per centre.
+        k = int(max(2, min(k, len(fit) // LARGE_FIT_ROWS_PER_CLUSTER)))
     from analysis.statistics.clustering_params import ClusteringParams
     from analysis.statistics.kmeans import kmeans_init
 
