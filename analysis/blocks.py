@@ -6,12 +6,16 @@ The all-pair histograms (:mod:`analysis.statistics.pair_histograms`) and the k-N
 inside a Dask task (``[study] backend = "dask"``, see :mod:`report.backend`), so that a single
 large cell spreads over every worker; otherwise one after another in this process.
 
+On one machine, :func:`process_map` runs many small Python-bound problems (the audit's
+per-identity 2-means) on worker processes, and :func:`usable_cores` says how many cores a process
+may keep busy without oversubscribing those the build already shares out.
+
 The statistics stay pure functions of their arrays: only *where* a block runs changes, the
 blocks and the order in which their results are combined do not, so the result is the same.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 
 def in_dask_task() -> bool:
@@ -58,3 +62,31 @@ def block_map(fn: Callable, shared: tuple, items: Sequence[tuple]) -> list:
 
 def _call(fn: Callable, shared: list[Any], item: tuple) -> Any:
     return fn(*shared, *item)
+
+
+def usable_cores() -> int:
+    """Cores this process may keep busy: its BLAS thread count.
+
+    The build runs each analysis task in a worker process with one BLAS thread (one worker per
+    core, :mod:`report.backend`); a process on its own (a benchmark, ``backend = "serial"``) has
+    one BLAS thread per core. Code that runs its own threads or processes for work that BLAS does
+    not parallelise (selection, tiny Python-bound problems) uses this many, so that it never
+    oversubscribes the cores the build already shares out.
+    """
+    from threadpoolctl import threadpool_info
+
+    return max([1] + [int(i.get("num_threads") or 1) for i in threadpool_info() if i.get("user_api") == "blas"])
+
+
+def process_map(fn: Callable, items: Iterable[tuple], workers: int) -> list:
+    """``[fn(*item) for item in items]`` on ``workers`` loky worker processes, results in order.
+
+    For many small Python-bound problems that neither BLAS nor threads (the GIL) spread over the
+    cores. At most two items per worker are in flight, so a generator of large items is
+    materialised a few at a time. ``workers <= 1`` runs them here, one after the other.
+    """
+    if workers <= 1:
+        return [fn(*item) for item in items]
+    from joblib import Parallel, delayed
+
+    return Parallel(n_jobs=workers, backend="loky", pre_dispatch="2*n_jobs")(delayed(fn)(*item) for item in items)

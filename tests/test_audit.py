@@ -183,3 +183,35 @@ def test_near_duplicates_match_brute_force(threshold):
     i, j = np.nonzero(np.triu(cos >= threshold, k=1))
     assert got.n_found == len(i) > 0
     assert set(zip(got.first.tolist(), got.second.tolist())) == set(zip(i.tolist(), j.tolist()))
+
+
+def test_split_audit_on_worker_processes_equals_the_serial_run(monkeypatch):
+    """Many identities: the 2-means run on loky workers by chunks; every field equals the serial run's."""
+    import analysis.blocks
+    from analysis.statistics import audit_split
+
+    rng = np.random.default_rng(31)
+    sizes = rng.integers(4, 30, size=70)
+    labels = np.repeat(np.arange(70), sizes)[rng.permutation(sizes.sum())]
+    x = l2_normalize(rng.normal(size=(len(labels), 16))).astype(np.float32)
+    codes = np.arange(70)
+    # One identity is two people: its images come from two far directions.
+    big = int(np.argmax(sizes))
+    two = np.flatnonzero(labels == big)
+    x[two[: len(two) // 2]] = l2_normalize(x[two[: len(two) // 2]] * 0.2 + 1.0)
+    x[two[len(two) // 2 :]] = l2_normalize(x[two[len(two) // 2 :]] * 0.2 - 1.0)
+    params = AuditParams()
+    serial = audit_split._split_identities(x, labels, codes, params, 0.5, 0)
+    monkeypatch.setattr(audit_split, "PARALLEL_SPLIT_IDENTITIES", 10)
+    monkeypatch.setattr(analysis.blocks, "usable_cores", lambda: 2)
+    parallel = audit_split._split_identities(x, labels, codes, params, 0.5, 0)
+    for field in ("identity", "images", "n_parts", "largest_share", "second_share", "parts_cosine", "separation",
+                  "flagged"):
+        np.testing.assert_array_equal(getattr(parallel, field), getattr(serial, field))
+    # A row mask instead of a copy of the kept rows: the same result.
+    mask = rng.random(len(labels)) < 0.8
+    copied = audit_split._split_identities(x[mask], labels[mask], codes, params, 0.5, 0)
+    masked = audit_split._split_identities(x, labels, codes, params, 0.5, 0, keep=mask)
+    np.testing.assert_array_equal(copied.separation, masked.separation)
+    np.testing.assert_array_equal(copied.identity, masked.identity)
+    assert big in serial.identity[serial.flagged] and len(serial.identity) == int((sizes >= params.split_min_images).sum())

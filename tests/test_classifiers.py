@@ -142,6 +142,13 @@ def test_graph_knn_matches_scikit_learn():
     ref = KNeighborsClassifier(n_neighbors=3, algorithm="brute").fit(x[train], y[train]).predict(x[test])
     np.testing.assert_array_equal(ours, ref)
     assert graph.index.shape == (300, 4) and not (graph.index == np.arange(300)[:, None]).any()
+    # An approximate graph searches its short rows among the training rows in place: same answer.
+    import dataclasses
+
+    from analysis.statistics.ann import AnnReport
+
+    approx = dataclasses.replace(graph, ann=AnnReport("test", 1, 1, 1.0, 1))
+    np.testing.assert_array_equal(knn_predict(approx, train, test, y, 3), ref)
 
 
 def test_linear_models_on_a_class_subset_above_the_cap():
@@ -159,3 +166,49 @@ def test_linear_models_on_a_class_subset_above_the_cap():
     assert r.confusion.classifier in ("centroid", "knn")
     uncapped = analyze_classifiers(_emb(x, ids), ClassifierParams(folds=3, pca_dims=8, max_samples=0), 0)
     assert not uncapped.linear_subset and {s.scope for s in uncapped.scores} == {"all"}
+
+
+def test_one_fold_above_cv_max_rows_equals_the_first_fold_of_the_full_run():
+    """Above [classifiers] cv_max_rows the all-class centroid and k-NN are scored on fold 1 only, with
+    the neighbour search made for the rows that fold tests: the same predictions as fold 1 of the full
+    run; the class subset of the linear models keeps every fold; the page says which."""
+    from analysis.statistics.knn import neighbour_graph
+    from report.pages import classifiers as sec
+    from report.pages.approximations import classifiers_note
+
+    x, ids = _clusters(k=8, per=15, spread=0.6, seed=4)
+    base = dict(folds=3, pca_dims=8, max_samples=0, linear_max_identities=4)
+    full = analyze_classifiers(_emb(x, ids), ClassifierParams(**base), 0)
+    one = analyze_classifiers(_emb(x, ids), ClassifierParams(**base, cv_max_rows=100), 0)
+    for source in ("true", "kmeans"):
+        for name in ("centroid", "knn"):
+            a, b = full.score(name, source, "all"), one.score(name, source, "all")
+            assert a.folds_scored == 3 and b.folds_scored == 1
+            assert b.accuracy[0] == a.accuracy[0] and b.macro_f1[0] == a.macro_f1[0]
+            assert 30 <= b.n_test <= 50 and a.n_test == one.sources[0 if source == "true" else 1].n_samples
+        for name in ("centroid", "knn", "svm", "logreg"):
+            assert np.array_equal(full.score(name, source, "subset").accuracy, one.score(name, source, "subset").accuracy)
+    assert one.confusion.matrix.sum() == one.score("knn", "true", "all").n_test  # the rows fold 1 tested
+    frame = sec.scores_frame(one)
+    assert "folds scored" in frame.columns and "folds scored" not in sec.scores_frame(full).columns
+    row = frame[(frame.classifier == "k-NN (cosine)") & (frame.labels == "true labels") & frame.classes.str.startswith("all")]
+    assert row["folds scored"].iloc[0].startswith("1 of 3") and np.isnan(row["accuracy std"].iloc[0])
+    note = repr(classifiers_note(one))
+    assert "One fold scored" in note and "cv_max_rows = 100" in note and classifiers_note(full) is None
+    assert "scored on the first of the 3 stratified folds" in note
+    assert "on fold 1 of 3" in sec.headline(one) and "Wilson" in repr(sec.page(_ctx(), one).intro)
+    # The graph searched with queries equals the full graph on those rows, and says which it searched.
+    q = np.arange(0, len(x), 3)
+    part, whole = neighbour_graph(x, 6, queries=q), neighbour_graph(x, 6)
+    np.testing.assert_array_equal(part.index[q], whole.index[q])
+    assert np.array_equal(part.searched, q) and (np.delete(part.index, q, axis=0) == -1).all()
+    with pytest.raises(ValueError, match="not searched"):
+        from analysis.statistics.knn import knn_predict
+        knn_predict(part, np.arange(1, len(x)), np.array([1]), np.zeros(len(x), dtype=int), 3)
+
+
+def _ctx():
+    from analysis.types import Cell
+    from report.contexts import CellContext
+
+    return CellContext(cell=Cell("demo", "a", "all"), subset_description="all", synthetic=True, n_dims=16)

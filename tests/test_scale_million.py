@@ -335,3 +335,65 @@ def test_compact_rows_equals_boolean_indexing():
     out = compact_rows(x, keep, block=64)
     np.testing.assert_array_equal(out, expected)
     assert np.shares_memory(out, x)
+
+
+def test_approximate_graph_of_some_rows_and_one_scored_fold():
+    """The approximate search for some rows only: every row indexed, the queries searched, the recall
+    measured among them; with one scored fold the classifiers search only the rows it tests."""
+    from analysis.statistics.ann import approximate_knn
+    from analysis.statistics.classifiers import ClassifierParams, analyze_classifiers
+    from analysis.statistics.ivf_blas import brute_force_blocks, _brute_force
+
+    x, y = _clustered(3000, 16, 60, seed=25)
+    x = x.astype(np.float32)
+    q = np.sort(np.random.default_rng(0).choice(3000, 700, replace=False))
+    dist, idx, report = approximate_knn(x, 8, recall_queries=300, queries=q)
+    assert idx.shape == (700, 8) and report.recall_queries == 300 and report.recall > 0.8
+    assert (idx[:, 0] == q).mean() > 0.99  # each query's nearest row is itself
+    # The exact reference in base blocks equals the one-block brute force.
+    s1, i1 = brute_force_blocks(x[:50], x, 8)
+    s2, i2 = _brute_force(x[:50], x, 8)
+    np.testing.assert_array_equal(i1, i2)
+    r = analyze_classifiers(_emb(x, y), ClassifierParams(knn_exact_max_rows=1000, cv_max_rows=1000), 0)
+    knn = r.score("knn", "true", "all")
+    assert knn.folds_scored == 1 and 550 <= knn.n_test <= 650 and r.knn_ann is not None
+    assert r.knn_ann.recall_queries == 1000 and 0.0 < knn.accuracy[0] <= 1.0
+
+
+def test_cell_search_in_parts_on_threads_does_not_depend_on_the_thread_count(monkeypatch):
+    from threadpoolctl import threadpool_limits
+
+    from analysis.statistics import ivf_blas
+
+    x, _ = _clustered(4000, 24, 80, seed=26)
+    x = l2_normalize(x).astype(np.float32)
+    centres = ivf_blas.train_centres(x, 60, 0, spherical=True)
+    index = ivf_blas.cell_index(x, centres)
+    probes = ivf_blas.probe(x[:1500], centres, 6).astype(np.int32)
+    monkeypatch.setattr(ivf_blas, "SEARCH_PART", 256)  # six parts
+    with threadpool_limits(limits=1):  # one thread: the parts one after another
+        one = ivf_blas.search_cells(index, x[:1500], 9, probes)
+    with threadpool_limits(limits=2):  # two threads
+        two = ivf_blas.search_cells(index, x[:1500], 9, probes)
+    np.testing.assert_array_equal(one[1], two[1])
+    np.testing.assert_array_equal(one[0], two[0])
+    # The parts give the one-part answer's neighbours.
+    monkeypatch.setattr(ivf_blas, "SEARCH_PART", 1 << 20)
+    whole = ivf_blas.search_cells(index, x[:1500], 9, probes)
+    assert (whole[1] == one[1]).mean() > 0.999
+
+
+def test_blocked_brute_force_with_an_allowed_mask(monkeypatch):
+    from analysis.statistics import ivf_blas
+
+    rng = np.random.default_rng(27)
+    x = rng.normal(size=(3000, 12)).astype(np.float32)
+    q = x[:300]
+    monkeypatch.setattr(ivf_blas, "BASE_BLOCK", 700)
+    monkeypatch.setattr(ivf_blas, "BASE_BLOCK_QUERIES", 64)
+    for share in (0.9, 0.1):  # in place, and on a copy of the few allowed rows
+        allowed = rng.random(3000) < share
+        _, found = ivf_blas.brute_force_blocks(q, x, 5, allowed=allowed)
+        rows = np.flatnonzero(allowed)
+        _, ref = ivf_blas._brute_force(q, x[rows], 5)
+        np.testing.assert_array_equal(found, rows[ref])

@@ -208,17 +208,18 @@ def top_centroid_pairs(c: np.ndarray, threshold: float, top: int) -> tuple[np.nd
     fi, fj, fv = [], [], []
     for start in range(0, k, 1024):
         stop = min(k, start + 1024)
-        sim = np.clip(c[start:stop] @ c.T, -1.0, 1.0)
-        rows = np.arange(start, stop)
-        sim[np.arange(k)[None, :] <= rows[:, None]] = -np.inf  # upper triangle only
+        # Only the columns from ``start`` on: the pairs j < start were made by earlier blocks (half the work).
+        sim = np.clip(c[start:stop] @ c[start:].T, -1.0, 1.0)
+        width = k - start
+        sim[np.arange(width)[None, :] <= np.arange(stop - start)[:, None]] = -np.inf  # j > i only
         flat = sim.ravel()
         keep = np.flatnonzero(flat >= threshold) if np.isfinite(threshold) else np.zeros(0, dtype=np.int64)
         if len(keep) < top:  # the block's own top candidates, so that the global top is among them
             m = min(top, flat.size)
             keep = np.union1d(keep, np.argpartition(-flat, m - 1)[:m])
         keep = keep[np.isfinite(flat[keep])]
-        fi.append(keep // k + start)
-        fj.append(keep % k)
+        fi.append(keep // width + start)
+        fj.append(keep % width + start)
         fv.append(flat[keep])
     i, j, v = np.concatenate(fi), np.concatenate(fj), np.concatenate(fv).astype(np.float64)
     n_keep = max(top, int((v >= threshold).sum()))

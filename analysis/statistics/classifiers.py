@@ -25,6 +25,11 @@ identities and 40,000 images, so:
   only) and, above ``max_samples`` rows, on a seeded stratified sample of each training fold.
   Test folds are never sampled.
 
+Above ``cv_max_rows`` rows the nearest-centroid and k-NN classifiers on all classes are scored on
+the first of the stratified folds only (a whole fold, every class in it): at a million rows that
+fold holds 200,000 test images, the accuracy's binomial standard error is under 0.1 points, and
+the neighbour search (most of the cost) is made for the rows scored only.
+
 Every classifier is trained twice: on the true labels, and on KMeans pseudo-labels (``k`` = the
 number of identities; fitted on at most ``kmeans_max_samples`` seeded rows, one initialisation,
 then every row assigned), which says how much of the identity structure an unsupervised
@@ -37,22 +42,21 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.cluster import KMeans
 from sklearn.decomposition import PCA
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, f1_score
-from sklearn.model_selection import StratifiedKFold
 from sklearn.svm import LinearSVC
 
 from analysis.statistics.ann import AnnReport
-from analysis.statistics.centre_search import CentreSearch, nearest_centre, search_centres, use_index
-from analysis.statistics.clustering import LARGE_FIT_ROWS_PER_CLUSTER
+from analysis.statistics.centre_search import CentreSearch
+from analysis.statistics.centroid_classifier import CosineCentroidClassifier
 from analysis.statistics.confusion import ConfusionSummary, confusion_summary
+from analysis.statistics.folds import stratified_splits
+from analysis.statistics.pseudo_labels import pseudo_labels
 from analysis.statistics.knn import NeighbourGraph, _GraphKNN, neighbour_graph
 from analysis.statistics.large_sets import compact_rows
-from analysis.types import EmbeddingSet, l2_normalize
+from analysis.types import EmbeddingSet
 
 CLASSIFIERS = ("centroid", "knn", "svm", "logreg")
 CLASSIFIER_TITLES = {
@@ -106,6 +110,10 @@ class ClassifierParams:
         predictions and the pseudo-label assignment with 1,024 or more classes (a FAISS index of
         the centroids, agreement measured and shown, :mod:`analysis.statistics.centre_search`);
         0 keeps them exact at any size.
+    cv_max_rows : int, default=200000
+        Above this many rows the nearest-centroid and k-NN classifiers on all classes are scored
+        on the first stratified fold of each label source only (the linear models' class subset
+        keeps every fold); 0 scores every fold at any size.
     """
 
     enabled: bool = True
@@ -124,6 +132,7 @@ class ClassifierParams:
     top_confused: int = 10
     confusion_max_identities: int = 20
     knn_exact_max_rows: int = 200_000
+    cv_max_rows: int = 200_000
 
     def __post_init__(self) -> None:
         if self.folds < 2:
@@ -138,6 +147,8 @@ class ClassifierParams:
             raise ValueError("svm_c > 0, logreg_c > 0 and logreg_max_iter >= 1 and kmeans_max_iter >= 1 are required")
         if self.kmeans_n_init < 1:
             raise ValueError(f"kmeans_n_init must be >= 1, got {self.kmeans_n_init}")
+        if self.knn_exact_max_rows < 0 or self.cv_max_rows < 0:
+            raise ValueError("knn_exact_max_rows and cv_max_rows must be >= 0 (0: no threshold)")
         if self.top_confused < 1 or self.confusion_max_identities < 2:
             raise ValueError("top_confused >= 1 and confusion_max_identities >= 2 are required")
 
@@ -155,6 +166,11 @@ class ClassifierScore:
     fit_seconds: float  # wall time summed over folds (not part of page content)
     scope: str = "all"  # "all" classes of the source, or the seeded "subset" (linear_max_identities)
     n_classes: int = 0  # classes cross-validated
+    n_test: int = 0  # test rows scored, over the folds scored (one entry of ``accuracy`` each)
+
+    @property
+    def folds_scored(self) -> int:
+        return len(self.accuracy)
 
     @property
     def accuracy_mean(self) -> float:
@@ -214,47 +230,6 @@ class ClassifierResult:
         return found[0] if found else None
 
 
-# --------------------------------------------------------------------------- classifiers
-class CosineCentroidClassifier(ClassifierMixin, BaseEstimator):
-    """Nearest centroid by cosine similarity.
-
-    :class:`sklearn.neighbors.NearestCentroid` has no cosine metric; on L2-normalised inputs
-    this is ``argmax_c x . c / |c|`` with ``c`` the mean of the class's rows.
-    """
-
-    def __init__(self, exact_max_rows: int = 0, random_state: int = 0):
-        self.exact_max_rows = exact_max_rows
-        self.random_state = random_state
-
-    def fit(self, x, y):
-        from analysis.statistics.metrics import group_sums
-
-        self.classes_, inv = np.unique(y, return_inverse=True)
-        if self.exact_max_rows and len(x) > self.exact_max_rows:  # no n x d float64 copy (3 GB at 800k rows)
-            from analysis.statistics.large_sets import group_sums_blocks as group_sums
-        self.centroids_ = l2_normalize(group_sums(x, inv, len(self.classes_))).astype(np.float32)
-        self.search_ = None
-        self.n_fit_ = len(x)
-        return self
-
-    def predict(self, x):
-        # Decided on the training set's size too: a test fold of a large set can fall under the
-        # threshold, and its exact product with 40,000 centroids was a 30 GB matrix at a million rows.
-        if use_index(max(len(x), self.n_fit_), len(self.centroids_), self.exact_max_rows):
-            # Many rows and classes: a FAISS index of the centroids, agreement measured (search_).
-            _, idx, self.search_ = search_centres(x, self.centroids_, 1, "ip", random_state=self.random_state)
-            best = idx[:, 0]
-            missed = np.flatnonzero(best < 0)
-            if len(missed):
-                best[missed] = np.argmax(np.asarray(x[missed], dtype=np.float32) @ self.centroids_.T, axis=1)
-            return self.classes_[best]
-        # Row blocks of at most about 2^24 products (64 MB), whatever the number of classes.
-        block = max(1, (1 << 24) // max(1, len(self.centroids_)))
-        best = np.concatenate([np.argmax(np.asarray(x[a : a + block], dtype=np.float32) @ self.centroids_.T, axis=1)
-                               for a in range(0, len(x), block)]) if len(x) else np.zeros(0, dtype=np.int64)
-        return self.classes_[best]
-
-
 def _stratified_cap(y: np.ndarray, cap: int, min_per_class: int, seed: int) -> np.ndarray:
     """Seeded sample of row positions: about ``cap`` rows in class proportions, >= ``min_per_class`` each."""
     if cap <= 0 or len(y) <= cap:
@@ -278,16 +253,17 @@ def _keep_classes(y: np.ndarray, folds: int) -> np.ndarray:
 
 
 def _cross_validate(
-    y: np.ndarray, params: ClassifierParams, seed: int, source: str,
-    graph: NeighbourGraph, rows: np.ndarray, which: tuple[str, ...] = CLASSIFIERS, scope: str = "all",
+    y: np.ndarray, params: ClassifierParams, seed: int, source: str, graph: NeighbourGraph, rows: np.ndarray,
+    splits: list[tuple[np.ndarray, np.ndarray]], which: tuple[str, ...] = CLASSIFIERS, scope: str = "all",
     searches: list | None = None,
 ) -> tuple[list[ClassifierScore], dict[str, np.ndarray], bool]:
     """Scores of the classifiers ``which`` and their out-of-fold predictions on labels ``y``.
 
     ``rows`` are the positions in ``graph.x`` (the rows, and the k-NN search shared by every fold
     and label source) of the rows labelled ``y``: the rows of a label source or class subset are
-    read from there fold by fold, never copied whole (2 GB at a million rows). Centroid-index
-    searches (large sets) are appended to ``searches``.
+    read from there fold by fold, never copied whole (2 GB at a million rows). ``splits`` are
+    the ``(train, test)`` folds scored (positions in ``y``); rows of no scored test fold get the
+    prediction -1. Centroid-index searches (large sets) are appended to ``searches``.
     """
     import time
 
@@ -297,14 +273,13 @@ def _cross_validate(
     y_graph = np.full(len(graph.x), -1, dtype=y.dtype)
     y_graph[rows] = y
     linear = [c for c in which if c in ("svm", "logreg")]
-    skf = StratifiedKFold(n_splits=params.folds, shuffle=True, random_state=seed)
     acc = {c: [] for c in which}
     f1 = {c: [] for c in which}
     secs = {c: 0.0 for c in which}
     not_conv = {c: 0 for c in which}
-    oof = {c: np.empty_like(y) for c in which}
+    oof = {c: np.full_like(y, -1) for c in which}
     sampled = False
-    for fold, (train, test) in enumerate(skf.split(np.zeros((len(y), 1)), y)):
+    for fold, (train, test) in enumerate(splits):
         models = {
             "centroid": (CosineCentroidClassifier(params.knn_exact_max_rows, seed), x(train), y[train], x(test)),
             "knn": (_GraphKNN(graph, rows[train], rows[test], y_graph, params.knn_k), None, None, None),
@@ -344,8 +319,9 @@ def _cross_validate(
         # Free this fold's row copies before the next fold's (two folds' at once: 3.8 GB at 1M rows).
         del models, model, xtr, ytr, xte
     n_classes = len(np.unique(y))
+    n_test = int(sum(len(test) for _, test in splits))
     scores = [
-        ClassifierScore(c, source, np.array(acc[c]), np.array(f1[c]), not_conv[c], secs[c], scope, n_classes)
+        ClassifierScore(c, source, np.array(acc[c]), np.array(f1[c]), not_conv[c], secs[c], scope, n_classes, n_test)
         for c in which
     ]
     return scores, oof, sampled
@@ -360,61 +336,54 @@ def _class_subset(y: np.ndarray, size: int, seed: int) -> np.ndarray:
     return np.flatnonzero(np.isin(y, chosen))
 
 
-def _score_source(
-    y: np.ndarray, params: ClassifierParams, seed: int, source: str,
-    graph: NeighbourGraph, rows: np.ndarray, searches: list | None = None,
-) -> tuple[list[ClassifierScore], dict[str, np.ndarray], bool, bool]:
+@dataclass(frozen=True, eq=False)
+class _SourcePlan:
+    """The folds one label source is scored on, decided before the neighbour search (which then
+    searches only the rows some scored fold tests)."""
+
+    name: str
+    y: np.ndarray  # labels of the source's rows
+    rows: np.ndarray  # their positions in the searched rows
+    splits: list  # (train, test) of the folds scored on all classes
+    subset: np.ndarray | None  # positions (in y) of the linear models' class subset, when capped
+    subset_splits: list  # its folds (all of them)
+
+    def tested_rows(self) -> np.ndarray:
+        """Positions (in the searched rows) of every row some scored fold tests."""
+        parts = [self.rows[test] for _, test in self.splits]
+        if self.subset is not None:
+            parts.append(self.rows[self.subset])  # every fold of the subset: each of its rows once
+        return np.concatenate(parts)
+
+
+def _plan_source(name: str, y: np.ndarray, rows: np.ndarray, params: ClassifierParams, seed: int, folds_scored: int,
+                 ) -> _SourcePlan:
+    """Folds of one label source: the first ``folds_scored`` on all classes, all of them on the class subset."""
+    splits = stratified_splits(y, params.folds, seed, folds_scored)
+    sub = _class_subset(y, params.linear_max_identities, seed)
+    if len(sub) == len(y):
+        return _SourcePlan(name, y, rows, splits, None, [])
+    return _SourcePlan(name, y, rows, splits, sub, stratified_splits(y[sub], params.folds, seed))
+
+
+def _score_source(plan: _SourcePlan, params: ClassifierParams, seed: int, graph: NeighbourGraph,
+                  searches: list | None = None) -> tuple[list[ClassifierScore], dict[str, np.ndarray], bool, bool]:
     """All classifiers on one label source, with the class cap of the linear models.
 
     Returns the scores, the out-of-fold predictions on all classes (centroid and k-NN always;
-    the linear models too when uncapped), whether training folds were sampled and whether the
-    class cap applied.
+    the linear models too when uncapped; -1 on rows no scored fold tests), whether training
+    folds were sampled and whether the class cap applied.
     """
-    sub = _class_subset(y, params.linear_max_identities, seed)
-    if len(sub) == len(y):
-        scores, oof, sampled = _cross_validate(y, params, seed, source, graph, rows, searches=searches)
+    y, rows = plan.y, plan.rows
+    if plan.subset is None:
+        scores, oof, sampled = _cross_validate(y, params, seed, plan.name, graph, rows, plan.splits, searches=searches)
         return scores, oof, sampled, False
-    scores, oof, _ = _cross_validate(y, params, seed, source, graph, rows, ("centroid", "knn"), searches=searches)
-    sub_scores, _, sampled = _cross_validate(y[sub], params, seed, source, graph, rows[sub], CLASSIFIERS, "subset",
-                                             searches=searches)
+    scores, oof, _ = _cross_validate(y, params, seed, plan.name, graph, rows, plan.splits, ("centroid", "knn"),
+                                     searches=searches)
+    sub = plan.subset
+    sub_scores, _, sampled = _cross_validate(y[sub], params, seed, plan.name, graph, rows[sub], plan.subset_splits,
+                                             CLASSIFIERS, "subset", searches=searches)
     return scores + sub_scores, oof, sampled, True
-
-
-def pseudo_labels(x: np.ndarray, k: int, random_state: int, max_iter: int = 20, max_samples: int = 10000,
-                  n_init: int = 4, exact_max_rows: int = 0, searches: list | None = None) -> np.ndarray:
-    """KMeans pseudo-labels with ``k`` clusters: fitted on a seeded sample, every row assigned.
-
-    Lloyd KMeans with ``n_init`` seeded initialisations (lowest inertia kept), k-means++ while ``k x fit rows <= 10^6`` and
-    random rows beyond (the rule of :func:`analysis.statistics.kmeans.kmeans_init`: k-means++ seeding
-    of 1,600 centres on 40,000 rows took a minute, longer than everything else here). Full-batch
-    rather than MiniBatchKMeans: with about 1000 clusters on 25,000 synthetic rows the
-    mini-batch variant was slower (35 s vs 21 s) and far worse (ARI with the true labels 0.06 vs
-    0.43). The clustering page runs the full analysis.
-
-    ``k`` is capped at the fitted rows (1M images fitted on 10,000 rows), and above ``exact_max_rows``
-    rows (0: never) at a tenth of them; there, with 1,024 or more centres, every row is assigned
-    through a FAISS index of the centres, its search appended to ``searches``.
-    """
-    n = len(x)
-    fit = np.arange(n) if n <= max_samples else np.sort(np.random.default_rng(random_state).choice(n, max_samples, replace=False))
-    k = int(min(k, len(fit)))
-    if exact_max_rows and n > exact_max_rows:
-        # As the clustering sweep: k near the fit's size is one row per centre.
-        k = int(max(2, min(k, len(fit) // LARGE_FIT_ROWS_PER_CLUSTER)))
-    from analysis.statistics.clustering_params import ClusteringParams
-    from analysis.statistics.kmeans import kmeans_init
-
-    init = kmeans_init(k, len(fit), ClusteringParams(kmeans_init="auto"))
-    km = KMeans(n_clusters=k, init=init, n_init=n_init, max_iter=max_iter, random_state=random_state)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)  # duplicate rows: fewer distinct clusters
-        km.fit(x[fit])
-    if use_index(n, k, exact_max_rows):
-        labels, _, search = nearest_centre(x, km.cluster_centers_.astype(np.float32), random_state)
-        if searches is not None:
-            searches.append(search)
-        return labels
-    return km.predict(x).astype(np.int64)
 
 
 def analyze_classifiers(emb: EmbeddingSet, params: ClassifierParams, random_state: int = 0) -> ClassifierResult:
@@ -459,18 +428,12 @@ def analyze_classifiers(emb: EmbeddingSet, params: ClassifierParams, random_stat
     # Re-code the kept identities 0..k-1 so confusion matrices are dense.
     y = np.searchsorted(kept_ids, labels_all[keep])
     names = names_all[kept_ids]
-    # One exact neighbour search serves k-NN in every fold of both label sources.
-    graph = neighbour_graph(x, max(4 * params.knn_k, 16), params.knn_exact_max_rows, random_state, params.knn_k, y)
-    searches: list[CentreSearch] = []
-    true_scores, oof, sampled, capped = _score_source(y, params, random_state, "true", graph, np.arange(len(x)),
-                                                      searches)
-    # The confusion matrix is of the best classifier on all classes (a subset score is of an easier task).
-    best = max((s for s in true_scores if s.scope == "all"),
-               key=lambda s: (s.accuracy_mean, -CLASSIFIERS.index(s.classifier)))
-    confusion = confusion_summary(y, oof[best.classifier], names, best.classifier, params.top_confused,
-                                  params.confusion_max_identities)
     sources = [empty.sources[0]]
-    scores = list(true_scores)
+    searches: list[CentreSearch] = []
+    # Large sets score the all-class classifiers on one fold; the folds of both label sources are
+    # drawn first so that the neighbour search is made only for the rows they test.
+    folds_scored = 1 if params.cv_max_rows and len(x) > params.cv_max_rows else params.folds
+    plans = [_plan_source("true", y, np.arange(len(x)), params, random_state, folds_scored)]
     ari = float("nan")
     if params.pseudo_labels:
         pl = pseudo_labels(x, len(names), random_state, params.kmeans_max_iter, params.kmeans_max_samples,
@@ -482,11 +445,29 @@ def analyze_classifiers(emb: EmbeddingSet, params: ClassifierParams, random_stat
         n_cl = int((pl_counts >= params.folds).sum())
         sources.append(LabelSource("kmeans", int(keep_pl.sum()), n_cl, dropped_pl, int((~keep_pl).sum())))
         if n_cl >= 2:
-            pl_scores, _, s2, c2 = _score_source(
-                pl[keep_pl], params, random_state, "kmeans", graph, np.flatnonzero(keep_pl), searches
-            )
-            scores.extend(pl_scores)
-            sampled, capped = sampled or s2, capped or c2
+            plans.append(_plan_source("kmeans", pl[keep_pl], np.flatnonzero(keep_pl), params, random_state,
+                                      folds_scored))
+    queries = None
+    if folds_scored < params.folds:
+        queries = np.unique(np.concatenate([plan.tested_rows() for plan in plans]))
+    # One neighbour search serves k-NN in every fold of both label sources.
+    graph = neighbour_graph(x, max(4 * params.knn_k, 16), params.knn_exact_max_rows, random_state, params.knn_k, y,
+                            queries=queries)
+    scores: list[ClassifierScore] = []
+    sampled = capped = False
+    confusion = None
+    for plan in plans:
+        plan_scores, oof, s2, c2 = _score_source(plan, params, random_state, graph, searches)
+        scores.extend(plan_scores)
+        sampled, capped = sampled or s2, capped or c2
+        if plan.name == "true":
+            # The confusion matrix is of the best classifier on all classes (a subset score is of an
+            # easier task), over the rows its scored folds tested.
+            best = max((s for s in plan_scores if s.scope == "all"),
+                       key=lambda s: (s.accuracy_mean, -CLASSIFIERS.index(s.classifier)))
+            tested = oof[best.classifier] >= 0
+            confusion = confusion_summary(y[tested], oof[best.classifier][tested], names, best.classifier,
+                                          params.top_confused, params.confusion_max_identities)
     return _replace(
         empty, sources=tuple(sources), scores=tuple(scores), confusion=confusion, kmeans_ari=ari, sampled=sampled,
         linear_subset=capped, knn_ann=graph.ann,

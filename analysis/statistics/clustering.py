@@ -35,7 +35,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from sklearn.cluster import DBSCAN, HDBSCAN
-from sklearn.neighbors import NearestNeighbors
 
 from analysis.statistics.pca_solver import pca as pca_by_shape
 from analysis.statistics import metrics

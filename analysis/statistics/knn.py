@@ -39,11 +39,15 @@ class NeighbourGraph:
     index: np.ndarray  # (n, m) nearest other rows, nearest first (-1: none found, approximate only)
     distance: np.ndarray  # (n, m)
     ann: AnnReport | None = None  # set when the search was approximate (above ``exact_max_rows``)
+    # Rows whose lists were searched (None: every row); the others hold -1 / inf.
+    searched: np.ndarray | None = None
 
 
 def neighbour_graph(x: np.ndarray, m: int, exact_max_rows: int = 0, random_state: int = 0,
-                    vote_k: int = 0, labels: np.ndarray | None = None) -> NeighbourGraph:
-    """The ``m`` nearest other rows of every row (Euclidean; cosine order on unit vectors).
+                    vote_k: int = 0, labels: np.ndarray | None = None,
+                    queries: np.ndarray | None = None) -> NeighbourGraph:
+    """The ``m`` nearest other rows of every row (Euclidean; cosine order on unit vectors), or
+    of the rows ``queries`` only (sorted positions; the lists of the others hold -1 and inf).
 
     With FAISS installed (``faiss-cpu``) the search is its exact flat index, otherwise
     scikit-learn's brute-force search; both return the same neighbours. FAISS keeps the float32
@@ -58,22 +62,31 @@ def neighbour_graph(x: np.ndarray, m: int, exact_max_rows: int = 0, random_state
     n = len(x)
     m = int(min(m, n - 1))
     xf = np.ascontiguousarray(x, dtype=np.float32)
+    rows = np.arange(n) if queries is None else np.asarray(queries, dtype=np.int64)
     ann = None
     if exact_max_rows and n > exact_max_rows:
         dist, idx, ann = approximate_knn(xf, m + 1, random_state=random_state,  # m + the row itself
-                                         target_k=vote_k + 2 if vote_k else None, labels=labels, vote_k=vote_k)
-    elif in_dask_task() and n > QUERY_BLOCK:
+                                         target_k=vote_k + 2 if vote_k else None, labels=labels, vote_k=vote_k,
+                                         queries=queries)
+    elif in_dask_task() and len(rows) > QUERY_BLOCK:
         # Row blocks of queries as tasks of the cluster; each searches every row, so the lists
         # are those of one search (blocks are FAISS's own query blocks, see QUERY_BLOCK).
-        parts = block_map(_exact_knn_rows, (xf, m + 1), [(a, min(n, a + QUERY_BLOCK)) for a in range(0, n, QUERY_BLOCK)])
+        parts = block_map(_exact_knn_rows, (xf, m + 1, rows),
+                          [(a, min(len(rows), a + QUERY_BLOCK)) for a in range(0, len(rows), QUERY_BLOCK)])
         dist, idx = np.concatenate([d for d, _ in parts]), np.concatenate([i for _, i in parts])
     else:
-        dist, idx = _exact_knn(xf, m + 1)
+        dist, idx = _exact_knn(xf, m + 1, None if queries is None else xf[rows])
     # Drop each row itself; with exact duplicates it need not come first, so remove it by value.
-    self_hit = idx == np.arange(n)[:, None]
+    self_hit = idx == rows[:, None]
     drop = np.where(self_hit.any(axis=1), self_hit.argmax(axis=1), m)
     keep = np.arange(m + 1)[None, :] != drop[:, None]
-    return NeighbourGraph(x, idx[keep].reshape(n, m), dist[keep].reshape(n, m), ann)
+    index, distance = idx[keep].reshape(len(rows), m), dist[keep].reshape(len(rows), m)
+    if queries is None:
+        return NeighbourGraph(x, index, distance, ann)
+    full_index = np.full((n, m), -1, dtype=index.dtype)
+    full_distance = np.full((n, m), np.inf, dtype=distance.dtype)
+    full_index[rows], full_distance[rows] = index, distance
+    return NeighbourGraph(x, full_index, full_distance, ann, rows)
 
 
 def _exact_knn(x: np.ndarray, k: int, queries: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
@@ -95,9 +108,9 @@ def _exact_knn(x: np.ndarray, k: int, queries: np.ndarray | None = None) -> tupl
     return NearestNeighbors(n_neighbors=k, algorithm="brute", metric="euclidean").fit(x).kneighbors(queries)
 
 
-def _exact_knn_rows(x: np.ndarray, k: int, a: int, b: int) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`_exact_knn` for the query rows ``a:b`` of ``x`` (one block task)."""
-    return _exact_knn(x, k, x[a:b])
+def _exact_knn_rows(x: np.ndarray, k: int, rows: np.ndarray, a: int, b: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_exact_knn` for the query rows ``rows[a:b]`` of ``x`` (one block task)."""
+    return _exact_knn(x, k, x[rows[a:b]])
 
 
 def knn_predict(graph: NeighbourGraph, train: np.ndarray, test: np.ndarray, y: np.ndarray, k: int) -> np.ndarray:
@@ -118,6 +131,11 @@ def knn_predict(graph: NeighbourGraph, train: np.ndarray, test: np.ndarray, y: n
     """
     from scipy.stats import mode
 
+    if graph.searched is not None:
+        searched = np.zeros(len(graph.x), dtype=bool)
+        searched[graph.searched] = True
+        if not searched[test].all():
+            raise ValueError("knn_predict: some test rows were not searched by the neighbour graph (its queries)")
     is_train = np.zeros(len(graph.x), dtype=bool)
     is_train[train] = True
     k = int(min(k, len(train)))
@@ -130,8 +148,14 @@ def knn_predict(graph: NeighbourGraph, train: np.ndarray, test: np.ndarray, y: n
     neigh = np.empty((len(test), k), dtype=np.int64)
     full = np.setdiff1d(np.arange(len(test)), short, assume_unique=True)
     neigh[full] = cand[full][chosen[full]].reshape(len(full), k)
-    if len(short):
-        # Rare: fewer than k training rows among the m nearest: search those rows exactly.
+    if len(short) and graph.ann is not None:
+        # Rare: fewer than k training rows among the m nearest: search those rows exactly, among the
+        # training rows in place (fitting a search on a copy of them was 1.6 GB and 15 s a fold at 1M rows).
+        from analysis.statistics.ivf_blas import brute_force_blocks
+
+        neigh[short] = brute_force_blocks(graph.x[test[short]], graph.x, k, allowed=is_train)[1]
+    elif len(short):
+        # The same for an exact graph, by scikit-learn's search: predictions equal KNeighborsClassifier's.
         from sklearn.neighbors import NearestNeighbors
 
         nn = NearestNeighbors(n_neighbors=k, algorithm="brute", metric="euclidean").fit(graph.x[train])

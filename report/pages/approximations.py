@@ -6,7 +6,8 @@ search is approximate (:mod:`analysis.statistics.ann`); above ``[clustering] ass
 ``[classifiers] knn_exact_max_rows`` and ``[audit] exact_max_rows`` nearest-centre searches go through
 a FAISS index of the centres (:mod:`analysis.statistics.centre_search`) and the audit's pair passes
 are sampled or indexed (:mod:`analysis.statistics.audit_large`); above ``matrix_max_identities``
-the centroid matrices cover a seeded sample of identities. Exact runs get no note.
+the centroid matrices cover a seeded sample of identities; above ``[classifiers] cv_max_rows`` the
+nearest-centroid and k-NN classifiers are scored on one fold. Exact runs get no note.
 """
 from __future__ import annotations
 
@@ -66,9 +67,19 @@ def classifiers_note(r: ClassifierResult) -> Admonition | None:
     """Method and measured recall of an approximate k-NN search and of a nearest-centroid index."""
     a = r.knn_ann
     c = r.centroid_search
-    if a is None and c is None:
+    one_fold = [s for s in r.scores if s.scope == "all" and s.folds_scored < r.folds]
+    if a is None and c is None and not one_fold:
         return None
     parts = []
+    if one_fold:
+        tests = ", ".join(f"{count(s.n_test)} test images of the {'true labels' if s.labels == 'true' else 'pseudo-labels'}"
+                          for s in one_fold if s.classifier == "knn")
+        lead = "One fold scored: " if a is not None or c is not None else ""  # else it is the note's title
+        parts.append(f"{lead}{count(r.n_samples)} rows are more than [classifiers] cv_max_rows = "
+                     f"{count(r.params.cv_max_rows)}, so the nearest-centroid and k-NN classifiers on all classes are "
+                     f"scored on the first of the {r.folds} stratified folds of each label source ({tests}), and the "
+                     "neighbour search is made for those rows only; the accuracy's 95% Wilson interval is given "
+                     "instead of a spread over folds.")
     if a is not None:
         parts.append(f"Approximate: {count(r.n_samples)} rows are more than [classifiers] knn_exact_max_rows = "
                      f"{count(r.params.knn_exact_max_rows)}, so the k-NN classifier reads an approximate neighbour search "
@@ -84,7 +95,8 @@ def classifiers_note(r: ClassifierResult) -> Admonition | None:
     if c is not None:
         parts.append(f"The nearest-centroid predictions and the pseudo-label assignment use a {_centre_search_text(c)} "
                      "(the lowest agreement over the folds and label sources).")
-    return Admonition("note", "Approximate nearest neighbours", (Text(" ".join(parts)),))
+    title = "Approximate nearest neighbours" if a is not None or c is not None else "One fold scored"
+    return Admonition("note", title, (Text(" ".join(parts)),))
 
 
 def clustering_note(r: ClusteringResult) -> Admonition | None:

@@ -8,9 +8,10 @@ import numpy as np
 import pandas as pd
 
 from analysis.statistics.classifiers import CLASSIFIER_TITLES, CLASSIFIERS, ClassifierResult, ConfusionSummary
+from analysis.statistics.uncertainty import wilson_interval
 from analysis.types import Cell
 from report import plotting
-from report.format import pm
+from report.format import fixed, pm
 from report.model import Admonition, Bullets, Figure, P, Page, Section, Strong, Table, Text
 from report.contexts import CellContext
 from report.pages.approximations import classifiers_note
@@ -24,25 +25,44 @@ PAPER_TEXT = (
 _SOURCE_TITLE = {"true": "true labels", "kmeans": "KMeans pseudo-labels"}
 
 
+def _one_fold(r: ClassifierResult) -> bool:
+    """Whether some score was made on fewer folds than the cross-validation has ([classifiers] cv_max_rows)."""
+    return any(s.folds_scored < r.folds for s in r.scores)
+
+
 def scores_frame(r: ClassifierResult) -> pd.DataFrame:
-    """One row per (classifier, label source)."""
+    """One row per (classifier, label source); a "folds scored" column when some were scored on fewer folds
+    (their standard deviation over folds is then undefined, shown empty)."""
+    columns = ["classifier", "labels", "classes", "accuracy mean", "accuracy std", "macro-F1 mean", "macro-F1 std",
+               "folds not converged"]
+    if _one_fold(r):
+        columns.insert(3, "folds scored")
     return pd.DataFrame(
         [
             {
                 "classifier": CLASSIFIER_TITLES[s.classifier],
                 "labels": _SOURCE_TITLE[s.labels],
                 "classes": "all " + format(s.n_classes, ",d") if s.scope == "all" else f"subset of {s.n_classes:,d}",
+                "folds scored": f"{s.folds_scored} of {r.folds} ({s.n_test:,d} test images)",
                 "accuracy mean": s.accuracy_mean,
-                "accuracy std": s.accuracy_std,
+                "accuracy std": s.accuracy_std if s.folds_scored > 1 else np.nan,
                 "macro-F1 mean": s.f1_mean,
-                "macro-F1 std": s.f1_std,
+                "macro-F1 std": s.f1_std if s.folds_scored > 1 else np.nan,
                 "folds not converged": s.not_converged,
             }
             for s in r.scores
         ],
-        columns=["classifier", "labels", "classes", "accuracy mean", "accuracy std", "macro-F1 mean", "macro-F1 std",
-                 "folds not converged"],
+        columns=columns,
     )
+
+
+def _accuracy_text(r: ClassifierResult, s) -> str:
+    """``"accuracy 0.9512 ± 0.0031, macro-F1 ..."``; on one fold, its Wilson interval instead of a spread over folds."""
+    if s.folds_scored > 1:
+        return f"accuracy {pm(s.accuracy_mean, s.accuracy_std, 4)}, macro-F1 {pm(s.f1_mean, s.f1_std, 4)}"
+    ci = wilson_interval(s.accuracy_mean * s.n_test, s.n_test)
+    return (f"accuracy {fixed(s.accuracy_mean, 4)} on fold 1 of {r.folds} ({s.n_test:,d} test images; 95% Wilson "
+            f"interval {fixed(ci.low, 4)}-{fixed(ci.high, 4)}), macro-F1 {fixed(s.f1_mean, 4)}")
 
 
 def confused_frame(c: ConfusionSummary) -> pd.DataFrame:
@@ -158,8 +178,7 @@ def page(ctx: CellContext, r: ClassifierResult) -> Page:
           "k-means++ seeding up to 10^6 k x rows and random rows beyond, lowest inertia kept); the pseudo-labels agree with the true labels at an "
           f"adjusted Rand index of {r.kmeans_ari:.3f}."),
         Bullets(
-            ("Best on true labels: ", Strong(CLASSIFIER_TITLES[best.classifier]), f", accuracy {pm(best.accuracy_mean, best.accuracy_std, 4)}, "
-             f"macro-F1 {pm(best.f1_mean, best.f1_std, 4)}"),
+            ("Best on true labels: ", Strong(CLASSIFIER_TITLES[best.classifier]), ", " + _accuracy_text(r, best)),
             (sampling,),
         ),
     ]
@@ -174,14 +193,17 @@ def page(ctx: CellContext, r: ClassifierResult) -> Page:
     # The bars compare the four classifiers on one task: the class subset when the linear models ran only there.
     scope = "subset" if r.linear_subset else "all"
     mean = np.array([[r.score(c, s, scope).accuracy_mean if r.score(c, s, scope) else np.nan for c in CLASSIFIERS] for s in sources])
+    # One scored fold has no spread over folds: no error bar (the caption says so).
     std = np.array([[r.score(c, s, scope).accuracy_std if r.score(c, s, scope) else np.nan for c in CLASSIFIERS] for s in sources])
+    one_fold_bars = any(sc.folds_scored < 2 for sc in r.scores if sc.scope == scope)
     sections = [
         Section(
             "Cross-validated accuracy",
             (
                 Table(
                     key=ctx.key("classifiers-scores"),
-                    caption=(f"Accuracy and macro-F1 (mean and standard deviation over {p.folds} folds) of each classifier "
+                    caption=(f"Accuracy and macro-F1 (mean and standard deviation over {p.folds} folds"
+                             f"{'; over the folds scored, where fewer' if _one_fold(r) else ''}) of each classifier "
                              f"on true labels and KMeans pseudo-labels ({ctx.label}). Macro-F1 weighs every identity "
                              "equally, so it falls below accuracy when small identities are misclassified."),
                     frame=frame,
@@ -193,8 +215,9 @@ def page(ctx: CellContext, r: ClassifierResult) -> Page:
                     key=ctx.key("classifiers-bars"),
                     caption=(f"Cross-validated accuracy per classifier and label source ({ctx.label}"
                              f"{f', seeded subset of {p.linear_max_identities:,d} classes' if r.linear_subset else ''}); error bars are "
-                             "the standard deviation over folds. A gap between true labels and pseudo-labels measures "
-                             "how much identity structure KMeans misses."),
+                             "the standard deviation over folds"
+                             f"{' (none where one fold was scored)' if one_fold_bars else ''}. A gap between true labels "
+                             "and pseudo-labels measures how much identity structure KMeans misses."),
                     plot=plot_bars,
                     data=_BarData(CLASSIFIERS, sources, mean, std),
                     in_paper=ctx.cell.subset == "all",
@@ -219,7 +242,8 @@ def page(ctx: CellContext, r: ClassifierResult) -> Page:
                     Table(
                         key=ctx.key("classifiers-confused"),
                         caption=(f"Identity pairs most often confused by the {CLASSIFIER_TITLES[c.classifier]} classifier "
-                                 f"(out-of-fold predictions, true labels, {ctx.label}); candidates for merged identities "
+                                 f"(out-of-fold predictions{' of the folds scored' if _one_fold(r) else ''}, true labels, "
+                                 f"{ctx.label}); candidates for merged identities "
                                  "or mislabelled images."),
                         frame=confused_frame(c),
                         max_rows=None,
@@ -292,5 +316,8 @@ def headline(r) -> str:
     if r.skipped or not true_scores:
         return ""
     best = max(true_scores, key=lambda s: (float(s.accuracy.mean()), s.classifier))
+    if best.folds_scored < 2:
+        return (f"best identity classifier {best.classifier}: accuracy {float(best.accuracy.mean()):.3f} on fold 1 of "
+                f"{r.folds} ({best.n_test:,d} test images).")
     return (f"best identity classifier {best.classifier}: cross-validated accuracy {float(best.accuracy.mean()):.3f} "
             f"\u00b1 {float(best.accuracy.std()):.3f} ({r.folds} folds).")

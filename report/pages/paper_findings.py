@@ -210,7 +210,8 @@ def best_classifiers(results: dict, confidence: float = 0.95) -> list[Classifier
         if r.skipped or not scores or source is None:
             continue
         best = max(scores, key=lambda s: (s.accuracy_mean, s.classifier))
-        n = int(source.n_samples)
+        # The predictions scored: every kept row, or the test rows of the folds scored ([classifiers] cv_max_rows).
+        n = int(best.n_test or source.n_samples)
         out.append(ClassifierRow(cell, best.classifier, wilson_interval(best.accuracy_mean * n, n, confidence), n))
     return out
 
