@@ -143,8 +143,18 @@ def approximate_knn(x: np.ndarray, k: int, nprobe: int = 4, recall_queries: int 
         pool = np.arange(n)
     else:
         pool = np.asarray(queries, dtype=np.int64)
-        index = cell_index(x, centres)  # every row's own cell
         probes = probe(x[pool], centres, max_probe).astype(np.int32)  # the searched rows' probes only
+        # Every row's own cell: the searched rows' first probe, the others' nearest centre (by row
+        # blocks, no copy of the unsearched rows).
+        cell = np.empty(n, dtype=np.int64)
+        cell[pool] = probes[:, 0]
+        unsearched = np.ones(n, dtype=bool)
+        unsearched[pool] = False
+        for start in range(0, n, 65536):
+            rows = np.flatnonzero(unsearched[start : start + 65536]) + start
+            if len(rows):
+                cell[rows] = probe(x[rows], centres, 1)[:, 0]
+        index = cell_index(x, centres, cell=cell)
     # Seeded rows of the pool searched exactly too, to measure the recall (`checked` indexes pool).
     checked = np.sort(np.random.default_rng(random_state + 1).choice(len(pool), size=min(len(pool), recall_queries),
                                                                      replace=False))

@@ -128,11 +128,7 @@ def brute_force_blocks(queries: np.ndarray, base: np.ndarray, k: int, allowed: n
         if allowed is not None:
             s[:, ~allowed[start : start + len(b)]] = np.inf
         ids = np.broadcast_to(np.arange(start, start + len(b), dtype=np.int64), s.shape)
-        keep = _top_k(s, ids, k)
-        all_s = np.concatenate([best_s, np.take_along_axis(s, keep, axis=1)], axis=1)
-        all_i = np.concatenate([best_i, np.take_along_axis(ids, keep, axis=1)], axis=1)
-        keep = _top_k(all_s, all_i, k)
-        best_s, best_i = np.take_along_axis(all_s, keep, axis=1), np.take_along_axis(all_i, keep, axis=1)
+        best_s, best_i = _merge_best(best_s, best_i, s, ids, k)
     return best_s, best_i
 
 
@@ -222,19 +218,24 @@ def _search_part(index: CellIndex, q: np.ndarray, k: int, probes: np.ndarray, me
                     qs, s = qs[improves], s[improves]
                     if not len(qs):
                         continue
-                ids = np.broadcast_to(members, s.shape)
-                keep = _top_k(s, ids, k)
-                all_s = np.concatenate([best_s[qs], np.take_along_axis(s, keep, axis=1)], axis=1)
-                all_i = np.concatenate([best_i[qs], np.take_along_axis(ids, keep, axis=1)], axis=1)
-                keep = _top_k(all_s, all_i, k)
-                best_s[qs] = np.take_along_axis(all_s, keep, axis=1)
-                best_i[qs] = np.take_along_axis(all_i, keep, axis=1)
+                best_s[qs], best_i[qs] = _merge_best(best_s[qs], best_i[qs], s, np.broadcast_to(members, s.shape), k)
     found = best_i >= 0
     if metric == "l2":
         values = np.where(found, best_s, np.inf).astype(np.float32)
     else:
         values = np.where(found, -best_s, -np.inf).astype(np.float32)
     return values, best_i
+
+
+def _merge_best(best_s: np.ndarray, best_i: np.ndarray, s: np.ndarray, ids: np.ndarray, k: int,
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` best of a running best list and one block's scores ``s`` (rows ``ids``), per query,
+    in :func:`_top_k`'s order (score, then row id)."""
+    keep = _top_k(s, ids, k)
+    all_s = np.concatenate([best_s, np.take_along_axis(s, keep, axis=1)], axis=1)
+    all_i = np.concatenate([best_i, np.take_along_axis(ids, keep, axis=1)], axis=1)
+    keep = _top_k(all_s, all_i, k)
+    return np.take_along_axis(all_s, keep, axis=1), np.take_along_axis(all_i, keep, axis=1)
 
 
 def _top_k(scores: np.ndarray, ids: np.ndarray, k: int) -> np.ndarray:
