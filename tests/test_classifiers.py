@@ -212,3 +212,19 @@ def _ctx():
     from report.contexts import CellContext
 
     return CellContext(cell=Cell("demo", "a", "all"), subset_description="all", synthetic=True, n_dims=16)
+
+
+def test_paper_methods_say_when_classifiers_were_scored_on_one_fold():
+    from types import SimpleNamespace
+
+    from analysis.config import load_config
+    from report.pages.paper_methods import estimators_section
+
+    cfg = load_config("configs/demo.toml")
+    x, ids = _clusters(k=8, per=15, spread=0.6, seed=4)
+    base = dict(folds=3, pca_dims=8, max_samples=0)
+    one = analyze_classifiers(_emb(x, ids), ClassifierParams(**base, cv_max_rows=100), 0)
+    full = analyze_classifiers(_emb(x, ids), ClassifierParams(**base), 0)
+    cell = _ctx().cell
+    text = lambda r: repr(estimators_section(SimpleNamespace(config=cfg, cell_results={"classifiers": {cell: r}})))
+    assert "scored on the first fold only" in text(one) and "scored on the first fold only" not in text(full)

@@ -177,9 +177,17 @@ def estimators_section(results) -> PaperSection:
         (f"DBSCAN: min_samples = {c.dbscan_min_samples}; eps swept over {eps_rule}, and the eps giving the most "
          "clusters (ties: the smallest) is reported, a rule that uses no labels.",),
         (f"Classifiers: {cl.folds}-fold stratified cross-validation; identities with fewer images than folds are "
-         "dropped.",),
+         "dropped"
+         + (f"; above {cl.cv_max_rows:,d} images the nearest-centroid and k-NN classifiers on all identities are "
+            "scored on the first fold only, with a Wilson interval over its predictions." if _one_fold(results) else "."),),
         (f"2-D maps: at most {m.max_samples:,d} seeded rows; trustworthiness with k = {m.trust_neighbors}.",),
     ),))
+
+
+def _one_fold(results) -> bool:
+    """Whether some cell's classifiers were scored on one fold ([classifiers] cv_max_rows)."""
+    return any(sc.folds_scored < r.folds for r in results.cell_results.get("classifiers", {}).values()
+               for sc in getattr(r, "scores", ()))
 
 
 def _subsampled(results) -> bool:
