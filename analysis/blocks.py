@@ -1,7 +1,7 @@
 """Row-block tasks of the quadratic passes, run on the Dask cluster when there is one.
 
-The all-pair histograms (:mod:`analysis.statistics.pair_histograms`) and the k-NN graph
-(:mod:`analysis.statistics.knn`) are sums / concatenations over independent blocks of rows.
+The all-pair histograms (:mod:`analysis.statistics.verification.pair_histograms`) and the k-NN graph
+(:mod:`analysis.statistics.classifiers.knn`) are sums / concatenations over independent blocks of rows.
 :func:`block_map` runs such blocks: as tasks of the same Dask cluster when it is called from
 inside a Dask task (``[study] backend = "dask"``, see :mod:`report.backend`), so that a single
 large cell spreads over every worker; otherwise one after another in this process.

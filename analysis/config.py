@@ -21,15 +21,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-from analysis.statistics.classifiers import ClassifierParams
-from analysis.statistics.audit import AuditParams
-from analysis.statistics.clustering import ClusteringParams
+from analysis.statistics.classifiers.classifiers import ClassifierParams
+from analysis.statistics.audit.audit import AuditParams
+from analysis.statistics.clustering.clustering import ClusteringParams
 from analysis.statistics.crossnet import CrossNetworkParams
 from analysis.statistics.discovery import DiscoveryParams
 from analysis.statistics.geometry import GeometryParams
 from analysis.statistics.manifold import ManifoldParams
 from analysis.statistics.recognizer import RecognitionParams
-from analysis.statistics.similarity import SimilarityParams
+from analysis.statistics.verification.similarity import SimilarityParams
 from analysis.statistics.subsets import parse_subset
 
 

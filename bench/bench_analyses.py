@@ -46,11 +46,11 @@ sys.path.insert(0, str(ROOT))
 # (name, module, compute function); modules or functions missing in the tree are skipped.
 ANALYSES = (
     ("geometry", "analysis.statistics.geometry", "analyze_geometry"),
-    ("similarity", "analysis.statistics.similarity", "analyze_similarity"),
-    ("clustering", "analysis.statistics.clustering", "analyze_clustering"),
-    ("classifiers", "analysis.statistics.classifiers", "analyze_classifiers"),
+    ("similarity", "analysis.statistics.verification.similarity", "analyze_similarity"),
+    ("clustering", "analysis.statistics.clustering.clustering", "analyze_clustering"),
+    ("classifiers", "analysis.statistics.classifiers.classifiers", "analyze_classifiers"),
     ("manifold", "analysis.statistics.manifold", "analyze_manifold"),
-    ("audit", "analysis.statistics.audit", "analyze_audit"),
+    ("audit", "analysis.statistics.audit.audit", "analyze_audit"),
 )
 BASELINES = ("baseline-kmeans-silhouette", "baseline-full-cosine")
 # 2-D maps of every row (the manifold analysis maps a 5,000-row sample by default).
@@ -101,8 +101,8 @@ def _baseline(name: str, emb, quick: bool) -> None:
     x = emb.normalized()
     y = emb.labels
     if name == "baseline-kmeans-silhouette":
-        from analysis.statistics.clustering import ClusteringParams
-        from analysis.statistics.kmeans import k_grid
+        from analysis.statistics.clustering.clustering import ClusteringParams
+        from analysis.statistics.clustering.kmeans import k_grid
 
         n_id = len(emb.identity_names)
         ks = [n_id] if quick else list(k_grid(n_id, len(x), ClusteringParams()))

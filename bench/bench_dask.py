@@ -15,8 +15,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from analysis.statistics.knn import neighbour_graph  # noqa: E402
-from analysis.statistics.pair_histograms import pair_histograms  # noqa: E402
+from analysis.statistics.classifiers.knn import neighbour_graph  # noqa: E402
+from analysis.statistics.verification.pair_histograms import pair_histograms  # noqa: E402
 
 rng = np.random.default_rng(0)
 N, D = 20000, 512

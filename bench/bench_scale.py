@@ -3,9 +3,9 @@
 On synthetic 512-D embeddings of ``--size`` rows (about 25 per identity, as ``bench_analyses.py``):
 
 * similarity: the exact all-pair histograms vs genuine-exact + ``--impostor-samples`` sampled
-  impostor pairs (:mod:`analysis.statistics.sampled_pairs`); prints TAR at FAR 1e-3 / 1e-4 of
+  impostor pairs (:mod:`analysis.statistics.verification.sampled_pairs`); prints TAR at FAR 1e-3 / 1e-4 of
   both and the relative difference (target: within 2% at FAR 1e-4);
-* k-NN: the exact FAISS flat search vs IVF-Flat (:mod:`analysis.statistics.ann`, ``nprobe`` tuned
+* k-NN: the exact FAISS flat search vs IVF-Flat (:mod:`analysis.statistics.search.ann`, ``nprobe`` tuned
   on the recall of the neighbours a k = 3 vote reads, as in the classifiers); prints the
   measured recall and the 5-fold k-NN (k = 3) accuracy of both on the true labels, and their
   difference in points (target: within 0.5).
@@ -51,9 +51,9 @@ def worker(what: str, path: Path, impostor_samples: int) -> dict:
     t0 = time.perf_counter()
     out: dict = {}
     if what in ("sim-exact", "sim-sampled"):
-        from analysis.statistics.pair_histograms import pair_histograms
-        from analysis.statistics.sampled_pairs import sampled_pair_histograms
-        from analysis.statistics.verification import verification_metrics
+        from analysis.statistics.verification.pair_histograms import pair_histograms
+        from analysis.statistics.verification.sampled_pairs import sampled_pair_histograms
+        from analysis.statistics.verification.verification import verification_metrics
 
         if what == "sim-exact":
             h = pair_histograms(x, y)
@@ -65,7 +65,7 @@ def worker(what: str, path: Path, impostor_samples: int) -> dict:
     else:
         from sklearn.model_selection import StratifiedKFold
 
-        from analysis.statistics.knn import knn_predict, neighbour_graph
+        from analysis.statistics.classifiers.knn import knn_predict, neighbour_graph
 
         # vote_k = 3 and the labels: nprobe tuned on the leave-one-out 3-NN vote, as the classifiers do.
         graph = neighbour_graph(x, 16, exact_max_rows=1 if what == "knn-ann" else 0, random_state=0, vote_k=3, labels=y)

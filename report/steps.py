@@ -16,14 +16,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
-from analysis.statistics.audit import analyze_audit
-from analysis.statistics.classifiers import analyze_classifiers
-from analysis.statistics.clustering import analyze_clustering
+from analysis.statistics.audit.audit import analyze_audit
+from analysis.statistics.classifiers.classifiers import analyze_classifiers
+from analysis.statistics.clustering.clustering import analyze_clustering
 from analysis.statistics.crossnet import analyze_crossnet
 from analysis.statistics.discovery import analyze_discovery
 from analysis.statistics.geometry import analyze_geometry
 from analysis.statistics.manifold import analyze_manifold
-from analysis.statistics.similarity import analyze_similarity
+from analysis.statistics.verification.similarity import analyze_similarity
 from analysis.types import Cell
 from report.contexts import CellContext, DatasetContext
 from report.pages import audit, classifiers, clustering, crossnet, discovery, geometry, manifold, similarity

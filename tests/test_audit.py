@@ -1,4 +1,4 @@
-"""Tests of analysis.statistics.audit and its page (report.pages.audit)."""
+"""Tests of analysis.statistics.audit.audit and its page (report.pages.audit)."""
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import silhouette_samples
 
-from analysis.statistics.audit import AuditParams, analyze_audit
-from analysis.statistics.image_audit import centroid_scores, near_duplicate_pairs
+from analysis.statistics.audit.audit import AuditParams, analyze_audit
+from analysis.statistics.audit.image_audit import centroid_scores, near_duplicate_pairs
 from analysis.embedding.synthetic import SyntheticDatasetOptions, SyntheticNetworkOptions, generate, planted_mislabels
 from analysis.types import Cell, EmbeddingSet, l2_normalize
 from report.model import Figure, Table
@@ -171,7 +171,7 @@ def test_page_renders_and_ranks_by_margin(demo_result):
 @pytest.mark.parametrize("threshold", [0.995, 0.9, 0.5])
 def test_near_duplicates_match_brute_force(threshold):
     # The projected screen must never lose a pair: compare with every pair's exact cosine.
-    from analysis.statistics.image_audit import near_duplicate_pairs
+    from analysis.statistics.audit.image_audit import near_duplicate_pairs
 
     rng = np.random.default_rng(7)
     centres = rng.normal(size=(30, 64))
@@ -188,7 +188,7 @@ def test_near_duplicates_match_brute_force(threshold):
 def test_split_audit_on_worker_processes_equals_the_serial_run(monkeypatch):
     """Many identities: the 2-means run on loky workers by chunks; every field equals the serial run's."""
     import analysis.blocks
-    from analysis.statistics import audit_split
+    from analysis.statistics.audit import split as audit_split
 
     rng = np.random.default_rng(31)
     sizes = rng.integers(4, 30, size=70)

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from analysis.embedding.synthetic import SyntheticDatasetOptions, SyntheticNetworkOptions, generate
-from analysis.statistics.audit import AuditParams, analyze_audit
-from analysis.statistics.audit_thresholds import derive_thresholds, genuine_pair_cosines
+from analysis.statistics.audit.audit import AuditParams, analyze_audit
+from analysis.statistics.audit.thresholds import derive_thresholds, genuine_pair_cosines
 from tests.audit_planting import dlib_like, plant_errors, relabel
 
 NETS = {

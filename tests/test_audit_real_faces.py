@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from analysis.statistics.audit import AuditParams, analyze_audit
+from analysis.statistics.audit.audit import AuditParams, analyze_audit
 from tests.audit_planting import plant_errors, relabel
 from tests.face_fixtures import need_celebrity, need_dlib
 

@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 
 from analysis.blocks import block_map, in_dask_task
-from analysis.statistics.knn import QUERY_BLOCK, neighbour_graph
-from analysis.statistics.pair_histograms import pair_histograms
+from analysis.statistics.classifiers.knn import QUERY_BLOCK, neighbour_graph
+from analysis.statistics.verification.pair_histograms import pair_histograms
 from report.backend import run_tasks, worker_count
 
 

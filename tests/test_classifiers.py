@@ -1,11 +1,11 @@
-"""Tests of analysis.statistics.classifiers and its page."""
+"""Tests of analysis.statistics.classifiers.classifiers and its page."""
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.statistics.classifiers import (
+from analysis.statistics.classifiers.classifiers import (
     CLASSIFIERS,
     ClassifierParams,
     CosineCentroidClassifier,
@@ -130,7 +130,7 @@ def test_graph_knn_matches_scikit_learn():
     # rows whose m nearest rows hold fewer than k training rows (searched again exactly).
     from sklearn.neighbors import KNeighborsClassifier
 
-    from analysis.statistics.knn import knn_predict, neighbour_graph
+    from analysis.statistics.classifiers.knn import knn_predict, neighbour_graph
 
     rng = np.random.default_rng(3)
     x = rng.normal(size=(300, 12)).astype(np.float32)
@@ -145,7 +145,7 @@ def test_graph_knn_matches_scikit_learn():
     # An approximate graph searches its short rows among the training rows in place: same answer.
     import dataclasses
 
-    from analysis.statistics.ann import AnnReport
+    from analysis.statistics.search.ann import AnnReport
 
     approx = dataclasses.replace(graph, ann=AnnReport("test", 1, 1, 1.0, 1))
     np.testing.assert_array_equal(knn_predict(approx, train, test, y, 3), ref)
@@ -172,7 +172,7 @@ def test_one_fold_above_cv_max_rows_equals_the_first_fold_of_the_full_run():
     """Above [classifiers] cv_max_rows the all-class centroid and k-NN are scored on fold 1 only, with
     the neighbour search made for the rows that fold tests: the same predictions as fold 1 of the full
     run; the class subset of the linear models keeps every fold; the page says which."""
-    from analysis.statistics.knn import neighbour_graph
+    from analysis.statistics.classifiers.knn import neighbour_graph
     from report.pages import classifiers as sec
     from report.pages.approximations import classifiers_note
 
@@ -203,7 +203,7 @@ def test_one_fold_above_cv_max_rows_equals_the_first_fold_of_the_full_run():
     np.testing.assert_array_equal(part.index[q], whole.index[q])
     assert np.array_equal(part.searched, q) and (np.delete(part.index, q, axis=0) == -1).all()
     with pytest.raises(ValueError, match="not searched"):
-        from analysis.statistics.knn import knn_predict
+        from analysis.statistics.classifiers.knn import knn_predict
         knn_predict(part, np.arange(1, len(x)), np.array([1]), np.zeros(len(x), dtype=int), 3)
 
 

@@ -1,12 +1,12 @@
-"""Tests of analysis.statistics.clustering and report.pages.clustering."""
+"""Tests of analysis.statistics.clustering.clustering and report.pages.clustering."""
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.statistics.clustering import ClusteringParams, analyze_clustering
-from analysis.statistics.kmeans import k_grid
+from analysis.statistics.clustering.clustering import ClusteringParams, analyze_clustering
+from analysis.statistics.clustering.kmeans import k_grid
 from analysis.config import ConfigError, build_dataclass
 from analysis.embedding.synthetic import SyntheticDatasetOptions, SyntheticNetworkOptions, generate
 from analysis.types import Cell, EmbeddingSet
@@ -108,7 +108,7 @@ def test_switched_off_methods_are_recorded():
 
 
 def test_identity_sample_keeps_whole_identities():
-    from analysis.statistics.clustering import identity_sample
+    from analysis.statistics.clustering.clustering import identity_sample
 
     labels = np.repeat(np.arange(10), [5, 1, 8, 3, 20, 2, 7, 4, 6, 9])
     for seed in range(5):

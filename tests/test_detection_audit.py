@@ -7,8 +7,8 @@ import pytest
 
 from analysis.embedding.face_detections import face_detections
 from analysis.embedding.face_worker import TRACE_COLUMNS
-from analysis.statistics.audit import AuditParams, analyze_audit
-from analysis.statistics.detection_audit import detection_suspects
+from analysis.statistics.audit.audit import AuditParams, analyze_audit
+from analysis.statistics.audit.detection import detection_suspects
 from analysis.types import Cell, EmbeddingSet
 from report.contexts import CellContext
 from report.pages import audit as section

@@ -1,4 +1,4 @@
-"""analysis.statistics.folds: the same folds as scikit-learn's StratifiedKFold, faster."""
+"""analysis.statistics.classifiers.folds: the same folds as scikit-learn's StratifiedKFold, faster."""
 from __future__ import annotations
 
 import warnings
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from sklearn.model_selection import StratifiedKFold
 
-from analysis.statistics.folds import stratified_splits, stratified_test_folds
+from analysis.statistics.classifiers.folds import stratified_splits, stratified_test_folds
 
 
 def _sklearn_folds(y, n_splits, seed):

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.statistics.audit import AuditParams, analyze_audit
+from analysis.statistics.audit.audit import AuditParams, analyze_audit
 from analysis.statistics.galleries import (
     GalleryParams,
     closest_rows,

@@ -4,9 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from analysis.statistics.classifiers import ClassifierParams, pseudo_labels
-from analysis.statistics.clustering_params import ClusteringParams
-from analysis.statistics.kmeans import _fit_kmeans
+from analysis.statistics.classifiers.classifiers import ClassifierParams, pseudo_labels
+from analysis.statistics.clustering.params import ClusteringParams
+from analysis.statistics.clustering.kmeans import _fit_kmeans
 
 
 def _blobs():

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 from sklearn.exceptions import UndefinedMetricWarning
 
-from analysis.statistics import metrics
+from analysis.statistics.clustering import metrics
 from analysis.statistics.geometry import pca_dimensions, twonn_dimension
-from analysis.statistics.pair_histograms import pair_histograms
-from analysis.statistics.verification import verification_metrics
+from analysis.statistics.verification.pair_histograms import pair_histograms
+from analysis.statistics.verification.verification import verification_metrics
 
 
 def test_d_prime_of_identical_embeddings_is_undefined_not_infinite():

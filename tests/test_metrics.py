@@ -1,4 +1,4 @@
-"""Tests of analysis.statistics.metrics in the style of scikit-learn's metrics/cluster/tests/test_common.py:
+"""Tests of analysis.statistics.clustering.metrics in the style of scikit-learn's metrics/cluster/tests/test_common.py:
 a registry of metrics checked for common properties, plus worked examples with known answers and
 brute-force definitions."""
 from __future__ import annotations
@@ -8,7 +8,7 @@ import itertools
 import numpy as np
 import pytest
 
-from analysis.statistics import metrics as m
+from analysis.statistics.clustering import metrics as m
 
 # --------------------------------------------------------------------------- registries
 EXTERNAL = {

@@ -4,11 +4,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from analysis.statistics.ann import approximate_knn
-from analysis.statistics.knn import knn_predict, neighbour_graph
-from analysis.statistics.pair_histograms import pair_histograms
-from analysis.statistics.sampled_pairs import far_interval, sampled_pair_histograms
-from analysis.statistics.verification import verification_metrics
+from analysis.statistics.search.ann import approximate_knn
+from analysis.statistics.classifiers.knn import knn_predict, neighbour_graph
+from analysis.statistics.verification.pair_histograms import pair_histograms
+from analysis.statistics.verification.sampled_pairs import far_interval, sampled_pair_histograms
+from analysis.statistics.verification.verification import verification_metrics
 
 
 def _clustered(n: int, d: int, k: int, seed: int, spread: float = 0.8):
@@ -73,7 +73,7 @@ def test_neighbour_graph_switches_to_approximate_above_the_limit_and_knn_still_p
 
 
 def test_similarity_page_says_when_impostors_were_sampled():
-    from analysis.statistics.similarity import SimilarityParams, analyze_similarity
+    from analysis.statistics.verification.similarity import SimilarityParams, analyze_similarity
     from analysis.types import EmbeddingSet, Cell
     from report.contexts import CellContext
     from report.pages import similarity as page_mod

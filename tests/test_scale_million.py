@@ -8,11 +8,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from analysis.statistics.audit_large import centroid_scores_indexed, near_duplicates_indexed, top_centroid_pairs
-from analysis.statistics.centre_search import MIN_INDEXED_CENTRES, nearest_centre, use_index
-from analysis.statistics.classifiers import CosineCentroidClassifier
-from analysis.statistics.image_audit import centroid_scores, near_duplicate_pairs
-from analysis.statistics.kmeans import _assign, assign
+from analysis.statistics.audit.large import centroid_scores_indexed, near_duplicates_indexed, top_centroid_pairs
+from analysis.statistics.search.centre_search import MIN_INDEXED_CENTRES, nearest_centre, use_index
+from analysis.statistics.classifiers.classifiers import CosineCentroidClassifier
+from analysis.statistics.audit.image_audit import centroid_scores, near_duplicate_pairs
+from analysis.statistics.clustering.kmeans import _assign, assign
 from analysis.types import Cell, EmbeddingSet, l2_normalize
 from report.contexts import CellContext
 
@@ -113,8 +113,8 @@ def test_indexed_near_duplicates_find_the_exact_pairs():
 def test_grouped_ami_equals_scikit_learn():
     from sklearn.metrics import adjusted_mutual_info_score
 
-    from analysis.statistics import metrics
-    from analysis.statistics.mutual_info import adjusted_mutual_info_grouped
+    from analysis.statistics.clustering import metrics
+    from analysis.statistics.clustering.mutual_info import adjusted_mutual_info_grouped
 
     rng = np.random.default_rng(7)
     t = np.repeat(np.arange(300), 12)
@@ -127,7 +127,7 @@ def test_grouped_ami_equals_scikit_learn():
 
 
 def test_sparse_confusion_equals_dense(monkeypatch):
-    from analysis.statistics import confusion
+    from analysis.statistics.classifiers import confusion
 
     rng = np.random.default_rng(8)
     y = rng.integers(0, 40, 3000)
@@ -155,7 +155,7 @@ def test_indexed_centroid_classifier_agrees_with_exact():
 
 def test_similarity_and_geometry_matrices_of_sampled_identities_keep_exact_neighbours():
     from analysis.statistics.geometry import GeometryParams, analyze_geometry
-    from analysis.statistics.similarity import SimilarityParams, analyze_similarity
+    from analysis.statistics.verification.similarity import SimilarityParams, analyze_similarity
     from report.pages import geometry as geometry_page
     from report.pages import similarity as similarity_page
 
@@ -177,8 +177,8 @@ def test_similarity_and_geometry_matrices_of_sampled_identities_keep_exact_neigh
 
 
 def test_clustering_and_audit_pages_state_their_approximations():
-    from analysis.statistics.audit import AuditParams, analyze_audit
-    from analysis.statistics.clustering import ClusteringParams, analyze_clustering
+    from analysis.statistics.audit.audit import AuditParams, analyze_audit
+    from analysis.statistics.clustering.clustering import ClusteringParams, analyze_clustering
     from report.pages import audit as audit_page
     from report.pages import clustering as clustering_page
 
@@ -217,7 +217,7 @@ def test_clustering_and_audit_pages_state_their_approximations():
 def test_cell_search_probing_every_cell_is_the_exact_search(metric):
     import faiss
 
-    from analysis.statistics.ivf_blas import cell_index, probe, search_cells, train_centres
+    from analysis.statistics.search.ivf_blas import cell_index, probe, search_cells, train_centres
 
     x, _ = _clustered(3000, 24, 50, seed=12)
     base, queries = x[:2000], x[2000:]
@@ -237,7 +237,7 @@ def test_cell_search_probing_every_cell_is_the_exact_search(metric):
 
 
 def test_pseudo_labels_cap_k_at_the_fitted_rows():
-    from analysis.statistics.classifiers import pseudo_labels
+    from analysis.statistics.classifiers.pseudo_labels import pseudo_labels
 
     x = np.random.default_rng(13).normal(size=(500, 16)).astype(np.float32)
     # 800 clusters asked of a 300-row fit (a million images of 40,000 identities fitted on 10,000 rows).
@@ -249,7 +249,7 @@ def test_spherical_cells_of_unit_rows_have_no_hub():
     """Plain k-means of unit rows leaves short centres that take the rows of many identities (a hub
     cell every query probes); spherical cells do not. Measured here on the project's generator."""
     from analysis.embedding.synthetic import SyntheticDatasetOptions, SyntheticNetworkOptions, generate
-    from analysis.statistics.ivf_blas import cell_index, train_centres
+    from analysis.statistics.search.ivf_blas import cell_index, train_centres
 
     emb = generate(SyntheticDatasetOptions(n_identities=400, seed=3), {"a": SyntheticNetworkOptions()}, "t", 0)["a"]
     x = emb.normalized().astype(np.float32)
@@ -264,8 +264,8 @@ def test_spherical_cells_of_unit_rows_have_no_hub():
 
 
 def test_approximate_knn_trains_spherical_cells_for_unit_rows(monkeypatch):
-    import analysis.statistics.ivf_blas as ivf
-    from analysis.statistics.ann import approximate_knn
+    import analysis.statistics.search.ivf_blas as ivf
+    from analysis.statistics.search.ann import approximate_knn
 
     seen = []
     real = ivf.train_centres
@@ -278,7 +278,7 @@ def test_approximate_knn_trains_spherical_cells_for_unit_rows(monkeypatch):
 
 @pytest.mark.parametrize("metric", ["l2", "ip"])
 def test_brute_force_keeps_the_k_best_with_ties_by_position(metric):
-    from analysis.statistics.ivf_blas import _brute_force
+    from analysis.statistics.search.ivf_blas import _brute_force
 
     rng = np.random.default_rng(22)
     base = l2_normalize(rng.normal(size=(300, 8))).astype(np.float32)
@@ -293,8 +293,8 @@ def test_brute_force_keeps_the_k_best_with_ties_by_position(metric):
 
 
 def test_knn_nprobe_is_tuned_on_the_vote_and_the_page_says_so():
-    from analysis.statistics.ann import _loo_votes, approximate_knn
-    from analysis.statistics.classifiers import ClassifierParams, analyze_classifiers
+    from analysis.statistics.search.ann import _loo_votes, approximate_knn
+    from analysis.statistics.classifiers.classifiers import ClassifierParams, analyze_classifiers
     from report.pages.approximations import classifiers_note
 
     # The leave-one-out vote: the query itself and unfilled slots are skipped, ties go to the smallest label.
@@ -326,7 +326,7 @@ def test_centroid_classifier_indexes_a_small_test_fold_of_a_large_training_set()
 
 
 def test_compact_rows_equals_boolean_indexing():
-    from analysis.statistics.large_sets import compact_rows
+    from analysis.statistics.search.large_sets import compact_rows
 
     rng = np.random.default_rng(24)
     x = rng.normal(size=(1000, 7)).astype(np.float32)
@@ -340,9 +340,9 @@ def test_compact_rows_equals_boolean_indexing():
 def test_approximate_graph_of_some_rows_and_one_scored_fold():
     """The approximate search for some rows only: every row indexed, the queries searched, the recall
     measured among them; with one scored fold the classifiers search only the rows it tests."""
-    from analysis.statistics.ann import approximate_knn
-    from analysis.statistics.classifiers import ClassifierParams, analyze_classifiers
-    from analysis.statistics.ivf_blas import brute_force_blocks, _brute_force
+    from analysis.statistics.search.ann import approximate_knn
+    from analysis.statistics.classifiers.classifiers import ClassifierParams, analyze_classifiers
+    from analysis.statistics.search.ivf_blas import brute_force_blocks, _brute_force
 
     x, y = _clustered(3000, 16, 60, seed=25)
     x = x.astype(np.float32)
@@ -363,7 +363,7 @@ def test_approximate_graph_of_some_rows_and_one_scored_fold():
 def test_cell_search_in_parts_on_threads_does_not_depend_on_the_thread_count(monkeypatch):
     from threadpoolctl import threadpool_limits
 
-    from analysis.statistics import ivf_blas
+    from analysis.statistics.search import ivf_blas
 
     x, _ = _clustered(4000, 24, 80, seed=26)
     x = l2_normalize(x).astype(np.float32)
@@ -384,7 +384,7 @@ def test_cell_search_in_parts_on_threads_does_not_depend_on_the_thread_count(mon
 
 
 def test_blocked_brute_force_with_an_allowed_mask(monkeypatch):
-    from analysis.statistics import ivf_blas
+    from analysis.statistics.search import ivf_blas
 
     rng = np.random.default_rng(27)
     x = rng.normal(size=(3000, 12)).astype(np.float32)

@@ -1,13 +1,13 @@
-"""Tests of analysis.statistics.similarity and its page."""
+"""Tests of analysis.statistics.verification.similarity and its page."""
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.statistics.pair_histograms import pair_histograms
-from analysis.statistics.similarity import SimilarityParams, analyze_similarity
-from analysis.statistics.verification import best_threshold, pairs_protocol
+from analysis.statistics.verification.pair_histograms import pair_histograms
+from analysis.statistics.verification.similarity import SimilarityParams, analyze_similarity
+from analysis.statistics.verification.verification import best_threshold, pairs_protocol
 from analysis.types import EmbeddingSet, l2_normalize
 
 

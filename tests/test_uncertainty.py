@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from analysis.statistics.similarity import SimilarityParams, analyze_similarity
+from analysis.statistics.verification.similarity import SimilarityParams, analyze_similarity
 from analysis.statistics.uncertainty import (
     Interval, bootstrap_verification, compare_intervals, tar_estimability, wilson_interval,
 )

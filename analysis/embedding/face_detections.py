@@ -1,7 +1,7 @@
 """Kept-face facts of an extraction's traceability table, for the audit's detection suspects.
 
 The trace (:data:`analysis.embedding.face_worker.TRACE_COLUMNS`) has one row per candidate
-face; the audit (:mod:`analysis.statistics.detection_audit`) needs one row per embedded image:
+face; the audit (:mod:`analysis.statistics.audit.detection`) needs one row per embedded image:
 the kept face's score, box size, distance to the image centre and the several-faces columns.
 """
 from __future__ import annotations
@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.embedding.faces import OTHER_FACE
-from analysis.statistics.detection_audit import FaceDetections
+from analysis.statistics.audit.detection import FaceDetections
 
 
 def face_detections(trace: pd.DataFrame, detector: str = "") -> FaceDetections:

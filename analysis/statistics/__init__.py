@@ -1,13 +1,16 @@
 """The statistics half: what an embedding set says about identities.
 
-What lives here: subsets of a set (``subsets``), per-identity geometry and intrinsic dimension
-(``geometry``), similarity (``similarity``: centroids, nearest other identity; ``pair_histograms``:
-exact chunked all-pairs statistics; ``verification``: EER, ROC, TAR@FAR, d', pairs protocols),
-metric definitions shared by the analyses (``metrics``), clustering (``clustering`` with
-``clustering_params``, the ``kmeans`` sweep and ``cluster_scores``: internal and external scores),
-2-D maps (``manifold``), identity classifiers (``classifiers`` with the shared exact k-NN graph in
-``knn``), the label-noise audit (``audit``: identities; ``image_audit``: images and near-duplicates),
-comparisons across networks (``crossnet``) and the choice of faces for the galleries (``galleries``).
+One sub-package per family of analyses (as ``sklearn/metrics/cluster/``), flat modules for the rest:
+
+* ``verification/``: similarity, exact pair histograms, EER/ROC/TAR@FAR/d', sampled pairs;
+* ``clustering/``: the clustering analysis, its sweep, scores and metric definitions;
+* ``classifiers/``: identity classifiers, the k-NN graph, folds, pseudo-labels, confusion;
+* ``audit/``: the label-noise audit and its per-image, split, detection and large-set parts;
+* ``search/``: the approximate large-set paths (inverted-file searches, row-block passes);
+* ``subsets``, ``geometry`` (per-identity geometry, intrinsic dimension; ``pca_solver``),
+  ``manifold`` (2-D maps), ``uncertainty`` (bootstrap and Wilson intervals), ``crossnet``
+  (across networks), ``discovery`` and ``naming`` (unlabelled photos), ``recognizer`` (the model
+  ``predict`` uses), ``galleries`` (the faces shown in the galleries).
 
 The rule: arrays (an :class:`analysis.types.EmbeddingSet`) and a frozen params dataclass in,
 a frozen result dataclass out. No file access, no plotting, no global random state (every

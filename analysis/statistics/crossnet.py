@@ -30,7 +30,7 @@ import numpy as np
 from scipy.stats import spearmanr
 from sklearn.neighbors import NearestNeighbors
 
-from analysis.statistics.image_audit import centroid_scores
+from analysis.statistics.audit.image_audit import centroid_scores
 from analysis.types import EmbeddingSet, l2_normalize
 
 

@@ -267,7 +267,7 @@ def pairs_from_confusion(names: np.ndarray, pair_a: np.ndarray, pair_b: np.ndarr
                          n_pairs: int) -> tuple[tuple[str, str, float], ...]:
     """The first ``n_pairs`` confused pairs with at least one error, as ``(a, b, errors)``.
 
-    The inputs are those of :class:`analysis.statistics.classifiers.ConfusionSummary` (pairs already ranked
+    The inputs are those of :class:`analysis.statistics.classifiers.classifiers.ConfusionSummary` (pairs already ranked
     by errors, most first); ``names[pair_a]`` and ``names[pair_b]`` are identity names.
     """
     out = []
@@ -343,7 +343,7 @@ def suspect_order(rows: np.ndarray, margin: np.ndarray, silhouette: np.ndarray, 
     """Positions of the suspected images in ranking order (the audit table's order).
 
     Most negative margin first (NaN margins, from single-image identities, last), then lowest
-    silhouette, then row. The arguments are the arrays of :class:`analysis.statistics.audit.ImageScores`.
+    silhouette, then row. The arguments are the arrays of :class:`analysis.statistics.audit.audit.ImageScores`.
 
     Returns
     -------
@@ -365,7 +365,7 @@ def mislabel_samples(rows: np.ndarray, nearest: np.ndarray, margin: np.ndarray, 
     ----------
     rows, nearest, margin : ndarray of shape (m,)
         Audited row positions, label code of the nearest other centroid and margins
-        (:class:`analysis.statistics.audit.ImageScores`).
+        (:class:`analysis.statistics.audit.audit.ImageScores`).
     order : ndarray of int
         Positions into those arrays, ranked (:func:`suspect_order`).
     names : ndarray of str
@@ -413,12 +413,12 @@ def select_gallery(emb: EmbeddingSet, clustering: Any = None, classifiers: Any =
     ----------
     emb : EmbeddingSet
         The cell's rows (the subset the analyses ran on).
-    clustering : analysis.statistics.clustering.ClusteringResult, optional
+    clustering : analysis.statistics.clustering.clustering.ClusteringResult, optional
         Its ``pseudo_labels`` (KMeans with about one cluster per identity) make the montage.
-    classifiers : analysis.statistics.classifiers.ClassifierResult, optional
+    classifiers : analysis.statistics.classifiers.classifiers.ClassifierResult, optional
         Its ``confusion`` gives the confused pairs; without it (or without any error), the
         pairs of most similar centroids are shown instead.
-    audit : analysis.statistics.audit.AuditResult, optional
+    audit : analysis.statistics.audit.audit.AuditResult, optional
         Its per-image scores give the suspected mislabels.
     params : GalleryParams
     ignore : sequence of str

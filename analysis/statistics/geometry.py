@@ -19,7 +19,7 @@ import numpy as np
 from sklearn.neighbors import NearestNeighbors
 from threadpoolctl import threadpool_limits
 
-from analysis.statistics.centroid_pairs import matrix_identities
+from analysis.statistics.search.centroid_pairs import matrix_identities
 from analysis.statistics.pca_solver import pca as pca_by_shape
 from analysis.types import EmbeddingSet, l2_normalize
 

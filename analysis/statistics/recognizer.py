@@ -1,7 +1,7 @@
 """A recogniser for new photos: the study's best classifier, refitted on every face, with an "unknown" threshold.
 
 :func:`fit_recognizer` takes the classifier with the highest cross-validated accuracy on the true
-labels (:mod:`analysis.statistics.classifiers`), refits it on every L2-normalised embedding of
+labels (:mod:`analysis.statistics.classifiers.classifiers`), refits it on every L2-normalised embedding of
 the cell and keeps only arrays, so that it can be saved without pickle
 (:mod:`report.recognizer_files` writes ``.npz`` + JSON):
 

@@ -91,7 +91,7 @@ def tar_estimability(
     """TAR, threshold and accepted impostors at ``level`` on a ROC, and why it is not estimable ("" when it is).
 
     The operating point is the ROC point with the largest TAR whose FAR does not exceed
-    ``level`` (as :func:`analysis.statistics.verification.verification_metrics` reads it).
+    ``level`` (as :func:`analysis.statistics.verification.verification.verification_metrics` reads it).
     """
     far = np.asarray(far, dtype=float)
     need = int(math.ceil(min_impostor_pairs / level))

@@ -1,11 +1,11 @@
 """The notes that say, on every page that uses one, which large-set approximation ran and how good it was.
 
 Above ``[similarity] exact_max_rows`` rows the impostor histogram is a seeded sample
-(:mod:`analysis.statistics.sampled_pairs`); above ``[classifiers] knn_exact_max_rows`` the k-NN
-search is approximate (:mod:`analysis.statistics.ann`); above ``[clustering] assign_exact_max_rows``,
+(:mod:`analysis.statistics.verification.sampled_pairs`); above ``[classifiers] knn_exact_max_rows`` the k-NN
+search is approximate (:mod:`analysis.statistics.search.ann`); above ``[clustering] assign_exact_max_rows``,
 ``[classifiers] knn_exact_max_rows`` and ``[audit] exact_max_rows`` nearest-centre searches go through
-a FAISS index of the centres (:mod:`analysis.statistics.centre_search`) and the audit's pair passes
-are sampled or indexed (:mod:`analysis.statistics.audit_large`); above ``matrix_max_identities``
+a FAISS index of the centres (:mod:`analysis.statistics.search.centre_search`) and the audit's pair passes
+are sampled or indexed (:mod:`analysis.statistics.audit.large`); above ``matrix_max_identities``
 the centroid matrices cover a seeded sample of identities; above ``[classifiers] cv_max_rows`` the
 nearest-centroid and k-NN classifiers are scored on one fold. Exact runs get no note.
 """
@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from analysis.statistics.audit import AuditResult
-from analysis.statistics.centre_search import CentreSearch
-from analysis.statistics.classifiers import ClassifierResult
-from analysis.statistics.clustering import ClusteringResult
+from analysis.statistics.audit.audit import AuditResult
+from analysis.statistics.search.centre_search import CentreSearch
+from analysis.statistics.classifiers.classifiers import ClassifierResult
+from analysis.statistics.clustering.clustering import ClusteringResult
 from analysis.statistics.geometry import GeometryResult
-from analysis.statistics.sampled_pairs import far_interval
-from analysis.statistics.similarity import SimilarityResult
+from analysis.statistics.verification.sampled_pairs import far_interval
+from analysis.statistics.verification.similarity import SimilarityResult
 from report.format import count, pct
 from report.model import Admonition, Text
 

@@ -7,7 +7,7 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from analysis.statistics.audit import AuditResult
+from analysis.statistics.audit.audit import AuditResult
 from analysis.statistics.galleries import suspect_order
 from analysis.types import Cell
 from report import plotting

@@ -7,7 +7,7 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from analysis.statistics.classifiers import CLASSIFIER_TITLES, CLASSIFIERS, ClassifierResult, ConfusionSummary
+from analysis.statistics.classifiers.classifiers import CLASSIFIER_TITLES, CLASSIFIERS, ClassifierResult, ConfusionSummary
 from analysis.statistics.uncertainty import wilson_interval
 from analysis.types import Cell
 from report import plotting

@@ -7,9 +7,9 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from analysis.statistics.cluster_scores import ExternalScores
-from analysis.statistics.clustering import ClusteringResult, Dendrogram, DBSCANSweep
-from analysis.statistics.kmeans import KMeansSweep, SilhouetteDiagram
+from analysis.statistics.clustering.scores import ExternalScores
+from analysis.statistics.clustering.clustering import ClusteringResult, Dendrogram, DBSCANSweep
+from analysis.statistics.clustering.kmeans import KMeansSweep, SilhouetteDiagram
 from analysis.types import Cell
 from report import plotting
 from report.format import count, fixed

@@ -14,7 +14,7 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from analysis.statistics.similarity import SimilarityResult
+from analysis.statistics.verification.similarity import SimilarityResult
 from analysis.types import Cell
 from report import plotting
 from report.escape import slugify

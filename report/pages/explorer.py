@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analysis.statistics.audit import AuditResult
+from analysis.statistics.audit.audit import AuditResult
 from analysis.statistics.manifold import ManifoldResult
 from report.contexts import CellContext
 from report.model import Code, Explorer, P, Page, Section, Strong

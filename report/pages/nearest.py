@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analysis.statistics.similarity import SimilarityResult
+from analysis.statistics.verification.similarity import SimilarityResult
 from report.pages.junk import is_junk
 
 
@@ -19,7 +19,7 @@ def nearest_frame(r: SimilarityResult, junk_labels: tuple[str, ...] = ()) -> pd.
     neighbor, cosine, distance = nn.neighbor.copy(), nn.cosine.copy(), nn.distance.copy()
     if junk.any() and (~junk).sum() > 1 and getattr(r, "centroids", None) is not None:
         # Matrices of a sample of identities only (large sets): search all centroids, junk excluded.
-        from analysis.statistics.centroid_pairs import nearest_other_centroids
+        from analysis.statistics.search.centroid_pairs import nearest_other_centroids
 
         neighbor, cosine, distance = nearest_other_centroids(r.centroids, exclude=junk)
     elif junk.any() and (~junk).sum() > 1:

@@ -7,9 +7,9 @@ from typing import Mapping
 import numpy as np
 import pandas as pd
 
-from analysis.statistics.pair_histograms import PairHistograms
-from analysis.statistics.similarity import SimilarityResult
-from analysis.statistics.verification import Verification
+from analysis.statistics.verification.pair_histograms import PairHistograms
+from analysis.statistics.verification.similarity import SimilarityResult
+from analysis.statistics.verification.verification import Verification
 from analysis.types import Cell
 from report import plotting
 from report.format import fixed, pct, pm

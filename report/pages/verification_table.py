@@ -1,6 +1,6 @@
 """The verification table of a cell's similarity page: values, intervals and why a TAR is missing.
 
-Values come from :class:`analysis.statistics.verification.Verification`; intervals and the
+Values come from :class:`analysis.statistics.verification.verification.Verification`; intervals and the
 estimability of each TAR@FAR from ``SimilarityResult.uncertainty``
 (:mod:`analysis.statistics.uncertainty`), the same objects the paper's tables read.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from analysis.statistics.similarity import SimilarityResult
+from analysis.statistics.verification.similarity import SimilarityResult
 
 
 def far_label(f: float) -> str:

@@ -21,8 +21,8 @@ Three views of how identities sit relative to each other, all on L2-normalised v
 Labels are taken as given: a junk group such as ``unknown`` counts as one identity, so its
 pairs are "genuine" although nothing says they are the same person; pages say so.
 
-The all-pairs histograms are computed in :mod:`analysis.statistics.pair_histograms`, the
-verification metrics and the pairs protocol in :mod:`analysis.statistics.verification`.
+The all-pairs histograms are computed in :mod:`analysis.statistics.verification.pair_histograms`, the
+verification metrics and the pairs protocol in :mod:`analysis.statistics.verification.verification`.
 """
 from __future__ import annotations
 
@@ -32,12 +32,12 @@ from typing import Sequence
 import numpy as np
 from sklearn.metrics.pairwise import cosine_similarity, euclidean_distances
 
-from analysis.statistics.centroid_pairs import matrix_identities, nearest_other_centroids, paired_cosine_distance
-from analysis.statistics.large_sets import group_sums_blocks, own_centroid_distances
-from analysis.statistics.pair_histograms import PairHistograms, pair_histograms
+from analysis.statistics.search.centroid_pairs import matrix_identities, nearest_other_centroids, paired_cosine_distance
+from analysis.statistics.search.large_sets import group_sums_blocks, own_centroid_distances
+from analysis.statistics.verification.pair_histograms import PairHistograms, pair_histograms
 from analysis.statistics.uncertainty import VerificationUncertainty, bootstrap_verification
-from analysis.statistics.sampled_pairs import ImpostorSample, sampled_pair_histograms
-from analysis.statistics.verification import PairsProtocolResult, Verification, pairs_protocol, verification_metrics
+from analysis.statistics.verification.sampled_pairs import ImpostorSample, sampled_pair_histograms
+from analysis.statistics.verification.verification import PairsProtocolResult, Verification, pairs_protocol, verification_metrics
 from analysis.types import EmbeddingSet
 
 
@@ -74,13 +74,13 @@ class SimilarityParams:
     exact_max_rows : int, default=200000
         Up to this many rows every pair is binned exactly; above, genuine pairs stay exact and
         ``impostor_samples`` seeded random impostor pairs are binned instead
-        (:mod:`analysis.statistics.sampled_pairs`). 0 keeps the exact pass at any size.
+        (:mod:`analysis.statistics.verification.sampled_pairs`). 0 keeps the exact pass at any size.
     impostor_samples : int, default=100000000
         Impostor pairs drawn above ``exact_max_rows``.
     matrix_max_identities : int, default=5000
         Above this many identities the centroid cosine / Euclidean matrices (and the "all pairs of
         identities" distribution read from them) cover a seeded sample of this many identities
-        (:mod:`analysis.statistics.centroid_pairs`; 12.8 GB per full matrix at 40,000 identities);
+        (:mod:`analysis.statistics.search.centroid_pairs`; 12.8 GB per full matrix at 40,000 identities);
         each identity's nearest other centroid is still searched among all of them, exactly.
     """
 

@@ -48,14 +48,14 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score, f1_score
 from sklearn.svm import LinearSVC
 
-from analysis.statistics.ann import AnnReport
-from analysis.statistics.centre_search import CentreSearch
-from analysis.statistics.centroid_classifier import CosineCentroidClassifier
-from analysis.statistics.confusion import ConfusionSummary, confusion_summary
-from analysis.statistics.folds import stratified_splits
-from analysis.statistics.pseudo_labels import pseudo_labels
-from analysis.statistics.knn import NeighbourGraph, _GraphKNN, neighbour_graph
-from analysis.statistics.large_sets import compact_rows
+from analysis.statistics.search.ann import AnnReport
+from analysis.statistics.search.centre_search import CentreSearch
+from analysis.statistics.classifiers.centroid import CosineCentroidClassifier
+from analysis.statistics.classifiers.confusion import ConfusionSummary, confusion_summary
+from analysis.statistics.classifiers.folds import stratified_splits
+from analysis.statistics.classifiers.pseudo_labels import pseudo_labels
+from analysis.statistics.classifiers.knn import NeighbourGraph, _GraphKNN, neighbour_graph
+from analysis.statistics.search.large_sets import compact_rows
 from analysis.types import EmbeddingSet
 
 CLASSIFIERS = ("centroid", "knn", "svm", "logreg")
@@ -106,9 +106,9 @@ class ClassifierParams:
         Identities shown in the confusion heatmap (those in the most confused pairs).
     knn_exact_max_rows : int, default=200000
         Above this many rows the shared k-NN search is approximate (an inverted file, vote
-        agreement and recall measured and shown, :mod:`analysis.statistics.ann`), and so are the nearest-centroid
+        agreement and recall measured and shown, :mod:`analysis.statistics.search.ann`), and so are the nearest-centroid
         predictions and the pseudo-label assignment with 1,024 or more classes (a FAISS index of
-        the centroids, agreement measured and shown, :mod:`analysis.statistics.centre_search`);
+        the centroids, agreement measured and shown, :mod:`analysis.statistics.search.centre_search`);
         0 keeps them exact at any size.
     cv_max_rows : int, default=200000
         Above this many rows the nearest-centroid and k-NN classifiers on all classes are scored

@@ -3,7 +3,7 @@
 At a million images of 40,000 identities the exact audit would make:
 
 * two ``n x k`` products for the per-image scores (own leave-one-out centroid, nearest other
-  centroid, silhouette: :func:`analysis.statistics.image_audit.centroid_scores`), about
+  centroid, silhouette: :func:`analysis.statistics.audit.image_audit.centroid_scores`), about
   4 x 10^13 operations, and float64 copies of the rows (4 GB each);
 * every one of the 8 x 10^8 centroid pairs held at once for its median and quantiles (3.2 GB, and
   as much again for each sort);
@@ -32,8 +32,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from analysis.statistics.centre_search import CentreSearch, TARGET_AGREEMENT
-from analysis.statistics.large_sets import BLOCK_ROWS, group_sums_blocks
+from analysis.statistics.search.centre_search import CentreSearch, TARGET_AGREEMENT
+from analysis.statistics.search.large_sets import BLOCK_ROWS, group_sums_blocks
 from analysis.types import l2_normalize
 
 
@@ -130,7 +130,7 @@ def _other_best(x: np.ndarray, labels: np.ndarray, present: np.ndarray, means: n
 
 def centroid_scores_indexed(x: np.ndarray, labels: np.ndarray, n_labels: int, random_state: int = 0,
                             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, tuple[CentreSearch, ...], float]:
-    """:func:`analysis.statistics.image_audit.centroid_scores` through centroid indexes (same outputs).
+    """:func:`analysis.statistics.audit.image_audit.centroid_scores` through centroid indexes (same outputs).
 
     Returns
     -------

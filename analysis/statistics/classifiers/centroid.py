@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 
-from analysis.statistics.centre_search import search_centres, use_index
+from analysis.statistics.search.centre_search import search_centres, use_index
 from analysis.types import l2_normalize
 
 
@@ -20,11 +20,11 @@ class CosineCentroidClassifier(ClassifierMixin, BaseEstimator):
         self.random_state = random_state
 
     def fit(self, x, y):
-        from analysis.statistics.metrics import group_sums
+        from analysis.statistics.clustering.metrics import group_sums
 
         self.classes_, inv = np.unique(y, return_inverse=True)
         if self.exact_max_rows and len(x) > self.exact_max_rows:  # no n x d float64 copy (3 GB at 800k rows)
-            from analysis.statistics.large_sets import group_sums_blocks as group_sums
+            from analysis.statistics.search.large_sets import group_sums_blocks as group_sums
         self.centroids_ = l2_normalize(group_sums(x, inv, len(self.classes_))).astype(np.float32)
         self.search_ = None
         self.n_fit_ = len(x)

@@ -5,8 +5,8 @@ hours on two cores. An inverted-file index (IVF-Flat [1]_) clusters the rows int
 cells and searches each query only in the ``nprobe`` nearest cells: one to two orders of
 magnitude less work, at the price of sometimes missing a neighbour. The cells are FAISS's seeded
 k-means (spherical for unit rows: plain k-means made one hub cell of 13% of the rows at 300,000
-rows, see :func:`analysis.statistics.ivf_blas.train_centres`); the search itself groups the
-queries by cell and computes distances as matrix products (:mod:`analysis.statistics.ivf_blas`).
+rows, see :func:`analysis.statistics.search.ivf_blas.train_centres`); the search itself groups the
+queries by cell and computes distances as matrix products (:mod:`analysis.statistics.search.ivf_blas`).
 The price is measured, not assumed: :func:`approximate_knn` searches a seeded sample of query
 rows exactly as well and reports the recall (the share of the true ``k`` neighbours found) and,
 given labels, how often the k-NN vote is the exact one, which the pages show.
@@ -121,14 +121,14 @@ def approximate_knn(x: np.ndarray, k: int, nprobe: int = 4, recall_queries: int 
         index could not fill (fewer than ``k`` rows in the searched cells) hold index -1 and
         distance inf.
     """
-    from analysis.statistics.ivf_blas import brute_force_blocks, cell_index, probe, search_cells, train_centres
+    from analysis.statistics.search.ivf_blas import brute_force_blocks, cell_index, probe, search_cells, train_centres
 
     _faiss()  # the cells are FAISS's k-means: say so before any work
     x = np.ascontiguousarray(x, dtype=np.float32)
     n, d = x.shape
     # 2 sqrt(n) cells of 20 seeded training rows each, 10 k-means iterations: at a million rows the
     # coarse steps (training, every row's probes) cost about 10^12 operations each, and the scan
-    # of each probed cell about 5 x 10^11 (matrix products, analysis.statistics.ivf_blas).
+    # of each probed cell about 5 x 10^11 (matrix products, analysis.statistics.search.ivf_blas).
     nlist = int(max(1, min(n // 39, round(2 * np.sqrt(n)))))
     # Spherical k-means for unit rows (the usual case: cosine neighbours); see train_centres.
     unit = bool(np.allclose(np.einsum("ij,ij->i", x[:1000], x[:1000]), 1.0, atol=1e-3))

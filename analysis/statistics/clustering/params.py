@@ -1,7 +1,7 @@
 """The ``[clustering]`` table: settings of the clustering analysis and of its KMeans sweep.
 
-Kept apart from :mod:`analysis.statistics.clustering`, which runs the analysis, so that
-:mod:`analysis.statistics.kmeans` can read the KMeans settings without importing the analysis
+Kept apart from :mod:`analysis.statistics.clustering.clustering`, which runs the analysis, so that
+:mod:`analysis.statistics.clustering.kmeans` can read the KMeans settings without importing the analysis
 that drives it.
 """
 from __future__ import annotations
@@ -60,8 +60,8 @@ class ClusteringParams:
         Above this many rows, assigning every row to its nearest of 1,024 or more KMeans centres
         goes through a FAISS IVF index of the centres, with its agreement with the exact
         assignment measured on seeded rows and stated on the page
-        (:mod:`analysis.statistics.centre_search`); the Davies-Bouldin and Calinski-Harabasz
-        passes then run by row blocks (:mod:`analysis.statistics.large_sets`). 0 keeps every
+        (:mod:`analysis.statistics.search.centre_search`); the Davies-Bouldin and Calinski-Harabasz
+        passes then run by row blocks (:mod:`analysis.statistics.search.large_sets`). 0 keeps every
         assignment exact.
     dendrogram_max_identities : int, default=5000
         The Ward dendrogram of identity centroids uses a seeded sample of this many identities

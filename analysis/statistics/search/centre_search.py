@@ -6,7 +6,7 @@ cores for *one* assignment, and a study makes about twenty of them (the KMeans s
 nearest other centroid and silhouette, the nearest-centroid classifier of every fold). Above a
 size, :func:`search_centres` indexes the centres in an inverted file (IVF [1]_: the centres
 are clustered into ``nlist`` cells and each row is compared with the centres of its ``nprobe``
-nearest cells only; distances by matrix products, cell by cell: :mod:`analysis.statistics.ivf_blas`).
+nearest cells only; distances by matrix products, cell by cell: :mod:`analysis.statistics.search.ivf_blas`).
 
 The price is measured, never assumed: a seeded sample of rows is searched exactly as well, and
 ``nprobe`` is doubled from ``nprobe_start`` until the share of those rows whose ``k`` nearest
@@ -109,7 +109,7 @@ def search_centres(x: np.ndarray, centres: np.ndarray, k: int = 1, metric: str =
     """
     if metric not in ("l2", "ip"):
         raise ValueError(f"unknown metric {metric!r}; valid: 'l2', 'ip'")
-    from analysis.statistics.ivf_blas import cell_index, probe, search_cells, train_centres
+    from analysis.statistics.search.ivf_blas import cell_index, probe, search_cells, train_centres
 
     faiss = _faiss()
     c = np.ascontiguousarray(centres, dtype=np.float32)

@@ -16,7 +16,7 @@ BLOCK_ROWS = 65536
 
 def group_sums_blocks(x: np.ndarray, codes: np.ndarray, k: int, block: int = BLOCK_ROWS) -> np.ndarray:
     """Row sums of ``x`` per code, shape ``(k, d)``, float64, by row blocks."""
-    from analysis.statistics.metrics import group_sums
+    from analysis.statistics.clustering.metrics import group_sums
 
     sums = np.zeros((k, x.shape[1]))
     for start in range(0, len(x), block):
@@ -53,7 +53,7 @@ def own_centroid_distances(x: np.ndarray, codes: np.ndarray, centroids: np.ndarr
 def davies_bouldin_calinski_harabasz_blocks(x: np.ndarray, labels: np.ndarray, block: int = BLOCK_ROWS) -> tuple[float, float]:
     """Davies-Bouldin and Calinski-Harabasz indices without an ``n x d`` float64 copy.
 
-    Same definitions as :func:`analysis.statistics.metrics.davies_bouldin_calinski_harabasz`
+    Same definitions as :func:`analysis.statistics.clustering.metrics.davies_bouldin_calinski_harabasz`
     (labels re-coded to the clusters present; coincident centroids contribute 0 to
     Davies-Bouldin, as in scikit-learn); the ``k x k`` centroid separations are also taken by
     blocks of centroids, so memory stays ``O(block x max(d, k))``.

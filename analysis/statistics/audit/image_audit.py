@@ -2,7 +2,7 @@
 
 * :func:`centroid_scores`: for every image, the cosine to the leave-one-out centroid of its
   own identity, the nearest centroid of another identity and its cosine, and the cosine
-  silhouette [1]_ on the identity labels; :func:`analysis.statistics.audit.analyze_audit`
+  silhouette [1]_ on the identity labels; :func:`analysis.statistics.audit.audit.analyze_audit`
   suspects a mislabel where the margin or the silhouette is negative.
 * :func:`near_duplicate_pairs`: pairs of images with cosine at least a threshold, found exactly
   by a blockwise screen in a low-dimensional projection and a full-cosine check of the
@@ -29,7 +29,7 @@ import numpy as np
 from analysis.types import l2_normalize
 
 if TYPE_CHECKING:  # pragma: no cover - annotation only
-    from analysis.statistics.audit_large import DuplicateSearch
+    from analysis.statistics.audit.large import DuplicateSearch
 
 
 @dataclass(frozen=True, eq=False)

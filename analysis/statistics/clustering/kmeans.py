@@ -5,9 +5,9 @@ by cosine. KMeans is fitted with one initialisation on a seeded sample of rows
 (:func:`_fit_kmeans`; k-means++ or random rows by :func:`kmeans_init`), then every row is
 assigned to its nearest centre in row blocks (:func:`_assign`). The ``k`` values come from
 :func:`k_grid`; the few shown as silhouette diagrams and PCA scatters from :func:`_diagram_ks`.
-The sweep itself runs in :func:`analysis.statistics.clustering.analyze_clustering`, which
+The sweep itself runs in :func:`analysis.statistics.clustering.clustering.analyze_clustering`, which
 also scores every ``k``; :func:`kmeans_init` is also the rule of the pseudo-label KMeans of
-:func:`analysis.statistics.classifiers.pseudo_labels`.
+:func:`analysis.statistics.classifiers.pseudo_labels.pseudo_labels`.
 """
 from __future__ import annotations
 
@@ -17,9 +17,9 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.cluster import KMeans, MiniBatchKMeans
 
-from analysis.statistics.centre_search import CentreSearch, nearest_centre, use_index
-from analysis.statistics.cluster_scores import ExternalScores
-from analysis.statistics.clustering_params import ClusteringParams
+from analysis.statistics.search.centre_search import CentreSearch, nearest_centre, use_index
+from analysis.statistics.clustering.scores import ExternalScores
+from analysis.statistics.clustering.params import ClusteringParams
 
 
 @dataclass(frozen=True, eq=False)
@@ -108,7 +108,7 @@ def assign(x: np.ndarray, centres: np.ndarray, exact_max_rows: int, random_state
            ) -> tuple[np.ndarray, float, CentreSearch | None]:
     """Nearest centre of every row and the inertia: exact (:func:`_assign`) up to ``exact_max_rows``
     rows or with fewer than 1,024 centres, else through a FAISS index of the centres with its
-    measured agreement (:func:`analysis.statistics.centre_search.nearest_centre`)."""
+    measured agreement (:func:`analysis.statistics.search.centre_search.nearest_centre`)."""
     if not use_index(len(x), len(centres), exact_max_rows):
         labels, inertia = _assign(x, centres)
         return labels, inertia, None

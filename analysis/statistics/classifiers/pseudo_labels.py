@@ -7,8 +7,8 @@ import numpy as np
 from sklearn.cluster import KMeans
 from sklearn.exceptions import ConvergenceWarning
 
-from analysis.statistics.centre_search import nearest_centre, use_index
-from analysis.statistics.clustering import LARGE_FIT_ROWS_PER_CLUSTER
+from analysis.statistics.search.centre_search import nearest_centre, use_index
+from analysis.statistics.clustering.clustering import LARGE_FIT_ROWS_PER_CLUSTER
 
 
 def pseudo_labels(x: np.ndarray, k: int, random_state: int, max_iter: int = 20, max_samples: int = 10000,
@@ -16,7 +16,7 @@ def pseudo_labels(x: np.ndarray, k: int, random_state: int, max_iter: int = 20, 
     """KMeans pseudo-labels with ``k`` clusters: fitted on a seeded sample, every row assigned.
 
     Lloyd KMeans with ``n_init`` seeded initialisations (lowest inertia kept), k-means++ while ``k x fit rows <= 10^6`` and
-    random rows beyond (the rule of :func:`analysis.statistics.kmeans.kmeans_init`: k-means++ seeding
+    random rows beyond (the rule of :func:`analysis.statistics.clustering.kmeans.kmeans_init`: k-means++ seeding
     of 1,600 centres on 40,000 rows took a minute, longer than everything else here). Full-batch
     rather than MiniBatchKMeans: with about 1000 clusters on 25,000 synthetic rows the
     mini-batch variant was slower (35 s vs 21 s) and far worse (ARI with the true labels 0.06 vs
@@ -32,8 +32,8 @@ def pseudo_labels(x: np.ndarray, k: int, random_state: int, max_iter: int = 20, 
     if exact_max_rows and n > exact_max_rows:
         # As the clustering sweep: k near the fit's size is one row per centre.
         k = int(max(2, min(k, len(fit) // LARGE_FIT_ROWS_PER_CLUSTER)))
-    from analysis.statistics.clustering_params import ClusteringParams
-    from analysis.statistics.kmeans import kmeans_init
+    from analysis.statistics.clustering.params import ClusteringParams
+    from analysis.statistics.clustering.kmeans import kmeans_init
 
     init = kmeans_init(k, len(fit), ClusteringParams(kmeans_init="auto"))
     km = KMeans(n_clusters=k, init=init, n_init=n_init, max_iter=max_iter, random_state=random_state)

@@ -5,7 +5,7 @@ The cosine of *every* pair of embeddings, split into genuine (same label) and im
 blocks of float32 rows, so that 40,000 embeddings (800 million pairs) never need an ``n x n``
 matrix in memory (:func:`pair_histograms`). Means and variances are exact: closed forms on Gram
 matrices (:func:`_gram_moments`), not the bins. The verification metrics read from these
-histograms are in :mod:`analysis.statistics.verification`.
+histograms are in :mod:`analysis.statistics.verification.verification`.
 """
 from __future__ import annotations
 

@@ -14,7 +14,7 @@ import numpy as np
 from scipy.cluster.vq import kmeans2
 from threadpoolctl import threadpool_limits
 
-from analysis.statistics.audit_params import AuditParams
+from analysis.statistics.audit.params import AuditParams
 
 
 @dataclass(frozen=True, eq=False)

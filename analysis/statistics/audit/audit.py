@@ -11,7 +11,7 @@ Everything is measured with cosine similarity on L2-normalised vectors.
   threshold: by default the ``merge_quantile`` quantile of the cell's genuine-pair cosines (two
   names of one person have centroids at least as alike as a typical pair of that person's
   images); ``merge_threshold`` overrides it with an absolute cosine. The thresholds and their
-  derivation are in :mod:`analysis.statistics.audit_thresholds`.
+  derivation are in :mod:`analysis.statistics.audit.thresholds`.
 * **Suspected split identities** (one name, several people). The images of every identity with
   at least ``split_min_images`` images are split in two by a seeded 2-means clustering; the
   identity is suspected when both parts hold at least ``split_min_share`` of its images and the
@@ -31,7 +31,7 @@ The merged and split audits measure cosines around the cell's mean embedding (th
 unit vectors subtracted, then re-normalised): a direction shared by every face carries no
 identity, and in dlib's space it is large enough to squeeze every centroid cosine towards 1.
 
-The per-image scores and the near-duplicate search are in :mod:`analysis.statistics.image_audit`;
+The per-image scores and the near-duplicate search are in :mod:`analysis.statistics.audit.image_audit`;
 the identity-level audits (merged and split identities) and the entry point are here.
 
 On synthetic data (``emb.synthetic``) the planted mislabels are known
@@ -51,15 +51,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from analysis.statistics.audit_params import AuditParams  # noqa: F401 - re-exported (config, callers)
-from analysis.statistics.audit_split import SplitIdentities, _split_identities
-from analysis.statistics.audit_thresholds import AuditThresholds, derive_thresholds, genuine_pair_cosines
-from analysis.statistics.detection_audit import DetectionSuspects, FaceDetections, detection_suspects
-from analysis.statistics.audit_large import (centroid_pair_sample, centroid_scores_indexed, near_duplicates_indexed,
+from analysis.statistics.audit.params import AuditParams  # noqa: F401 - re-exported (config, callers)
+from analysis.statistics.audit.split import SplitIdentities, _split_identities
+from analysis.statistics.audit.thresholds import AuditThresholds, derive_thresholds, genuine_pair_cosines
+from analysis.statistics.audit.detection import DetectionSuspects, FaceDetections, detection_suspects
+from analysis.statistics.audit.large import (centroid_pair_sample, centroid_scores_indexed, near_duplicates_indexed,
                                              top_centroid_pairs)
-from analysis.statistics.centre_search import CentreSearch
-from analysis.statistics.image_audit import NearDuplicates, centroid_scores, near_duplicate_pairs, ranked_duplicates
-from analysis.statistics.large_sets import group_sums_blocks
+from analysis.statistics.search.centre_search import CentreSearch
+from analysis.statistics.audit.image_audit import NearDuplicates, centroid_scores, near_duplicate_pairs, ranked_duplicates
+from analysis.statistics.search.large_sets import group_sums_blocks
 from analysis.types import EmbeddingSet, l2_normalize
 
 
@@ -273,7 +273,7 @@ def analyze_audit(
         mislabels of :func:`analysis.embedding.synthetic.planted_mislabels` are used.
     detection : FaceDetections, optional
         Kept-face facts of an image dataset: suspected mislabels whose face raises a detection
-        doubt are reported apart (:mod:`analysis.statistics.detection_audit`).
+        doubt are reported apart (:mod:`analysis.statistics.audit.detection`).
 
     Returns
     -------
@@ -291,7 +291,7 @@ def analyze_audit(
         )
     x_all = emb.normalized()
     # Above the size threshold: float32 rows (a float64 copy is 4 GB at 1M x 512) and the
-    # indexed / sampled passes of analysis.statistics.audit_large, stated on the page.
+    # indexed / sampled passes of analysis.statistics.audit.large, stated on the page.
     large = bool(params.exact_max_rows) and emb.n_samples > params.exact_max_rows
     x = x_all[audited] if large else x_all[audited].astype(np.float64)
     if large:

@@ -7,7 +7,7 @@ first ``k`` training rows from each list and searches again exactly for the rare
 list holds fewer, so predictions equal those of
 :class:`sklearn.neighbors.KNeighborsClassifier`. :class:`_GraphKNN` puts one fold of that
 behind the ``fit(x, y).predict(x)`` calls of the cross-validation loop of
-:mod:`analysis.statistics.classifiers`.
+:mod:`analysis.statistics.classifiers.classifiers`.
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from analysis.blocks import block_map, in_dask_task
-from analysis.statistics.ann import AnnReport, approximate_knn
+from analysis.statistics.search.ann import AnnReport, approximate_knn
 
 #: Query rows per block task under Dask: FAISS's flat index itself searches queries in blocks
 #: of 4,096 rows (``distance_compute_blas_query_bs``), so splitting on its boundaries leaves
@@ -54,7 +54,7 @@ def neighbour_graph(x: np.ndarray, m: int, exact_max_rows: int = 0, random_state
     product in single precision where scikit-learn upcasts blocks to float64: on 20,000 x 512
     rows here 4.4 s against 8.6 s, and this search is the largest cost of the classifiers.
     Above ``exact_max_rows`` rows (0: never) the search is approximate, FAISS IVF-Flat with
-    its recall measured (:mod:`analysis.statistics.ann`, recorded in ``ann``); with ``vote_k``
+    its recall measured (:mod:`analysis.statistics.search.ann`, recorded in ``ann``); with ``vote_k``
     and ``labels`` its ``nprobe`` is tuned on the agreement of the leave-one-out ``vote_k``-NN
     vote with the exact search's; with ``vote_k`` alone on the recall of the first
     ``vote_k + 1`` other rows (those a k-NN vote reads), else on the whole list.
@@ -151,7 +151,7 @@ def knn_predict(graph: NeighbourGraph, train: np.ndarray, test: np.ndarray, y: n
     if len(short) and graph.ann is not None:
         # Rare: fewer than k training rows among the m nearest: search those rows exactly, among the
         # training rows in place (fitting a search on a copy of them was 1.6 GB and 15 s a fold at 1M rows).
-        from analysis.statistics.ivf_blas import brute_force_blocks
+        from analysis.statistics.search.ivf_blas import brute_force_blocks
 
         neigh[short] = brute_force_blocks(graph.x[test[short]], graph.x, k, allowed=is_train)[1]
     elif len(short):

@@ -1,6 +1,6 @@
 """Detection suspects: images whose kept face may not be the labelled person's face at all.
 
-A suspected mislabel (:mod:`analysis.statistics.audit`) is either a label error or a
+A suspected mislabel (:mod:`analysis.statistics.audit.audit`) is either a label error or a
 detection failure (a box on a shirt, a bystander, a poster in the background); the fix differs,
 so the audit keeps them apart. An image is a **detection suspect** when its kept face
 
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from analysis.statistics.audit_params import AuditParams
+from analysis.statistics.audit.params import AuditParams
 
 
 @dataclass(frozen=True, eq=False)

@@ -25,9 +25,9 @@ matrix between the rows of seeded whole identities totalling at most ``max_sampl
 (density methods need an identity's images together). Davies-Bouldin and Calinski-Harabasz
 (``O(n d)``) always use every row.
 
-The KMeans machinery (``k`` grid, fitting, assignment) is in :mod:`analysis.statistics.kmeans`,
-the external and internal scores in :mod:`analysis.statistics.cluster_scores` and the
-``[clustering]`` table in :mod:`analysis.statistics.clustering_params`.
+The KMeans machinery (``k`` grid, fitting, assignment) is in :mod:`analysis.statistics.clustering.kmeans`,
+the external and internal scores in :mod:`analysis.statistics.clustering.scores` and the
+``[clustering]`` table in :mod:`analysis.statistics.clustering.params`.
 """
 from __future__ import annotations
 
@@ -37,12 +37,12 @@ import numpy as np
 from sklearn.cluster import DBSCAN, HDBSCAN
 
 from analysis.statistics.pca_solver import pca as pca_by_shape
-from analysis.statistics import metrics
-from analysis.statistics.cluster_scores import InternalScores, MethodScores, _n_clusters_ok, external_scores, internal_scores
-from analysis.statistics.clustering_params import ClusteringParams
-from analysis.statistics.centre_search import CentreSearch
-from analysis.statistics.kmeans import ClusterMap, KMeansSweep, SilhouetteDiagram, _diagram_ks, _fit_kmeans, assign, k_grid, kmeans_init
-from analysis.statistics.large_sets import davies_bouldin_calinski_harabasz_blocks, group_sums_blocks
+from analysis.statistics.clustering import metrics
+from analysis.statistics.clustering.scores import InternalScores, MethodScores, _n_clusters_ok, external_scores, internal_scores
+from analysis.statistics.clustering.params import ClusteringParams
+from analysis.statistics.search.centre_search import CentreSearch
+from analysis.statistics.clustering.kmeans import ClusterMap, KMeansSweep, SilhouetteDiagram, _diagram_ks, _fit_kmeans, assign, k_grid, kmeans_init
+from analysis.statistics.search.large_sets import davies_bouldin_calinski_harabasz_blocks, group_sums_blocks
 from analysis.types import EmbeddingSet
 
 

@@ -2,12 +2,12 @@
 
 * :func:`external_scores`: purity, Rand, ARI, NMI, AMI, pairwise and BCubed
   precision/recall/F of predicted clusters against the identity labels (definitions in
-  :mod:`analysis.statistics.metrics`).
+  :mod:`analysis.statistics.clustering.metrics`).
 * :func:`internal_scores`: silhouette, Davies-Bouldin, Calinski-Harabasz and Dunn; NaN where
   undefined (fewer than 2 clusters). Silhouette and Dunn (``O(n^2)``) read a precomputed
   distance matrix between sampled rows; Davies-Bouldin and Calinski-Harabasz use every row.
 * :class:`MethodScores`: both, for one clustering method at its chosen setting, as tabled by
-  :func:`analysis.statistics.clustering.analyze_clustering`.
+  :func:`analysis.statistics.clustering.clustering.analyze_clustering`.
 """
 from __future__ import annotations
 
@@ -15,12 +15,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from analysis.statistics import metrics
+from analysis.statistics.clustering import metrics
 
 
 @dataclass(frozen=True)
 class ExternalScores:
-    """Agreement of a clustering with the identity labels (see :mod:`analysis.statistics.metrics`)."""
+    """Agreement of a clustering with the identity labels (see :mod:`analysis.statistics.clustering.metrics`)."""
 
     purity: float
     rand: float

@@ -1,4 +1,4 @@
-"""The ``[audit]`` table of a study config (:class:`AuditParams`); the audit is in :mod:`analysis.statistics.audit`."""
+"""The ``[audit]`` table of a study config (:class:`AuditParams`); the audit is in :mod:`analysis.statistics.audit.audit`."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -55,7 +55,7 @@ class AuditParams:
     exact_max_rows : int, default=200000
         Above this many rows the per-image centroid scores, the centroid-pair distribution and
         the near-duplicate screen use the large-set methods of
-        :mod:`analysis.statistics.audit_large` (FAISS indexes with measured agreement, a seeded
+        :mod:`analysis.statistics.audit.large` (FAISS indexes with measured agreement, a seeded
         sample of identities for the pair distribution), stated on the page. 0 keeps every
         pass exact at any size.
     pair_sample_identities : int, default=6000

@@ -257,11 +257,11 @@ def normalized_mutual_info(labels_true, labels_pred) -> float:
 def adjusted_mutual_info(labels_true, labels_pred) -> float:
     """AMI (scikit-learn ``adjusted_mutual_info_score``); 0 for chance, 1 for identity.
 
-    Above :data:`analysis.statistics.mutual_info.GROUPED_MIN_CELLS` (class x cluster) pairs the
+    Above :data:`analysis.statistics.clustering.mutual_info.GROUPED_MIN_CELLS` (class x cluster) pairs the
     expected-MI term is summed once per distinct pair of sizes (same value to rounding; scikit-learn's
     loop over every pair takes minutes with thousands of classes and clusters).
     """
-    from analysis.statistics.mutual_info import GROUPED_MIN_CELLS, adjusted_mutual_info_grouped
+    from analysis.statistics.clustering.mutual_info import GROUPED_MIN_CELLS, adjusted_mutual_info_grouped
 
     t, p = check_clusterings(labels_true, labels_pred)
     if (int(t.max()) + 1) * (int(p.max()) + 1) > GROUPED_MIN_CELLS:

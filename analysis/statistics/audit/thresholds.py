@@ -2,7 +2,7 @@
 
 A fixed centroid cosine cannot tell "same person" from "different people" across networks:
 ArcFace-like spaces put different people's centroids near cosine 0, dlib's ResNet between 0.77
-and 0.92. So the merged- and split-identity audits of :mod:`analysis.statistics.audit` compare
+and 0.92. So the merged- and split-identity audits of :mod:`analysis.statistics.audit.audit` compare
 centroid cosines with two distributions measured in the cell itself:
 
 * **genuine pairs**: cosines between two images of one identity (at most

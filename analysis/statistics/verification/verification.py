@@ -2,7 +2,7 @@
 
 * :func:`verification_metrics` reads everything that needs a threshold (ROC, EER, TAR at a
   FAR, overlap, angle quantiles) from the exact all-pairs histograms of
-  :func:`analysis.statistics.pair_histograms.pair_histograms`, so its resolution is one bin
+  :func:`analysis.statistics.verification.pair_histograms.pair_histograms`, so its resolution is one bin
   (``2 / n_bins`` in cosine); d-prime uses their exact means and variances.
 * :func:`pairs_protocol`: where a dataset provides verification pairs (LFW's ``pairs.txt``),
   the standard 10-fold accuracy with the threshold chosen on the nine training folds
@@ -16,7 +16,7 @@ from typing import Sequence
 import numpy as np
 from sklearn.metrics import roc_auc_score, roc_curve
 
-from analysis.statistics.pair_histograms import PairHistograms
+from analysis.statistics.verification.pair_histograms import PairHistograms
 from analysis.types import EmbeddingSet
 
 

@@ -3,14 +3,14 @@
 All pairs of a million embeddings are 5 x 10^11 cosines, hours on two cores. Genuine pairs are
 few (``sum n_i^2 / 2``, about 12 million at 25 images per identity) and lie, once rows are sorted
 by label, in a narrow band next to the diagonal: they are binned exactly, block by block, by the
-same quantisation as :func:`analysis.statistics.pair_histograms.pair_histograms`. Impostor pairs
+same quantisation as :func:`analysis.statistics.verification.pair_histograms.pair_histograms`. Impostor pairs
 are sampled (seeded) in independent groups, each the ``m x m`` block of pairs between two
 disjoint random sets of ``m`` rows, so that sampling runs at matrix-product speed; a FAR read
 from the sample gets its interval from the spread between groups (:func:`far_interval`).
 10^8 pairs put about 10^4 of them above the FAR = 10^-4 threshold (a relative standard error
 near 1% for independent pairs; the group spread says how much row sharing adds).
 
-:func:`analysis.statistics.similarity.analyze_similarity` switches here automatically above
+:func:`analysis.statistics.verification.similarity.analyze_similarity` switches here automatically above
 ``SimilarityParams.exact_max_rows`` rows; the page says so with the sample size.
 """
 from __future__ import annotations
@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from analysis.statistics.pair_histograms import PairHistograms
+from analysis.statistics.verification.pair_histograms import PairHistograms
 
 
 @dataclass(frozen=True, eq=False)
