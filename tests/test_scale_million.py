@@ -281,11 +281,17 @@ def test_brute_force_keeps_the_k_best_with_ties_by_position(metric):
     from analysis.statistics.search.ivf_blas import _brute_force
 
     rng = np.random.default_rng(22)
-    base = l2_normalize(rng.normal(size=(300, 8))).astype(np.float32)
-    base[150:160] = base[3]  # exact ties: the lower positions come first
-    queries = np.vstack([base[3:4], l2_normalize(rng.normal(size=(50, 8))).astype(np.float32)])
-    scores, idx = _brute_force(queries, base, 12, metric)
+    # Exact ties need exact arithmetic: multiples of 1/8 make every product and sum exact in
+    # float32, so equal rows score exactly equal whatever kernel BLAS picks for their position
+    # (with unrounded rows OpenBLAS gave row 3 and its copies scores one ulp apart on one CPU).
+    exact = (np.round(8 * l2_normalize(rng.normal(size=(300, 8)))) / 8).astype(np.float32)
+    exact[150:160] = exact[3]  # exact ties: the lower positions come first
+    _, idx = _brute_force(exact[3:4], exact, 12, metric)
     np.testing.assert_array_equal(idx[0, :11], [3, *range(150, 160)])
+
+    base = l2_normalize(rng.normal(size=(300, 8))).astype(np.float32)
+    queries = l2_normalize(rng.normal(size=(50, 8))).astype(np.float32)
+    scores, idx = _brute_force(queries, base, 12, metric)
     full = ((queries[:, None] - base[None]) ** 2).sum(-1) if metric == "l2" else -(queries @ base.T)
     expected = np.lexsort((np.broadcast_to(np.arange(300), full.shape), full.round(5)), axis=1)[:, :12]
     assert np.mean(idx == expected) > 0.99  # float32 expansion vs direct difference: last-bit near-ties only
