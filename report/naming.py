@@ -104,7 +104,7 @@ def name_clusters(embeddings: dict[str, EmbeddingSet], names_file: Path, discove
             bound_total = {int(c): int(v) for c, v in zip(*np.unique(locked.cluster[is_bound], return_counts=True))}
             known_ids = {int(c) for c in locked.cluster}
             missing = int(is_bound.sum() - len(set(at[at >= 0].tolist()) & set(np.flatnonzero(is_bound).tolist())))
-            bound = f"{lock_file.name} (the faces each cluster held when the names were applied)"
+            bound = f"the faces recorded in {lock_file.name}"
             first = False
         else:
             at = np.full(emb.n_samples, -1)
@@ -114,8 +114,8 @@ def name_clusters(embeddings: dict[str, EmbeddingSet], names_file: Path, discove
                 from_csv = np.array([previous.get((f, face_index_of(i)), -1) for f, i in zip(files, emb.items)])
                 if (from_csv >= 0).any():
                     recorded = from_csv
-                    bound = (f"the clusters CSV of the last discovery build ({clusters_csv(output_dir, dataset, net).name}"
-                             ", the clusters the names were written for)")
+                    bound = (f"the clusters of the last discovery build's {clusters_csv(output_dir, dataset, net).name}, "
+                             "which the names were written for")
             origin = np.where(recorded >= 0, BOUND, "")
             bound_total = {int(c): int(v) for c, v in zip(*np.unique(recorded[recorded >= 0], return_counts=True))}
             known_ids = set(bound_total)
@@ -174,15 +174,17 @@ def naming_notes(dataset: str, records) -> list[str]:
         where = f"names of {dataset}/{r.network} ({r.source})"
         identities = len({name for _, name in r.named if not is_neutral(name)})
         if c.first:
-            lines.append(f"{where}: bound to {c.cluster.size} faces of {r.n_clusters} clusters ({r.bound}); "
+            lines.append(f"{where}: bound to {c.cluster.size} faces of {r.n_clusters} clusters, {r.bound}; "
                          f"recorded in {r.lock}, keep it with {r.source}")
         fresh = c.fresh if c.fresh is not None else np.zeros(len(c.cluster), bool)
         joined = int((fresh & (c.origin == "matched")).sum())
         new = int((fresh & (c.origin == "new")).sum())
         if not c.first or joined or new:
-            lines.append(f"{where}: {identities} names carried to this build's {len(c.matches)} discovered clusters "
-                         f"by the faces recorded in {r.lock}; {joined} new face(s) joined a cluster through matching"
-                         + (f", {new} formed new unnamed cluster(s) {', '.join(map(str, c.new_clusters))} (name them by "
-                            f"adding rows to {r.source})" if c.new_clusters else "")
-                         + (f"; {c.n_missing} recorded face(s) not in this build" if c.n_missing else ""))
+            head = f"{where}: {identities} names carried to this build's {len(c.matches)} discovered clusters by the faces " \
+                   f"recorded in {r.lock}"
+            parts = ([f"{joined} new face(s) joined a cluster through matching"] if joined else []) + (
+                [f"{new} formed new unnamed cluster(s) {', '.join(map(str, c.new_clusters))} (name them by adding rows "
+                 f"to {r.source})"] if new else []) + (
+                [f"{c.n_missing} recorded face(s) not in this build"] if c.n_missing else [])
+            lines.append(head + "; " + ("; ".join(parts) if parts else "no new face"))
     return lines

@@ -169,7 +169,7 @@ def test_names_written_for_the_published_clusters_follow_photos_added_before_the
     named, (record,) = run_naming(tmp_path, grown, names, output_dir=out)
     _, _, _, truth = face_world(grown)
     assert all(n == PEOPLE[truth[i]] for i, n in _names_of(named).items())
-    assert "clusters CSV" in record.bound
+    assert "last discovery build" in record.bound and csv.name in record.bound
 
 
 def test_a_foreign_or_damaged_lock_is_never_overwritten(tmp_path):

@@ -30,21 +30,19 @@ def identities_frame(record: NamingRecord) -> pd.DataFrame:
         here = label == name
         rows.append({
             "identity": name, "clusters": ", ".join(str(int(k)) for k in np.unique(c.cluster[here])),
-            "faces": int(here.sum()), "named faces": int((here & (c.origin == BOUND)).sum()),
-            "joined by matching": int((here & (c.origin == MATCHED)).sum()),
-            "in new clusters": int((here & (c.origin == NEW)).sum()),
+            "faces": int(here.sum()), "named": int((here & (c.origin == BOUND)).sum()),
+            "joined": int((here & (c.origin == MATCHED)).sum()), "new": int((here & (c.origin == NEW)).sum()),
         })
-    return pd.DataFrame(rows, columns=["identity", "clusters", "faces", "named faces", "joined by matching",
-                                       "in new clusters"])
+    return pd.DataFrame(rows, columns=["identity", "clusters", "faces", "named", "joined", "new"])
 
 
 def matches_frame(record: NamingRecord) -> pd.DataFrame:
     """One row per discovered cluster of this build: its faces by origin and the named cluster most of them are in."""
     return pd.DataFrame([{
-        "discovered cluster": m.discovered, "faces": m.faces, "named faces": m.bound, "joined by matching": m.matched,
-        "in new clusters": m.new, "cluster": m.cluster, "identity": m.identity or DROPPED, "share": m.share,
-    } for m in record.carry.matches], columns=["discovered cluster", "faces", "named faces", "joined by matching",
-                                               "in new clusters", "cluster", "identity", "share"])
+        "discovered": m.discovered, "faces": m.faces, "named": m.bound, "joined": m.matched, "new": m.new,
+        "cluster (identity)": f"{m.cluster} ({m.identity or DROPPED})", "share": m.share,
+    } for m in record.carry.matches], columns=["discovered", "faces", "named", "joined", "new", "cluster (identity)",
+                                               "share"])
 
 
 def unnamed_new_clusters(record: NamingRecord) -> list[tuple[int, int]]:
@@ -65,9 +63,9 @@ def naming_page(ctx: CellContext, record: NamingRecord, params) -> Page:
     n_identities = len({name for _, name in record.named})
     intro = [
         P("Cell ", Strong(ctx.label), f": the {c.cluster.size:,d} faces of this dataset had no identity labels. They were "
-          f"clustered (KMeans, k = {record.chosen_k}: {record.reason}) and named by the names file ", Code(record.source),
-          f": {n_identities} identities, {record.n_faces_kept:,d} faces kept, {record.n_faces_dropped:,d} dropped. Every "
-          "labelled analysis of this cell uses those names."),
+          "clustered with KMeans and named by the names file ", Code(record.source), f": {n_identities} identities, "
+          f"{record.n_faces_kept:,d} faces kept, {record.n_faces_dropped:,d} dropped. Every labelled analysis of this "
+          f"cell uses those names. This build's clustering: {record.reason}."),
         P(Strong("Names follow faces. "), Code(record.source), " names the clusters of the clustering it was written for; ",
           Code(record.lock), " (written by the build beside it) records the faces each of those clusters held, by the "
           "content hash of the photo and the face's box, so renaming or moving photos changes nothing. Every build "
@@ -89,15 +87,18 @@ def naming_page(ctx: CellContext, record: NamingRecord, params) -> Page:
     new = unnamed_new_clusters(record)
     sections = [
         Section("Identities", (
-            P("Every identity with its clusters (the ids of the names file) and its faces: named (the faces the names "
-              "were given to), joined by matching (added to a named cluster in a later build) and in new clusters."),
+            P("Every identity with its clusters (the ids of the names file) and its faces: 'named', the faces the names "
+              "were given to; 'joined', faces of later photos that joined a named cluster through matching; 'new', faces "
+              "of clusters first seen after naming."),
             Table(ctx.key("naming-identities"), f"Identities of {ctx.label} and where their faces come from.",
                   identities_frame(record), max_rows=None),
         )),
         Section("Discovered clusters of this build", (
-            P("This build's KMeans clusters and the recorded cluster most of their faces belong to; 'share' is the part "
-              "of the cluster's faces carrying that identity. A discovered cluster holding two named identities, or a "
-              "named cluster spread over two discovered clusters, is listed in the warnings above."),
+            P("This build's KMeans clusters ('discovered'), their faces by origin, and the cluster of the names file most "
+              "of their faces belong to; 'share' is the part of the discovered cluster's faces carrying that identity. "
+              "A discovered cluster holding two named identities, or a named cluster spread over two discovered "
+              "clusters, is a warning at the top of this page"
+              + (f" ({len(c.warnings)} in this build)." if c.warnings else " (none in this build).")),
             Table(ctx.key("naming-matches"), f"Discovered clusters of {ctx.label} matched to the named clusters.",
                   matches_frame(record), formats={"share": ".0%"}, max_rows=40),
         )),

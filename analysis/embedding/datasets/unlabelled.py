@@ -40,11 +40,12 @@ class UnlabelledDatasetOptions:
     names_file : Path, optional
         The user's naming CSV (columns ``cluster``, ``name``, optional ``merge`` and ``drop``,
         optional ``network``), written from the discovered clusters CSV of a first build. When
-        set, the named clusters become identities and the labelled analyses run.
+        set, the named clusters become identities and the labelled analyses run; the build keeps
+        the faces of each named cluster in ``<names_file>.lock.json`` beside it (:mod:`report.names_lock`).
     review_dir : Path, optional
-        Folder receiving the aligned crops of every face, one sub-folder per discovered cluster,
-        for a local review (never published: it may not lie inside ``docs/``, ``site/`` or
-        ``paper/`` unless galleries are on). Unset: no crops written.
+        Folder receiving the aligned crops of every face, one sub-folder per cluster, for a local
+        review (:mod:`report.review`; never published: ``/``, the home folder, a folder inside a
+        dataset root or inside ``docs/``, ``site/``, ``paper/`` is refused at load). Unset: no crops.
     extensions, follow_symlinks, hash_threads
         As for :class:`~analysis.embedding.datasets.image_folders.FolderDatasetOptions`.
     """
