@@ -168,17 +168,23 @@ def _pipeline(doc: dict):
     return net, dataclasses.replace(params, face_selection="all", save_aligned=False)
 
 
-def plan_device(requested: str, override: str | None, warn):
-    """The device ``predict`` runs on: ``override``, else the study's setting, else (unusable here) the CPU with a warning."""
+def plan_device(requested: str, override: str | None, warn, cuda_capable: bool = True):
+    """The device ``predict`` runs on: ``override``, else the study's setting, else (unusable here) the CPU with a warning.
+
+    ``cuda_capable`` is False for a dlib pipeline (dlib-bin has no CUDA): a CUDA request then runs
+    on the CPU with the same warning.
+    """
     from analysis.embedding import devices as dev
 
     if override is not None:
-        return dev.plan_devices(override)[0]
+        return dev.plan_devices(override, cuda_capable=cuda_capable)[0]
     try:
+        if not cuda_capable and requested.strip().lower().startswith("cuda"):
+            raise dev.DeviceUnavailableError("the study's dlib detector or network has no CUDA build here")
         return dev.plan_devices(requested)[0]
     except (dev.DeviceUnavailableError, ValueError) as exc:
         warn(f"the model was exported with devices = {requested!r}, which this machine cannot use "
-             f"({' '.join(str(exc).split())[:200]}); running on the CPU (pass --devices to choose)")
+             f"({' '.join(str(exc).split()).split('. ')[0]}); running on the CPU (pass --devices to choose)")
         return dev.cpu_devices(1)[0]
 
 
@@ -191,6 +197,7 @@ def predict_photos(model_dir: Path, photos: list[Path] | Inputs, devices: str | 
         An unusable model folder, a network that cannot run here, or embeddings of another size.
     """
     from analysis.embedding import devices as dev
+    from analysis.embedding.extract import uses_dlib
     from analysis.embedding.extraction_params import resolve_detector
     from analysis.embedding.face_worker import _Job, _Worker
     from report.recognizer_files import read_recognizer
@@ -202,9 +209,12 @@ def predict_photos(model_dir: Path, photos: list[Path] | Inputs, devices: str | 
     if inputs.photos:
         net_options, params = _pipeline(doc)
         paths = tuple(real for real, _ in inputs.photos)  # absolute: the job root "/" joins them unchanged
-        device = plan_device(params.devices, devices, warn)
         try:
             job = _Job("/", paths, ((0, len(paths)),), "", None, net_options, resolve_detector(params, net_options), params)
+        except (ValueError, FileNotFoundError) as exc:
+            raise ValueError(f"the study's detector cannot be set up here ({' '.join(str(exc).split())[:300]})") from None
+        device = plan_device(params.devices, devices, warn, cuda_capable=not uses_dlib(job))
+        try:
             worker = _Worker(job, device, 0 if device.is_cuda else dev.cpu_count())
         except Exception as exc:  # noqa: BLE001 - a model file that cannot be loaded here is the user's to fix
             raise ValueError(f"the study's detector or network cannot be loaded ({type(exc).__name__}: "

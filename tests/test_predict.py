@@ -143,11 +143,7 @@ def test_an_unusable_model_path_is_one_error_line(tmp_path, capsys):
 
 
 def test_a_cuda_model_runs_on_the_cpu_with_a_warning_and_its_csv_is_escaped(tmp_path, capsys):
-    from analysis.embedding import devices as dev
-
-    need_dlib()
-    if dev.cuda_device_count():
-        pytest.skip("CUDA is usable here: nothing to fall back from")
+    need_dlib()  # dlib-bin has no CUDA: a CUDA request always falls back to the CPU
     model = dlib_model(tmp_path / "model", devices="cuda")
     shutil.copyfile(_photo(), tmp_path / "=cmd.jpg")
     os.symlink(tmp_path / "=cmd.jpg", tmp_path / "zz-link.jpg")
@@ -163,3 +159,29 @@ def test_a_cuda_model_runs_on_the_cpu_with_a_warning_and_its_csv_is_escaped(tmp_
     row = table.iloc[0]
     assert row["original_file"] == "'=cmd.jpg" and row["identity"] in ("'=HYPERLINK(\"http://x\")", "'+SUM(1)")
     assert int(row["face_index"]) == 0 and float(row["confidence"]) > -1
+
+
+def test_an_arcface_model_exported_for_cuda_runs_on_a_cpu_machine_with_a_warning(tmp_path, capsys):
+    """The onnxruntime path: devices = 'cuda' where onnxruntime has no CUDA provider (the issue's traceback)."""
+    from analysis.embedding import devices as dev
+    from analysis.embedding.extraction_params import ExtractionParams
+    from analysis.embedding.networks import ArcFaceOptions
+    from analysis.statistics.recognizer import Recognizer
+    from report.recognizer_files import _options_dict, write_recognizer
+    from tests.face_fixtures import SCRFD_500M, build_tiny_recognizer, need_scrfd
+
+    need_scrfd()
+    if dev.cuda_device_count():
+        pytest.skip("CUDA is usable here: nothing to fall back from")
+    net = ArcFaceOptions(model_path=build_tiny_recognizer(tmp_path / "tiny.onnx"))
+    params = ExtractionParams(face_selection="all", detector_path=SCRFD_500M, devices="cuda")
+    c = np.random.default_rng(0).normal(size=(2, 512))
+    rec = Recognizer("centroid", ("Ann", "Bob"), c / np.linalg.norm(c, axis=1, keepdims=True), -1.0, 0.01, 1.0)
+    write_recognizer(tmp_path / "model", rec, {"network": "arc", "network_kind": "arcface",
+                                               "network_options": _options_dict(net), "extraction": _options_dict(params),
+                                               "embedding_dims": 512})
+    photo = shutil.copyfile(_photo(), tmp_path / "a.jpg")
+    assert main(["predict", "--model", str(tmp_path / "model"), str(photo)]) == 0
+    captured = capsys.readouterr()
+    assert "warning: the model was exported with devices = 'cuda'" in captured.err and "CUDAExecutionProvider" in captured.err
+    assert captured.out.splitlines()[1].startswith(str(photo) + ",0,")
