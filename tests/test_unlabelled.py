@@ -10,6 +10,8 @@ held-back photos with that build's model. About two minutes of dlib on two cores
 """
 from __future__ import annotations
 
+import re
+
 import pandas as pd
 import pytest
 from sklearn.metrics import adjusted_rand_score
@@ -171,7 +173,10 @@ def test_added_photos_renumber_the_clusters_but_every_named_face_keeps_its_name(
     notes = " ".join(third[2].notes)
     assert "4 names carried" in notes and "15 new face(s) joined a cluster through matching" in notes
     page = (third[0].config.study.output_dir / "docs" / "archive" / "dlib" / "all" / "discovery.md").read_text(encoding="utf-8")
-    assert "Names follow faces" in page and "joined by matching" in page
+    assert "Names follow faces" in page and "through matching" in page
+    # identity table: faces, named, joined by matching, new (8 added photos of Denzel, 7 of Angelina)
+    assert re.search(r"\| Denzel Washington \| \d+ \| 20 \| 12 \| 8 \| 0 \|", page), page
+    assert re.search(r"\| Angelina Jolie \| \d+ \| 19 \| 12 \| 7 \| 0 \|", page), page
 
 
 def test_review_folders_after_naming_hold_each_face_once_under_the_names_file_ids(workflow, grown):
