@@ -253,6 +253,13 @@ def parse_config(raw: Mapping[str, Any], source: Path, overrides: Mapping[str, A
     subsets = [normalise_subset(s) for s in subsets]
     _check_unique(subsets, "subsets")
 
+    from analysis.unlabelled_config import check_unlabelled  # names_file and review_dir of unlabelled datasets
+
+    try:
+        check_unlabelled(dataset_specs, network_specs, study)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
     sections = {
         name: build_dataclass(cls, raw.get(name, {}), where=f"[{name}]", base=base)
         for name, cls in _SECTION_TYPES.items()

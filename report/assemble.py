@@ -10,6 +10,7 @@ from report.pages import methods
 from report.pages.comparisons import comparisons_page
 from report.pages.data import data_page
 from report.pages.explorer import cell_page as explorer_page
+from report.pages.naming import naming_pages
 from report.pages.overview import gallery_pages, overview_page
 from report.pages.paper import abstract, paper_sections
 from report.steps import cell_steps, dataset_steps
@@ -33,7 +34,10 @@ def build_report(results: StudyResults) -> Report:
     for inp in results.inputs:
         pages.append(data_page(inp, seed, discovered_clusters(results, inp.spec.name)))
     gallery = gallery_pages(results)
+    named = naming_pages(results)  # a named dataset's discovery page: how the names reached this build's faces
     for cell in results.cells:
+        if cell in named:
+            pages.append(named[cell])
         for step in cell_steps():
             res = results.cell_results.get(step.name, {}).get(cell)
             if res is not None:

@@ -75,27 +75,50 @@ def predict_parser(prog: str) -> argparse.ArgumentParser:
         ),
     )
     p.add_argument("--model", type=Path, required=True, help="recogniser folder (recognizer.json + recognizer.npz)")
-    p.add_argument("--output", type=Path, default=None, help="CSV to write (default: print the CSV)")
+    p.add_argument("--output", type=Path, default=None,
+                   help="CSV to write (default: print the CSV); never an input photo or a file of the model folder")
+    p.add_argument("--force", action="store_true", help="replace the --output file when it exists")
+    p.add_argument("--devices", default=None,
+                   help="where to run (auto, cpu, cuda, cuda:0); default: the study's setting, or the CPU when it "
+                        "cannot be used here")
+    p.add_argument("--debug", action="store_true", help="on an error, print the full traceback too")
     p.add_argument("photos", type=Path, nargs="+", help="photos or folders (searched recursively)")
     return p
 
 
 def predict(args: argparse.Namespace) -> int:
+    """``predict``: every failure is one ``error:`` line and exit 2, and nothing of the user's is changed by it."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    from report.predict import predict_photos
+    from analysis.embedding.store import atomic_write_text
+    from report.predict import check_output, collect_inputs, predict_photos, predictions_csv
+
+    def warn(text: str) -> None:
+        print(terminal_text(f"warning: {text}"), file=sys.stderr)
 
     try:
-        table = predict_photos(args.model, args.photos)
-    except (ValueError, FileNotFoundError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        inputs = collect_inputs(args.photos)
+        if args.output is not None:
+            check_output(args.output, inputs, args.model, args.force)
+        table = predict_photos(args.model, inputs, devices=args.devices, warn=warn)
+        text = predictions_csv(table)
+        if args.output is None:
+            sys.stdout.write(text)
+            return 0
+        try:
+            atomic_write_text(args.output, text)  # temporary file + rename: the old file stays whole on failure
+        except OSError as exc:
+            raise ValueError(f"cannot write {str(args.output)!r} ({type(exc).__name__}: {exc.strerror or exc}); "
+                             "nothing was changed") from None
+    except KeyboardInterrupt:
+        print("error: interrupted; nothing was written", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the one place that turns predict's errors into a message
+        if getattr(args, "debug", False):
+            traceback.print_exc()
+        print(terminal_text(f"error: {one_line(exc)}"), file=sys.stderr)
         return 2
-    text = table.to_csv(index=False, float_format="%.4f")
-    if args.output is None:
-        sys.stdout.write(text)
-    else:
-        args.output.write_text(text, encoding="utf-8")
-        known = int((table["face_index"] >= 0).sum())
-        print(f"{known} face(s) in {table['original_file'].nunique()} photo(s) -> {args.output}")
+    known = int((table["face_index"] >= 0).sum())
+    say(f"{known} face(s) in {table['original_file'].nunique()} file(s) -> {args.output}")
     return 0
 
 
@@ -173,6 +196,8 @@ def _build(args: argparse.Namespace) -> int:
         say(line)
     for w in build_log.warnings:
         say(f"  warning: {w}")
+    for note in getattr(build_log, "notes", ()):
+        say(f"  note: {note}")
     say(f"  time: {build_log.timings['total']:.1f} s")
     for folder in build_log.review:
         say(f"  review: {folder} (aligned faces, one folder per discovered cluster; local only)")

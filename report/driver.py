@@ -68,7 +68,8 @@ def _run_locked(config: StudyConfig, progress: bool, build_site: bool | None, bu
     # The recogniser of each labelled image dataset, for `predict`: beside the outputs, never published.
     build.models = export_recognizers(results, Path(config.study.output_dir), warn=build.warnings.append)
     # Aligned crops per discovered cluster for a local review (review_dir of unlabelled datasets).
-    build.review = write_review_folders(results, lambda name: discovered_clusters(results, name))
+    build.review = write_review_folders(results, lambda name: discovered_clusters(results, name),
+                                        warn=build.warnings.append)
     t0 = time.perf_counter()
     with stage("page model", progress):
         report = build_report(results)

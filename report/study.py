@@ -65,6 +65,7 @@ class BuildLog:
     warnings: list[str] = field(default_factory=list)
     models: list[Path] = field(default_factory=list)  # recogniser folders written for `predict`
     review: list[Path] = field(default_factory=list)  # face review folders (review_dir of unlabelled datasets)
+    notes: list[str] = field(default_factory=list)  # what the build did that a user should know (names carried over)
 
     def record(self, what: str, reused: bool) -> None:
         (self.reused if reused else self.computed).append(what)
@@ -151,10 +152,14 @@ def load_inputs(config: StudyConfig, store: EmbeddingStore, build: BuildLog, pro
             skipped = pd.concat([s for s in skips if len(s)], ignore_index=True) if any(len(s) for s in skips) else skips[0]
             naming = ()
             if getattr(spec.options, "names_file", None) is not None:  # unlabelled faces named by the user
-                from report.naming import name_clusters
+                from report.naming import name_clusters, naming_notes
 
-                embs, naming = name_clusters(embs, spec.options.names_file, config.discovery, config.study.seed,
-                                             config.study.cache_dir)
+                embs, naming = name_clusters(
+                    embs, spec.options.names_file, config.discovery, config.study.seed, config.study.cache_dir,
+                    dataset=spec.name, manifest=manifest.frame, traces=traces, output_dir=config.study.output_dir,
+                    networks=[n.name for n in config.networks], junk_labels=config.study.junk_labels)
+                build.notes.extend(naming_notes(spec.name, naming))
+                build.warnings.extend(f"names of {spec.name}/{r.network}: {w.text}" for r in naming for w in r.carry.warnings)
             pairs = None
             if manifest.pairs is not None and len(manifest.pairs):
                 pairs = tuple(zip(manifest.pairs["path_a"].astype(str), manifest.pairs["path_b"].astype(str),

@@ -36,6 +36,7 @@ def test_network_specific_rows_win_over_general_ones():
 
 @pytest.mark.parametrize("rows, message", [
     ([["x", "A", "", ""]], "integer"),
+    ([["-1", "A", "", ""]], "0 or more"),
     ([[0, "A", "", "maybe"]], "drop"),
     ([[0, "A", "", ""], [0, "B", "", ""]], "twice"),
 ])
@@ -63,18 +64,118 @@ def test_names_file_needs_cluster_and_name_columns(tmp_path):
 
 def test_a_names_file_for_other_clusters_is_a_config_error(tmp_path):
     from analysis.config import ConfigError
-    from analysis.types import EmbeddingSet
-    from analysis.statistics.discovery import DiscoveryParams
-    from report.naming import name_clusters
+    from tests.naming_fixtures import run_naming
 
-    rng = np.random.default_rng(0)
-    x = np.concatenate([rng.normal(size=(1, 8)) + 0.05 * rng.normal(size=(6, 8)) for _ in range(2)]).astype(np.float32)
-    emb = EmbeddingSet("d", "net", x, np.full(12, "(unlabelled)"), np.array([f"p{i}.jpg#0" for i in range(12)]))
-    names = tmp_path / "names.csv"
-    names.write_text("cluster,name\n0,Ann\n1,Bob\n", encoding="utf-8")
-    named, (record,) = name_clusters({"net": emb}, names, DiscoveryParams(k_max=3), 0, tmp_path / "cache")
-    assert sorted(set(named["net"].identities)) == ["Ann", "Bob"] and record.n_faces_kept == 12
+    named, (record,) = run_naming(tmp_path, [("p0.jpg", 0), ("p1.jpg", 0), ("p2.jpg", 0), ("p3.jpg", 1), ("p4.jpg", 1),
+                                             ("p5.jpg", 1)], "cluster,name\n0,Ann\n1,Bob\n")
+    assert sorted(set(named["net"].identities)) == ["Ann", "Bob"] and record.n_faces_kept == 6
     assert "naming" in named["net"].meta
-    names.write_text("cluster,name\n9,Ann\n", encoding="utf-8")
+    (tmp_path / "names.csv.lock.json").unlink()
     with pytest.raises(ConfigError, match="did not discover"):
-        name_clusters({"net": emb}, names, DiscoveryParams(k_max=3), 0, tmp_path / "cache")
+        run_naming(tmp_path, [("p0.jpg", 0), ("p1.jpg", 0), ("p3.jpg", 1), ("p4.jpg", 1)], "cluster,name\n9,Ann\n")
+
+
+# ---- the names-file traps (issue 21): each refused with its row and fix, or made to do what the user meant ----
+
+
+def test_a_name_equal_to_another_clusters_neutral_label_is_refused():
+    with pytest.raises(ValueError, match="neutral label of cluster 1"):
+        _table([[0, "cluster-01", "", ""]])
+    with pytest.raises(ValueError, match="neutral label of cluster 1"):
+        _table([[0, "Cluster-1", "", ""]])
+    # a cluster "named" its own neutral label names nothing: it stays apart from every other cluster
+    identities, _, _ = apply_names(np.array([0, 1, 2]), _table([[2, "cluster-02", "", ""], [0, "Ann", "", ""]]), "n")
+    assert list(identities) == ["Ann", "cluster-01", "cluster-02"]
+
+
+def test_a_typo_in_the_network_column_names_the_valid_networks():
+    frame = pd.DataFrame({"cluster": ["0", "1"], "name": ["Ann", "Bob"], "network": ["dlb", ""]})
+    with pytest.raises(ValueError, match=r"network 'dlb' is not a network of the config \(valid: arcface, dlib"):
+        naming_table(frame, networks=["dlib", "arcface"])
+
+
+def test_nfc_and_nfd_spellings_are_one_identity():
+    nfc, nfd = "Jos\u00e9", "Jose\u0301"
+    table = _table([[0, nfc, "", ""], [1, nfd, "", ""]])
+    identities, _, record = apply_names(np.array([0, 1]), table, "n")
+    assert set(identities) == {nfc} and len({name for _, name in record.named}) == 1
+
+
+def test_merging_into_a_dropped_cluster_is_refused():
+    table = _table([[0, "Ann", "", ""], [1, "", "2", ""], [2, "", "", "1"]])
+    with pytest.raises(ValueError, match="merges into cluster 2, which is dropped"):
+        apply_names(np.array([0, 1, 2]), table, "n")
+    # a named cluster merged into a dropped one: its faces are not silently dropped either
+    with pytest.raises(ValueError, match="dropped"):
+        apply_names(np.array([0, 1]), _table([[0, "Ann", "1", ""], [1, "", "", "1"]]), "n")
+
+
+def test_a_name_contradicting_its_merge_target_is_refused():
+    with pytest.raises(ValueError, match="named 'Bob' but merges into cluster 0, which is 'Ann'"):
+        apply_names(np.array([0, 1]), _table([[0, "Ann", "", ""], [1, "Bob", "0", ""]]), "n")
+    identities, _, _ = apply_names(np.array([0, 1]), _table([[0, "Ann", "", ""], [1, "Ann", "0", ""]]), "n")
+    assert set(identities) == {"Ann"}
+
+
+@pytest.mark.parametrize("name", ["unknown", "Unknown", "UNKNOWN", "nobody"])
+def test_junk_labels_and_unknown_are_refused_as_names(name):
+    with pytest.raises(ValueError, match="names no person"):
+        naming_table(pd.DataFrame({"cluster": ["0"], "name": [name]}), junk_labels=("unknown", "nobody"))
+
+
+def test_a_dropped_cluster_may_say_unknown_but_not_carry_a_real_name():
+    table = naming_table(pd.DataFrame({"cluster": ["0", "1", "2"], "name": ["Ann", "Bob", "unknown"],
+                                       "drop": ["", "", "1"]}), junk_labels=("unknown",))
+    identities, keep, _ = apply_names(np.array([0, 1, 2]), table, "n")
+    assert list(keep) == [True, True, False]
+    with pytest.raises(ValueError, match="both named 'Bob' and dropped"):
+        _table([[1, "Bob", "", "1"]])
+
+
+def test_names_equal_up_to_case_are_refused():
+    with pytest.raises(ValueError, match="differ only in case"):
+        _table([[0, "Tom Cruise", "", ""], [1, "tom cruise", "", ""]])
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"", "is empty"),
+    (b"   \n\n", "is empty"),
+    (b"cluster,name\n", "header but no row"),
+    ("cluster,name\n0,Jos\u00e9\n".encode("latin-1"), "is not UTF-8 text"),
+    ("cluster,name\n0,Ann\n".encode("utf-16"), "is not UTF-8 text"),
+    (b'cluster,name\n0,"Ann\n', "not a readable CSV"),
+])
+def test_unreadable_names_files_name_the_file(tmp_path, content, message):
+    path = tmp_path / "my names.csv"
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match=message) as info:
+        read_names_file(path)
+    assert "my names.csv" in str(info.value)
+
+
+def test_a_names_file_with_a_byte_order_mark_is_read(tmp_path):
+    path = tmp_path / "names.csv"
+    path.write_bytes("cluster,name\n0,Jos\u00e9\n1,Bob\n".encode("utf-8-sig"))
+    table = read_names_file(path)
+    assert [r.name for r in table.rows] == ["Jos\u00e9", "Bob"]
+
+
+def test_names_file_traps_fail_at_config_load_before_any_extraction(tmp_path):
+    from analysis.config import ConfigError, load_config
+
+    (tmp_path / "photos").mkdir()
+    names = tmp_path / "names.csv"
+    config = tmp_path / "study.toml"
+    config.write_text('[study]\noutput_dir = "out"\n[[datasets]]\nname = "p"\nkind = "unlabelled"\nroot = "photos"\n'
+                      'names_file = "names.csv"\n[[networks]]\nname = "dlib"\nkind = "dlib"\n', encoding="utf-8")
+    names.write_text("cluster,name,network\n0,Ann,dlb\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="network 'dlb' is not a network of the config"):
+        load_config(config)
+    names.write_text("cluster,name\n0,unknown\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="names no person"):
+        load_config(config)
+    names.write_bytes("cluster,name\n0,Jos\u00e9\n".encode("latin-1"))
+    with pytest.raises(ConfigError, match="names.csv.*not UTF-8"):
+        load_config(config)
+    names.write_text("cluster,name\n0,Ann\n1,Bob\n", encoding="utf-8")
+    assert load_config(config).datasets[0].options.names_file == names.resolve()

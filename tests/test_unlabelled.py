@@ -1,18 +1,28 @@
-"""The unlabelled-photos workflow end to end on real faces (dlib): discover, review, name, recognise.
+"""The unlabelled-photos workflow end to end on real faces (dlib): discover, review, name, grow, recognise.
 
 Photos are built at test time from ``../shared/data/celebrity-faces`` (:mod:`tests.unlabelled_fixtures`):
 40 single-face photos of 4 people in one flat folder plus 4 group photos of 2-3 of them, then
 held-back photos of the 4 people and of a fifth person. One module-scoped fixture runs the
 first build (extraction + discovery), the second builds with a names file written from the
-clusters CSV, and ``predict``; about a minute of dlib on two cores.
+clusters CSV; a second fixture adds 15 photos of two of the people (every cluster id is
+renumbered), renames 3 and builds again with the same names file, then ``predict`` runs on the
+held-back photos with that build's model. About two minutes of dlib on two cores.
 """
 from __future__ import annotations
+
+import re
 
 import pandas as pd
 import pytest
 from sklearn.metrics import adjusted_rand_score
 
-from tests.unlabelled_fixtures import STRANGER, make_unlabelled_photos, write_unlabelled_config
+from tests.unlabelled_fixtures import (
+    STRANGER,
+    add_photos,
+    make_unlabelled_photos,
+    rename_photos,
+    write_unlabelled_config,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -120,11 +130,71 @@ def test_naming_turns_on_the_labelled_analyses(workflow):
     assert "Naming of discovered clusters" in repro
 
 
-def test_predict_names_held_back_photos_and_calls_a_stranger_unknown(workflow, capsys):
+@pytest.fixture(scope="module")
+def grown(workflow):
+    """Third build: 15 photos added, 3 renamed, same names file (issue 21: names must stay with their faces)."""
+    from analysis.config import load_config
+    from report.driver import run
+
+    photos, _, clusters, truth, second, base, _ = workflow
+    named_before = dict(zip(second[0].inputs[0].embeddings["dlib"].items, second[0].inputs[0].embeddings["dlib"].identities))
+    added = add_photos(photos)
+    moved = rename_photos(photos, ["photos/photo-00.jpg", "photos/photo-01.jpg", "events/group-1.jpg"])
+    review = base / "review-named"
+    cfg = write_unlabelled_config(base / "third", photos.root, base / "cache", base / "names.csv")
+    cfg.write_text(cfg.read_text(encoding="utf-8").replace('kind = "unlabelled"', f'kind = "unlabelled"\nreview_dir = "{review}"'),
+                   encoding="utf-8")
+    third = run(load_config(cfg), progress=False)
+    return named_before, added, moved, third, review
+
+
+def _renamed(item: str, moved: dict) -> str:
+    photo, _, face = item.rpartition("#")
+    return f"{moved.get(photo, photo)}#{face}"
+
+
+def test_added_photos_renumber_the_clusters_but_every_named_face_keeps_its_name(workflow, grown):
+    photos, _, clusters, *_ = workflow
+    named_before, added, moved, third, _ = grown
+    emb = third[0].inputs[0].embeddings["dlib"]
+    now = dict(zip(emb.items, emb.identities))
+    changed = {item: (name, now.get(_renamed(item, moved))) for item, name in named_before.items()
+               if now.get(_renamed(item, moved)) != name}
+    assert not changed, f"{len(changed)} named faces changed their name: {sorted(changed.items())[:5]}"
+    # the new photos' faces joined the right people through the matching
+    for rel, person in added.items():
+        assert now[f"{rel}#0"] == person, f"{rel}: {now.get(rel + '#0')} instead of {person}"
+    (record,) = third[0].inputs[0].naming
+    before = dict(zip(clusters["original_file"] + "#" + clusters["face_index"].astype(str), clusters["cluster"]))
+    renumbered = {before[i] for i, d in zip(record.carry.items, record.carry.discovered)
+                  if i in before and before[i] != d}
+    assert renumbered, "the added photos did not renumber any cluster: the test would prove nothing"
+    assert not record.carry.warnings
+    notes = " ".join(third[2].notes)
+    assert "4 names carried" in notes and "15 new face(s) joined a cluster through matching" in notes
+    page = (third[0].config.study.output_dir / "docs" / "archive" / "dlib" / "all" / "discovery.md").read_text(encoding="utf-8")
+    assert "Names follow faces" in page and "through matching" in page
+    # identity table: faces, named, joined by matching, new (8 added photos of Denzel, 7 of Angelina)
+    assert re.search(r"\| Denzel Washington \| \d+ \| 20 \| 12 \| 8 \| 0 \|", page), page
+    assert re.search(r"\| Angelina Jolie \| \d+ \| 19 \| 12 \| 7 \| 0 \|", page), page
+
+
+def test_review_folders_after_naming_hold_each_face_once_under_the_names_file_ids(workflow, grown):
+    _, _, _, _, _, base, _ = workflow
+    _, added, _, third, review = grown
+    crops = sorted(review.rglob("*.jpg"))
+    emb = third[0].inputs[0].embeddings["dlib"]
+    assert len(crops) == emb.n_samples
+    (record,) = third[0].inputs[0].naming
+    assert {p.parent.name for p in crops} == {f"cluster-{int(c):02d}" for c in set(record.carry.cluster)}
+    assert (review / ".atlas-review.json").is_file()
+
+
+def test_predict_names_held_back_photos_and_calls_a_stranger_unknown(workflow, grown, capsys):
     from report.cli import main
 
-    photos, _, _, _, second, base, _ = workflow
-    (model,) = second[2].models
+    photos, _, _, _, _, base, _ = workflow
+    (model,) = grown[3][2].models
     out = base / "who.csv"
     assert main(["predict", "--model", str(model), "--output", str(out), str(photos.held_back)]) == 0
     table = pd.read_csv(out)
@@ -135,3 +205,6 @@ def test_predict_names_held_back_photos_and_calls_a_stranger_unknown(workflow, c
         expected = "unknown" if person == STRANGER else person
         assert row.identity == expected, f"{row.file}: {row.identity} (confidence {row.confidence:.3f})"
     assert list(table.columns[:8]) == ["original_file", "face_index", "x1", "y1", "x2", "y2", "identity", "confidence"]
+    # a second run may not overwrite the CSV without --force
+    assert main(["predict", "--model", str(model), "--output", str(out), str(photos.held_back)]) == 2
+    assert "pass --force" in capsys.readouterr().err

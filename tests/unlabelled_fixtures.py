@@ -36,6 +36,12 @@ GROUPS = (
     (("Tom Cruise", "012"), ("Denzel Washington", "014"), ("Natalie Portman", "012")),
     (("Angelina Jolie", "014"), ("Natalie Portman", "013"), ("Tom Cruise", "013")),
 )
+#: Photos added after naming (issue 21): 15 more of two people, so that they become the largest
+#: clusters and every cluster id is renumbered (HOG finds exactly one face in each, checked by hand).
+ADDED = {
+    "Denzel Washington": ("019", "021", "022", "023", "024", "025", "027", "028"),
+    "Angelina Jolie": ("019", "020", "021", "022", "023", "025", "026"),
+}
 HELD_BACK = {
     "Tom Cruise": ("016", "017", "018"),
     "Angelina Jolie": ("015", "016", "017"),
@@ -107,6 +113,30 @@ def make_unlabelled_photos(folder: Path, seed: int = 0) -> UnlabelledPhotos:
             shutil.copyfile(_source(person, prefix), held / name)
             held_truth[name] = person
     return UnlabelledPhotos(root, held, truth, groups, held_truth)
+
+
+def add_photos(photos: UnlabelledPhotos, seed: int = 1) -> dict:
+    """The photos of :data:`ADDED` under ``added/new-NN.jpg`` (shuffled); returns ``path -> person``."""
+    added = [(person, prefix) for person, prefixes in sorted(ADDED.items()) for prefix in prefixes]
+    (photos.root / "added").mkdir()
+    truth = {}
+    for n, i in enumerate(np.random.default_rng(seed).permutation(len(added))):
+        person, prefix = added[i]
+        rel = f"added/new-{n:02d}.jpg"
+        shutil.copyfile(_source(person, prefix), photos.root / rel)
+        truth[rel] = person
+    return truth
+
+
+def rename_photos(photos: UnlabelledPhotos, rels: list[str]) -> dict:
+    """Move photos into ``renamed/`` under new names (same content); returns ``old path -> new path``."""
+    (photos.root / "renamed").mkdir(exist_ok=True)
+    moved = {}
+    for n, rel in enumerate(rels):
+        new = f"renamed/moved-{n:02d}.jpg"
+        (photos.root / rel).rename(photos.root / new)
+        moved[rel] = new
+    return moved
 
 
 UNLABELLED_STUDY = """

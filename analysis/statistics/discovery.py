@@ -61,6 +61,13 @@ class DiscoveryParams:
         Silhouette diagrams drawn: the chosen ``k`` and its neighbours in the sweep.
     max_faces : int, default=20000
         Above this many faces the silhouettes use a seeded sample of that size (``O(n^2)``).
+    carry_min_share : float, default=0.75
+        After naming: share of a discovered cluster's recorded faces that must carry one identity
+        for its new faces to take that name (below: an error, the new faces could be either
+        person; :mod:`analysis.statistics.name_matching`).
+    carry_min_anchor : float, default=0.2
+        After naming: share of a discovered cluster that must be recorded faces (and at least 2)
+        for its new faces to join a named cluster; below it they form a new unnamed cluster.
     """
 
     enabled: bool = True
@@ -72,6 +79,8 @@ class DiscoveryParams:
     agglomerative_threshold: float = 0.0
     n_diagrams: int = 3
     max_faces: int = 20000
+    carry_min_share: float = 0.75
+    carry_min_anchor: float = 0.2
 
     def __post_init__(self) -> None:
         if self.k_min < 0 or self.k_max < 0 or (self.k_min and self.k_max and self.k_min > self.k_max):
@@ -83,6 +92,9 @@ class DiscoveryParams:
                 raise ValueError(f"{name} must be at least 2")
         if self.n_init < 1:
             raise ValueError("n_init must be at least 1")
+        for name in ("carry_min_share", "carry_min_anchor"):
+            if not 0.0 < getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} is a share in (0, 1]")
         if not 0.0 <= self.agglomerative_threshold <= 2.0:
             raise ValueError("agglomerative_threshold is a cosine distance in [0, 2] (0 = automatic)")
 

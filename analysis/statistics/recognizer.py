@@ -67,6 +67,17 @@ class Recognizer:
     coef: np.ndarray | None = None  # svm / logreg, (k or 1, d)
     intercept: np.ndarray | None = None
 
+    def __post_init__(self) -> None:
+        # A NaN threshold would accept nobody and -inf everybody: neither is a calibrated recogniser.
+        if not (np.isfinite(self.threshold) and -1.0 <= self.threshold <= 1.0):
+            raise ValueError(f"threshold must be a cosine in [-1, 1], got {self.threshold!r}")
+        if self.classifier not in ("centroid", "knn", "svm", "logreg"):
+            raise ValueError(f"unknown classifier {self.classifier!r}; valid: centroid, knn, svm, logreg")
+        needed = {"knn": ("train_x", "train_y"), "svm": ("coef", "intercept"), "logreg": ("coef", "intercept")}
+        missing = [name for name in needed.get(self.classifier, ()) if getattr(self, name) is None]
+        if missing:
+            raise ValueError(f"the {self.classifier} classifier needs {', '.join(missing)}")
+
 
 def best_classifier(scores) -> tuple[str, float]:
     """(name, mean accuracy) of the best classifier on the true labels over every class (ties: first name)."""
@@ -127,6 +138,8 @@ def predict_identities(rec: Recognizer, vectors: np.ndarray) -> tuple[np.ndarray
     x = l2_normalize(np.asarray(vectors, np.float64)).astype(np.float64)
     if len(x) == 0:
         return np.array([], dtype=str), np.array([], dtype=float)
+    broken = ~np.isfinite(x).all(axis=1)  # a failed embedding is nobody, not the first identity
+    x[broken] = 0.0
     if rec.classifier == "centroid":
         codes = np.argmax(x @ rec.centroids.T, axis=1)
     elif rec.classifier == "knn":
@@ -142,5 +155,6 @@ def predict_identities(rec: Recognizer, vectors: np.ndarray) -> tuple[np.ndarray
         codes = (scores[:, 0] > 0).astype(np.int64) if scores.shape[1] == 1 else np.argmax(scores, axis=1)
     confidence = np.einsum("ij,ij->i", x, rec.centroids[codes])
     names = np.array(rec.names, dtype=object)[codes]
-    names[confidence < rec.threshold] = UNKNOWN
+    names[(confidence < rec.threshold) | broken] = UNKNOWN
+    confidence[broken] = np.nan
     return names.astype(str), confidence

@@ -189,7 +189,10 @@ def page(ctx: CellContext, r: DiscoveryResult) -> Page:
           "(strangers, false detections):"),
         CodeBlock(NAMES_EXAMPLE, "text"),
         P("Point the dataset at it (", Code('names_file = "names.csv"'), ") and rebuild: the named clusters become "
-          "identities, every labelled analysis runs, and the recognition model for ", Code("predict"), " is exported."),
+          "identities, every labelled analysis runs, and the recognition model for ", Code("predict"), " is exported. "
+          "The ids are those of this page; the build binds the names to the faces of these clusters and records them "
+          "beside the names file (", Code("names.csv.lock.json"), "): later builds, with photos added, removed or "
+          "renamed, carry every name to the same faces, and say so on this page."),
     ))
     return Page((*ctx.path, "discovery"), "Identity discovery", tuple(intro), (sweep, alternatives, identities, naming),
                 synthetic=ctx.synthetic, nav_titles=ctx.nav_titles)
@@ -201,7 +204,7 @@ def naming_section(inputs) -> Section | None:
     for inp in inputs:
         for rec in inp.naming:
             rows.append({
-                "dataset": inp.spec.name, "network": rec.network, "names file": rec.source,
+                "dataset": inp.spec.name, "network": rec.network, "names file": rec.source, "names lock": rec.lock,
                 "clusters": rec.n_clusters, "identities": len({name for _, name in rec.named}),
                 "merged": "; ".join(f"{a}->{b}" for a, b in rec.merged), "dropped": ", ".join(map(str, rec.dropped)),
                 "faces kept": rec.n_faces_kept, "faces dropped": rec.n_faces_dropped,
@@ -211,8 +214,9 @@ def naming_section(inputs) -> Section | None:
         return None
     return Section("Naming of discovered clusters", (
         P("These datasets had no labels: their faces were clustered (identity discovery) and the clusters named by the "
-          "user's names file; the identities of every labelled analysis are those names. The file's hash is in the "
-          "provenance of the inputs above."),
+          "user's names file; the identities of every labelled analysis are those names. The names lock beside the "
+          "names file records the faces each named cluster held, and names reach later builds' clusters through those "
+          "faces (see each dataset's Identity discovery page). The file's hash is in the provenance of the inputs above."),
         Table("repro-naming", "Naming of discovered clusters: cluster -> identity, merges and drops.", pd.DataFrame(rows),
               max_rows=None),
     ))

@@ -13,6 +13,7 @@ reads that CSV here, next to the adapter, because reading files is the embedding
 """
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
@@ -39,11 +40,12 @@ class UnlabelledDatasetOptions:
     names_file : Path, optional
         The user's naming CSV (columns ``cluster``, ``name``, optional ``merge`` and ``drop``,
         optional ``network``), written from the discovered clusters CSV of a first build. When
-        set, the named clusters become identities and the labelled analyses run.
+        set, the named clusters become identities and the labelled analyses run; the build keeps
+        the faces of each named cluster in ``<names_file>.lock.json`` beside it (:mod:`report.names_lock`).
     review_dir : Path, optional
-        Folder receiving the aligned crops of every face, one sub-folder per discovered cluster,
-        for a local review (never published: it may not lie inside ``docs/``, ``site/`` or
-        ``paper/`` unless galleries are on). Unset: no crops written.
+        Folder receiving the aligned crops of every face, one sub-folder per cluster, for a local
+        review (:mod:`report.review`; never published: ``/``, the home folder, a folder inside a
+        dataset root or inside ``docs/``, ``site/``, ``paper/`` is refused at load). Unset: no crops.
     extensions, follow_symlinks, hash_threads
         As for :class:`~analysis.embedding.datasets.image_folders.FolderDatasetOptions`.
     """
@@ -69,17 +71,46 @@ def _list_unlabelled(root: Path, options: UnlabelledDatasetOptions):
     return rows, skipped
 
 
-def read_names_file(path: Path) -> NamingTable:
+#: A names file has one row per cluster; anything this large is not one.
+NAMES_FILE_MAX_BYTES = 16 << 20
+
+
+def read_names_file(path: Path, networks=None, junk_labels=()) -> NamingTable:
     """Read the user's naming CSV into a validated :class:`~analysis.statistics.naming.NamingTable`.
+
+    The file is UTF-8 (a byte-order mark, as spreadsheets write it, is accepted); every cell is
+    read as text. ``networks`` and ``junk_labels`` are passed to
+    :func:`~analysis.statistics.naming.naming_table` (valid ``network`` cells, refused names).
 
     Raises
     ------
     ValueError
-        When a required column is missing or a value is malformed, naming the row and the fix.
+        Naming the file: unreadable, empty, not UTF-8, not a CSV, a required column missing or
+        a value malformed (with the row and the fix).
     """
     path = Path(path)
-    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    where = f"names_file {str(path)!r}"
     try:
-        return naming_table(frame, source=path.name)
+        if not path.is_file():
+            raise ValueError(f"{where} is not a file; point names_file at the CSV of names")
+        size = path.stat().st_size
+        if size > NAMES_FILE_MAX_BYTES:
+            raise ValueError(f"{where} is {size:,d} bytes; a names file has one short row per cluster")
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ValueError(f"{where} cannot be read ({type(exc).__name__}: {exc.strerror or exc})") from None
+    try:
+        text = raw.decode("utf-8-sig")  # a UTF-8 BOM (Excel's "CSV UTF-8") is not part of the first column name
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{where} is not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start}); save it as "
+                         "UTF-8 (in a spreadsheet: 'CSV UTF-8'), e.g. iconv -f latin1 -t utf-8") from None
+    if not text.strip():
+        raise ValueError(f"{where} is empty; write a header 'cluster,name' and one row per cluster to name")
+    try:
+        frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, skipinitialspace=True)
+    except (ValueError, pd.errors.ParserError) as exc:
+        raise ValueError(f"{where} is not a readable CSV ({' '.join(str(exc).split())})") from None
+    try:
+        return naming_table(frame, source=path.name, networks=networks, junk_labels=junk_labels)
     except ValueError as exc:
-        raise ValueError(f"names_file {str(path)!r}: {exc}") from None
+        raise ValueError(f"{where}: {exc}") from None
