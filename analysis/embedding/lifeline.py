@@ -9,9 +9,9 @@ exits at once (``os._exit``: no cleanup that could write half a file).
 The parent marks itself with :func:`mark_parent` before starting a pool (the environment variable
 is inherited by the workers); :func:`die_with_parent` is called at the top of every worker task
 and does nothing in the parent itself (sequential backend) or in processes not started by a
-build (Dask workers on other machines). On Linux a worker that is a direct child of the build
-also asks the kernel for a SIGKILL when the build dies, which works even while a C call holds the
-GIL and the watchdog thread cannot run.
+build (Dask workers on other machines). Pools started inside :func:`loky_workers` arm this as
+the workers start (loky's ``initializer``) and, on Linux, also ask the kernel for a SIGKILL when the
+build dies, which works even while a C call holds the GIL and the watchdog thread cannot run.
 """
 from __future__ import annotations
 
@@ -59,8 +59,6 @@ def die_with_parent(poll_s: float = 1.0) -> bool:
     if _guard is not None and _guard.is_alive():
         return True
     first_ppid = os.getppid()
-    if first_ppid == parent:
-        _kernel_lifeline(parent)
 
     def watch() -> None:
         while _parent_alive(parent, first_ppid):
@@ -84,8 +82,16 @@ def loky_workers():
     import joblib
 
     mark_parent()
-    with joblib.parallel_config(backend="loky", initializer=die_with_parent):
+    with joblib.parallel_config(backend="loky", initializer=_at_worker_start):
         yield
+
+
+def _at_worker_start() -> None:
+    """loky ``initializer`` of :func:`loky_workers`: the watchdog and the kernel's lifeline."""
+    if die_with_parent():
+        parent = int(os.environ[ENV])
+        if os.getppid() == parent:
+            _kernel_lifeline(parent)
 
 
 def _kernel_lifeline(parent: int) -> None:
@@ -94,9 +100,13 @@ def _kernel_lifeline(parent: int) -> None:
     The watchdog thread needs the GIL to run, and an analysis inside a long C call that holds it
     (measured: loky workers busy with the analyses of a killed build were still computing 30 s
     later) would keep the worker alive, and with it the resource trackers holding the build's
-    stdout. The kernel's signal needs nothing from the worker. Only for a direct child of the
-    build (a loky worker), whose forking thread lives as long as the pool; Dask workers under a
-    nanny keep the thread alone.
+    stdout. The kernel's signal needs nothing from the worker.
+
+    Linux sends it when the *thread* that started the worker ends, not the process. So it is
+    armed only by :func:`loky_workers`, whose pools are started from the build's main thread (and
+    refilled by loky's manager thread, which lives as long as the pool, as do the workers), and
+    only in a direct child of the build. Pools started from a short-lived thread (the extraction
+    runs its shards in one) keep the watchdog alone, or their workers would die with that thread.
     """
     import signal
     import sys
