@@ -15,7 +15,6 @@ from typing import ClassVar
 
 from analysis.embedding.datasets.manifest import (
     DUPLICATE_PATH,
-    LINK_LISTED,
     MISSING_VALUE,
     NO_IDENTITY_FOLDER,
     NO_IDENTITY_MATCH,
@@ -194,7 +193,7 @@ def _list_csv(options: CsvManifestOptions, name: str):
                 f"dataset {name!r}: {str(path)!r} has no column {col!r} (columns: {', '.join(table.columns)}); "
                 f"set path_column / identity_column"
             )
-    rows, skipped, seen, files = [], [], set(), set()
+    rows, skipped, seen = [], [], set()
     for i, (p, ident) in enumerate(zip(table[options.path_column], table[options.identity_column])):
         p, ident = str(p).strip(), _norm_identity(ident)
         if not p or not ident:
@@ -213,12 +212,9 @@ def _list_csv(options: CsvManifestOptions, name: str):
             skipped.append((rel, DUPLICATE_PATH))
             continue
         seen.add(rel)
-        reason, key = check_listed_file(root, rel, options.follow_symlinks)
-        if reason is None and key in files:  # a link to (or a second path of) a listed file
-            reason = LINK_LISTED
+        reason = check_listed_file(root, rel, options.follow_symlinks)
         if reason:
             skipped.append((rel, reason))
             continue
-        files.add(key)
         rows.append((rel, ident))
     return rows, skipped, root

@@ -12,8 +12,10 @@ Symbolic links (one rule for every image adapter, stated in the README):
   naming the option (it used to vanish without a row);
 * every folder is listed once, at its first path (the real folders first, then the links in
   sorted order): a link loop (``A/up -> ..``) or a second link to a listed folder is a skip, so a
-  loop can neither multiply the photos nor hang the listing;
-* a link to a file that is already listed is a skip: each file counts once.
+  loop can neither multiply the photos nor hang the listing, and each file of a folder counts once;
+* a link to a file is an entry of its own, even when its target is listed too: linking one photo
+  into two folders is a deliberate statement (a benchmark repeating files does it), and the
+  Data page counts the identical embeddings it gives.
 
 Only regular files are listed. A FIFO, a socket or a device named ``*.jpg``, or a link to one
 (``/dev/zero``), is a skip: opening a FIFO blocks until someone writes to it and ``/dev/zero``
@@ -38,7 +40,7 @@ from analysis.embedding.images import NOT_REGULAR, special_kind
 # Reasons (stable strings: reports count them).
 LINKED_FOLDER = "symbolic link to a folder (not followed; set follow_symlinks = true to include it)"
 LINK_OUTSIDE_ROOT = "symbolic link to a file outside root (set follow_symlinks = true to include it)"
-LINK_LISTED = "symbolic link to a folder or file already listed (loop or second path)"
+LINK_LISTED = "symbolic link to a folder already listed (loop or second path)"
 BROKEN_LINK = "broken symbolic link"
 NOT_UTF8 = "name is not valid UTF-8 (rename it)"
 UNREADABLE_FOLDER = "unreadable folder"
@@ -105,8 +107,7 @@ def list_tree(root: Path, follow_symlinks: bool, extensions: tuple[str, ...]) ->
     follow_symlinks : bool
         Enter linked folders and use links pointing outside ``root`` (see the module docstring).
     extensions : tuple of str
-        Image extensions: a link whose target is already listed is a duplicate only when the
-        listed file is one the adapter will use (hidden files and other extensions are not).
+        Image extensions: a folder named like an image file is reported in ``folders``.
     """
     walker = _Walker(str(root), follow_symlinks, {e.lower() for e in extensions})
     return walker.run()
@@ -117,8 +118,8 @@ class _Walker:
         self.root, self.follow, self.exts = root, follow, exts
         self.real_root = os.path.realpath(root)
         self.seen_dirs: set[tuple[int, int]] = set()
-        self.files: list[tuple[str, bool, tuple[int, int]]] = []
-        self.file_links: list[tuple[str, bool, str, tuple[int, int]]] = []
+        self.files: list[tuple[str, bool]] = []
+        self.file_links: list[tuple[str, bool, str]] = []
         self.dir_links: list[tuple[str, str, bool, tuple[int, int]]] = []
         self.skips: list[tuple[str, str]] = []
         self.folders: list[tuple[str, str]] = []
@@ -139,21 +140,13 @@ class _Walker:
                 else:
                     self.seen_dirs.add(key)
                     self._scan(path, rel, hidden)
-        listed = {key for rel, hidden, key in self.files if self._usable(rel, hidden)}
-        for rel, hidden, path, key in sorted(self.file_links):
-            if key in listed:
-                self.skips.append((rel, LINK_LISTED))
-            elif not self.follow and not _inside(os.path.realpath(path), self.real_root):
+        for rel, hidden, path in self.file_links:
+            if not self.follow and not _inside(os.path.realpath(path), self.real_root):
                 self.skips.append((rel, LINK_OUTSIDE_ROOT))
             else:
-                self.files.append((rel, hidden, key))
-                if self._usable(rel, hidden):
-                    listed.add(key)
-        files = tuple(sorted((rel, hidden) for rel, hidden, _ in self.files))
+                self.files.append((rel, hidden))
+        files = tuple(sorted(self.files))
         return Listing(files, tuple(sorted(self.skips)), tuple(sorted(self.folders)))
-
-    def _usable(self, rel: str, hidden: bool) -> bool:
-        return not hidden and os.path.splitext(rel)[1].lower() in self.exts
 
     def _scan(self, top: str, top_rel: str, top_hidden: bool) -> None:
         stack = [(top, top_rel, top_hidden)]
@@ -194,7 +187,7 @@ class _Walker:
                 if stat.S_ISDIR(st.st_mode):
                     self.dir_links.append((rel, entry.path, hidden, key))
                 elif stat.S_ISREG(st.st_mode):
-                    self.file_links.append((rel, hidden, entry.path, key))
+                    self.file_links.append((rel, hidden, entry.path))
                 else:
                     self.skips.append((rel, f"{NOT_REGULAR} ({special_kind(st.st_mode)})"))
                 return None
@@ -210,13 +203,13 @@ class _Walker:
             self.seen_dirs.add(key)
             return entry.path, rel, hidden
         if stat.S_ISREG(st.st_mode):
-            self.files.append((rel, hidden, key))
+            self.files.append((rel, hidden))
         else:
             self.skips.append((rel, f"{NOT_REGULAR} ({special_kind(st.st_mode)})"))
         return None
 
 
-def check_listed_file(root: Path, rel: str, follow_symlinks: bool) -> tuple[str | None, tuple[int, int] | None]:
+def check_listed_file(root: Path, rel: str, follow_symlinks: bool) -> str | None:
     """Whether the file ``root/rel`` that a manifest names may be used, by the rules of :func:`list_tree`.
 
     Parameters
@@ -229,19 +222,18 @@ def check_listed_file(root: Path, rel: str, follow_symlinks: bool) -> tuple[str 
 
     Returns
     -------
-    (reason, key)
-        ``reason`` is None when the file can be used; ``key`` (device, inode) identifies the file
-        so that the caller counts it once.
+    str or None
+        Why the file is a skip; None when it can be used.
     """
     path = os.path.join(root, rel)
     try:
         st = os.stat(path)
     except FileNotFoundError:
-        return (BROKEN_LINK if os.path.islink(path) else MISSING_FILE), None
+        return BROKEN_LINK if os.path.islink(path) else MISSING_FILE
     except OSError as exc:
-        return (BROKEN_LINK if exc.errno == errno.ELOOP else f"{UNREADABLE_FILE} ({type(exc).__name__})"), None
+        return BROKEN_LINK if exc.errno == errno.ELOOP else f"{UNREADABLE_FILE} ({type(exc).__name__})"
     if not stat.S_ISREG(st.st_mode):
-        return f"{NOT_REGULAR} ({special_kind(st.st_mode)})", None
+        return f"{NOT_REGULAR} ({special_kind(st.st_mode)})"
     if not follow_symlinks and not _inside(os.path.realpath(path), os.path.realpath(root)):
-        return LINK_OUTSIDE_ROOT, None
-    return None, (st.st_dev, st.st_ino)
+        return LINK_OUTSIDE_ROOT
+    return None
