@@ -96,7 +96,22 @@ def test_build_killed_during_the_analyses_leaves_no_process_and_its_stdout_reach
     assert not list((tmp_path / "out").glob(".atlas-staging-*"))
 
 
-def test_sigterm_is_turned_into_an_interrupt_only_while_building():
+class _Unhandled(Exception):
+    """SIGTERM reached the test's own fallback handler: the code under test installed none."""
+
+
+@pytest.fixture
+def sigterm_guard():
+    """A fallback SIGTERM handler, so that a regression fails the test instead of killing pytest."""
+    def fallback(signum, frame):
+        raise _Unhandled(signum)
+
+    previous = signal.signal(signal.SIGTERM, fallback)
+    yield fallback
+    signal.signal(signal.SIGTERM, previous)
+
+
+def test_sigterm_is_turned_into_an_interrupt_only_while_building(sigterm_guard):
     from report.cli import Terminated, stop_signals_as_interrupts
 
     before = signal.getsignal(signal.SIGTERM)
@@ -113,19 +128,19 @@ def test_sigterm_is_turned_into_an_interrupt_only_while_building():
     assert signal.getsignal(signal.SIGTERM) == before
 
 
-def test_sigterm_during_a_build_is_one_line_exit_143_and_removes_staging(tmp_path, monkeypatch, capsys):
+def test_sigterm_during_a_build_is_one_line_exit_143_and_removes_staging(tmp_path, monkeypatch, capsys, sigterm_guard):
     """In-process: the driver's unwinding removes the staging folders it made, as for Ctrl-C."""
     from report import cli, driver, ownership
 
     config = write_small_config(tmp_path, n_identities=6, subsets='["all"]')
 
-    def render_then_terminated(*args, **kwargs):
+    def build_then_terminated(*args, **kwargs):  # the locked part of a build, cut short by SIGTERM
         out = Path(tmp_path / "out")
         ownership.staging_dir(out, "docs")  # a staging folder in flight when the signal comes
         os.kill(os.getpid(), signal.SIGTERM)
         time.sleep(5)
 
-    monkeypatch.setattr(driver, "render_all", render_then_terminated)
+    monkeypatch.setattr(driver, "_run_locked", build_then_terminated)
     code = cli.main(["--config", str(config), "--quiet"])
     assert code == 143
     err = capsys.readouterr().err.strip().splitlines()
