@@ -89,4 +89,7 @@ def process_map(fn: Callable, items: Iterable[tuple], workers: int) -> list:
         return [fn(*item) for item in items]
     from joblib import Parallel, delayed
 
-    return Parallel(n_jobs=workers, backend="loky", pre_dispatch="2*n_jobs")(delayed(fn)(*item) for item in items)
+    from analysis.embedding import lifeline
+
+    with lifeline.loky_workers():  # the workers exit with this process, kill -9 included
+        return Parallel(n_jobs=workers, pre_dispatch="2*n_jobs")(delayed(fn)(*item) for item in items)

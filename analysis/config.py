@@ -212,7 +212,12 @@ def load_config(path: str | Path, overrides: Mapping[str, Any] | None = None) ->
     if not path.is_file():
         raise ConfigError(f"config file {str(path)!r} not found; pass --config PATH to an existing TOML file")
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        # utf-8-sig: a byte-order mark (Windows Notepad, Excel) is not TOML, but it is not the user's mistake either.
+        raw = tomllib.loads(path.read_text(encoding="utf-8-sig"))
+    except UnicodeDecodeError:
+        from analysis.embedding.datasets.text_files import not_utf8_message
+
+        raise ConfigError(f"config {not_utf8_message(path, spreadsheet=False)}") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from exc
     return parse_config(raw, source=path.resolve(), overrides=overrides)
@@ -220,6 +225,7 @@ def load_config(path: str | Path, overrides: Mapping[str, Any] | None = None) ->
 
 def parse_config(raw: Mapping[str, Any], source: Path, overrides: Mapping[str, Any] | None = None) -> StudyConfig:
     """Validate an already parsed TOML document; see :func:`load_config`."""
+    from analysis import config_checks
     from analysis.embedding import datasets, extract, networks  # late: they import heavy optional modules lazily
 
     base = source.parent
@@ -265,6 +271,10 @@ def parse_config(raw: Mapping[str, Any], source: Path, overrides: Mapping[str, A
         for name, cls in _SECTION_TYPES.items()
     }
     extraction = build_dataclass(extract.ExtractionParams, raw.get("extraction", {}), where="[extraction]", base=base)
+    for problem in (config_checks.pair_key_error(config_checks.network_pairs(dataset_specs, network_specs)),
+                    config_checks.cache_dir_error(study.cache_dir, study.output_dir)):
+        if problem:
+            raise ConfigError(problem)
     return StudyConfig(
         source=source,
         study=study,

@@ -216,7 +216,8 @@ def stock_loop(files, warmup: int, detector: Path, recognizer: str, rec_path: Pa
 
 def pipeline_steady(root: Path, n_warm: int, net_options, params: ExtractionParams, device: dev.Device):
     """One worker: (seconds, images with an embedding, start-up s, providers) over every image."""
-    manifest = build_manifest("bench", FolderDatasetOptions(root=root))
+    # root holds links to the photos (link_dataset): used only with follow_symlinks, as for any dataset
+    manifest = build_manifest("bench", FolderDatasetOptions(root=root, follow_symlinks=True))
     paths = tuple(manifest.frame["path"].astype(str))
     work = Path(tempfile.mkdtemp(prefix="bench-pipeline-"))
     chunks = plan_chunks(len(paths), params.chunk_size)
@@ -244,7 +245,7 @@ def pipeline_end_to_end(root: Path, net_options, params: ExtractionParams):
     cache = Path(tempfile.mkdtemp(prefix="bench-cache-"))
     try:
         t0 = time.perf_counter()
-        manifest = build_manifest("bench", FolderDatasetOptions(root=root))
+        manifest = build_manifest("bench", FolderDatasetOptions(root=root, follow_symlinks=True))
         res = extract_embeddings(manifest, "bench", "net", net_options, params, cache, progress=False)
         return time.perf_counter() - t0, res.embeddings.n_samples, res.embeddings.meta["execution"]
     finally:

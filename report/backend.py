@@ -13,7 +13,9 @@
 
 :func:`run_tasks` is the one entry point: a module-level function and a list of argument
 tuples in, the results in the same order out, with a progress bar. Results never depend on the
-backend except through BLAS summation order, and each analysis is seeded.
+backend except through BLAS summation order, and each analysis is seeded. Loky workers carry the
+lifeline of :mod:`analysis.embedding.lifeline`, as the extraction and figure workers do: they exit
+when the build dies.
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ import os
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, Sequence
 
+from analysis.embedding import lifeline
 from report import progress as progress_mod
 
 
@@ -95,15 +98,16 @@ def run_tasks(fn: Callable, args: Sequence[tuple], backend: str, n_jobs: int = 0
             import joblib
 
             jobs = min(worker_count(n_jobs), len(args))
+            # The workers exit when this build dies, kill -9 included (lifeline.loky_workers).
             # max_nbytes=None: no automatic memmapping of large arguments. A worker would see
             # np.memmap where the build saw np.ndarray, joblib.Memory would hash them differently
             # (coerce_mmap=False), and every rebuild would recompute the large cells.
-            results = joblib.Parallel(n_jobs=jobs, backend="loky", return_as="generator_unordered",
-                                      max_nbytes=None)(
-                joblib.delayed(_indexed)(i, fn, a) for i, a in enumerate(args))
-            for i, r in results:
-                out[i] = r
-                bar.update(1)
+            with lifeline.loky_workers():
+                results = joblib.Parallel(n_jobs=jobs, return_as="generator_unordered", max_nbytes=None)(
+                    joblib.delayed(_indexed)(i, fn, a) for i, a in enumerate(args))
+                for i, r in results:
+                    out[i] = r
+                    bar.update(1)
         elif backend == "dask":
             if client is None:
                 raise ValueError('backend "dask" needs a client; open one with report.backend.dask_client')
@@ -124,3 +128,4 @@ def run_tasks(fn: Callable, args: Sequence[tuple], backend: str, n_jobs: int = 0
 
 def _indexed(i: int, fn: Callable, a: tuple) -> tuple[int, Any]:
     return i, fn(*a)
+

@@ -8,8 +8,10 @@ writes inside the installed package.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
+import threading
 import traceback
 import unicodedata
 from pathlib import Path
@@ -122,11 +124,60 @@ def predict(args: argparse.Namespace) -> int:
     return 0
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (or SIGHUP) received: unwinds the build exactly as Ctrl-C does."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _terminate(signum: int, frame) -> None:
+    import signal
+
+    signal.signal(signum, signal.SIG_IGN)  # a second SIGTERM must not break the unwinding; kill -9 still works
+    raise Terminated(signum)
+
+
+@contextlib.contextmanager
+def stop_signals_as_interrupts():
+    """SIGTERM (and SIGHUP, unless ignored as under ``nohup``) raise :class:`Terminated` while building.
+
+    Python's default for SIGTERM ends the process on the spot: no ``finally`` ran, so the staging
+    folders stayed, and the loky workers and their resource trackers lived on holding the build's
+    stdout. As a KeyboardInterrupt, a termination goes through the same unwinding as Ctrl-C: joblib
+    stops its workers, the driver removes its staging folders, the locks are released.
+    """
+    import signal
+
+    if threading.current_thread() is not threading.main_thread():  # signals go to the main thread only
+        yield
+        return
+    previous = {}
+    for name in ("SIGTERM", "SIGHUP"):
+        signum = getattr(signal, name, None)
+        if signum is None or (name == "SIGHUP" and signal.getsignal(signum) == signal.SIG_IGN):
+            continue
+        previous[signum] = signal.signal(signum, _terminate)
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
 def build(args: argparse.Namespace) -> int:
     """Run :func:`_build`; every error ends as one ``error:`` line (exit 2), the traceback only with ``--debug``."""
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:
-        return _build(args)
+        with stop_signals_as_interrupts():
+            return _build(args)
+    except Terminated as exc:
+        import signal
+
+        print(f"error: stopped by {signal.Signals(exc.signum).name}; the previous outputs are kept (nothing "
+              f"half-written was published)", file=sys.stderr)
+        return 128 + exc.signum
     except KeyboardInterrupt:
         print("error: interrupted; the previous outputs are kept (nothing half-written was published)",
               file=sys.stderr)
@@ -143,10 +194,11 @@ def build(args: argparse.Namespace) -> int:
 def _is_user_error(exc: BaseException) -> bool:
     """Errors whose message is the whole story (the config, the output folder, a lock)."""
     from analysis.config import ConfigError
+    from report.disk import DiskFullError
     from report.locks import BuildLockedError
     from report.ownership import OutputFolderError
 
-    return isinstance(exc, (ConfigError, OutputFolderError, BuildLockedError))
+    return isinstance(exc, (ConfigError, OutputFolderError, BuildLockedError, DiskFullError))
 
 
 def terminal_text(text: object) -> str:

@@ -15,12 +15,13 @@ from pathlib import Path
 from analysis.config import StudyConfig
 from analysis.embedding.store import EmbeddingStore, atomic_write_text
 from report import console, render
+from report.disk import writing_into
 from report import site as site_renderer
 from report.assemble import build_report, discovered_clusters
 from report.escape import slugify
 from report.locks import build_locks
 from report.model import Report
-from report.ownership import claim_output_dir, record, write_manifest
+from report.ownership import claim_output_dir, record, remove_staging_leftovers, write_manifest
 from report.recognizer_files import export_recognizers
 from report.review import write_review_folders
 from report.pages.downloads import downloads_page
@@ -41,13 +42,19 @@ def run(config: StudyConfig, progress: bool = True, build_site: bool | None = No
     roots = dict(cache_dir=cache_dir, config_dir=Path(config.source).parent,
                  project_root=PROJECT_ROOT if is_source_checkout() else None)
     out = claim_output_dir(config.study.output_dir, **roots)  # refuses before anything is written
-    with build_locks(cache_dir, out):
+    with writing_into(out, "output folder", OUTPUT_SETTING), build_locks(cache_dir, out):
         claim_output_dir(out, **roots)  # again: another build may have run while this one waited
         try:
             results, outputs, build = _run_locked(config, progress, build_site, build_paper)
-        finally:  # also after a failure: what this build published is its own
+        finally:  # also after a failure: what this build published is its own; its staging folders go
+            remove_staging_leftovers(out)
             write_manifest(out)
     return results, outputs, build
+
+
+# A full disk names the folder and the setting that moves it (report.disk).
+OUTPUT_SETTING = "[study] output_dir (--output-dir)"
+CACHE_SETTING = "[study] cache_dir (--cache-dir)"
 
 
 def _run_locked(config: StudyConfig, progress: bool, build_site: bool | None, build_paper: bool | None):
@@ -55,10 +62,10 @@ def _run_locked(config: StudyConfig, progress: bool, build_site: bool | None, bu
     t_all = time.perf_counter()
     cache_dir = Path(config.study.cache_dir)
     store = EmbeddingStore(cache_dir)
-    with stage("embeddings", progress):
+    with stage("embeddings", progress), writing_into(cache_dir, "cache", CACHE_SETTING):
         inputs = load_inputs(config, store, build, progress)
     t0 = time.perf_counter()
-    with stage("analyses", progress):
+    with stage("analyses", progress), writing_into(cache_dir, "cache", CACHE_SETTING):
         results = compute_all(config, inputs, build, progress)
     build.timings["analyses"] = time.perf_counter() - t0
     if config.study.galleries:
@@ -104,14 +111,15 @@ def render_all(report: Report, results: StudyResults, build: BuildLog, site: boo
             links.append((f"Embedding metadata: {inp.spec.name} / {net} (JSON)", name))
 
     pages = list(report.pages)
-    config_text = cfg.source.read_text(encoding="utf-8")
+    config_text = cfg.source.read_text(encoding="utf-8-sig")  # a byte-order mark is no part of the config
     pages.append(reproducibility_page(results, config_text, timings_frame(results)))
     pages.append(downloads_page(pages, has_pdf=paper, embedding_files=links, galleries=bool(results.galleries)))
     figures, tables = render.collect(pages)
 
     console.stage("figures", progress)
     pdf_keys = render.paper_figure_keys(report) if paper else frozenset()
-    digests, drawn, reused = render.render_figures(figures, fig_cache, progress, pdf_keys)
+    with writing_into(fig_cache, "cache", CACHE_SETTING):
+        digests, drawn, reused = render.render_figures(figures, fig_cache, progress, pdf_keys)
     build.record(f"figures ({drawn} drawn)", reused=False) if drawn else None
     build.record(f"figures ({reused} from cache)", reused=True) if reused else None
 

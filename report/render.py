@@ -7,6 +7,7 @@ half-written folder behind. ``mkdocs build`` and
 """
 from __future__ import annotations
 
+import errno
 import hashlib
 import inspect
 import io
@@ -246,6 +247,7 @@ def build_paper(report: Report, paper_dir: Path, digests: dict[str, str], fig_ca
         )
         log_text = (staged / "report.log").read_text(errors="replace") if (staged / "report.log").is_file() else ""
         if proc.returncode != 0 or not pdf_is_readable(staged / "report.pdf"):
+            _raise_if_disk_full(proc.stdout + proc.stderr + log_text, paper_dir)
             tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-30:])
             raise RuntimeError(f"latexmk failed (exit {proc.returncode}) or wrote no readable PDF; the previous "
                                f"paper/ is kept. Last lines:\n{tail}")
@@ -309,6 +311,14 @@ def write_theme(output_dir: Path) -> None:
             atomic_write_text(target / n, text)
 
 
+def _raise_if_disk_full(tool_output: str, folder: Path) -> None:
+    """A tool (mkdocs, latexmk) that failed on a full disk: raise it as the OSError it was, naming ``folder``."""
+    from report.disk import FULL_TEXT
+
+    if any(t in tool_output for t in FULL_TEXT):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(folder))
+
+
 def build_site(output_dir: Path) -> tuple[Path, bool]:
     """Run ``mkdocs build --strict`` when docs/ or mkdocs.yml changed."""
     docs = output_dir / "docs"
@@ -329,6 +339,7 @@ def build_site(output_dir: Path) -> tuple[Path, bool]:
     )
     if proc.returncode != 0 or not (staged / "index.html").is_file():
         shutil.rmtree(staged, ignore_errors=True)
+        _raise_if_disk_full(proc.stdout + proc.stderr, site)  # one line naming the folder, not mkdocs' traceback
         raise RuntimeError(f"mkdocs build --strict failed (exit {proc.returncode}):\n{proc.stderr[-4000:]}")
     ownership.swap_in(staged, site)
     atomic_write_text(stamp, digest)

@@ -145,6 +145,8 @@ def load_inputs(config: StudyConfig, store: EmbeddingStore, build: BuildLog, pro
                 res = extract.extract_embeddings(
                     manifest, spec.name, net.name, net.options, config.extraction, config.study.cache_dir, progress=progress
                 )
+                if res.embeddings.n_samples == 0:  # nothing to analyse; say why instead of failing in an analysis
+                    raise ValueError(no_face_message(spec.name, net, manifest, res.skipped, config.extraction))
                 embs[net.name] = res.embeddings
                 traces[net.name] = res.trace
                 skips.append(res.skipped.assign(network=net.name))
@@ -171,6 +173,32 @@ def load_inputs(config: StudyConfig, store: EmbeddingStore, build: BuildLog, pro
         build.timings[f"embeddings {spec.name}"] = time.perf_counter() - t0
         out.append(inp)
     return tuple(out)
+
+
+def subset_too_small(subset: str, part: EmbeddingSet, emb: EmbeddingSet) -> str:
+    """Why a subset's cell is not analysed (fewer than 2 identities left), with the counts and the fix."""
+    kept = len(np.unique(part.identities))
+    _, counts = np.unique(emb.identities, return_counts=True)
+    return (f"subset {subset!r} leaves {plural(kept, 'identity', 'identities')} of {len(counts)} (the largest has "
+            f"{plural(int(counts.max()), 'image')}); at least 2 are needed: lower its threshold or remove it from "
+            f"subsets")
+
+
+def no_face_message(dataset: str, network, manifest, skipped: pd.DataFrame, params) -> str:
+    """The error of an image dataset in which a network kept no face: where, how many, why, what to change."""
+    from analysis.embedding.extraction_params import resolve_detector
+
+    reasons = skipped["reason"].value_counts() if len(skipped) else pd.Series(dtype=int)
+    why = ", ".join(f"{n} {reason}" for reason, n in sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0])))
+    if resolve_detector(params, network.options).kind == "insightface":
+        knobs = f"min_score = {params.min_score:g}, det_sizes = {list(params.det_sizes)}"
+    else:
+        knobs = (f"dlib_min_score = {params.dlib_min_score:g}, dlib_upsample = {params.dlib_upsample}, "
+                 f"detector_speed = {params.detector_speed!r}")
+    return (f"dataset {dataset!r}: network {network.name!r} kept no face in any of the "
+            f"{plural(manifest.n_images, 'image')} under {str(manifest.root)!r} ({why or 'nothing recorded'}); check "
+            f"that root holds photos of faces, or relax the detection in [extraction] ({knobs}, "
+            f"min_face_px = {params.min_face_px})")
 
 
 #: Why a labelled analysis did not run on an unlabelled dataset (one line on its page).
@@ -253,11 +281,10 @@ def compute_all(config: StudyConfig, inputs, build: BuildLog, progress: bool) ->
                 cell = Cell(inp.spec.name, net, subset)
                 unlabelled = is_unlabelled(part)
                 if len(np.unique(part.identities)) < 2 and not unlabelled:
+                    reason = subset_too_small(subset, part, emb)
                     for step in steps:
-                        cell_skips.setdefault(step.name, {})[cell] = (
-                            f"subset {subset!r} leaves {len(np.unique(part.identities))} identities; at least 2 are needed"
-                        )
-                    build.warnings.append(f"{cell.dataset}/{cell.network}/{subset}: fewer than 2 identities, skipped")
+                        cell_skips.setdefault(step.name, {})[cell] = reason
+                    build.warnings.append(f"{cell.dataset}/{cell.network}/{subset} not analysed: {reason}")
                     continue
                 cells.append(cell)
                 contexts[cell] = CellContext(cell, spec.description, emb.synthetic, emb.n_dims, seed,

@@ -383,19 +383,21 @@ def test_data_error_is_one_line_exit_2_and_traceback_only_with_debug(tmp_path):
 
 # --------------------------------------------------------------------------- listings
 def test_folders_without_embeddings_are_listed_with_a_reason(tmp_path):
-    from analysis.embedding.datasets.manifest import EMPTY_FOLDER, FOLDER_NAMED_LIKE_IMAGE, folder_skips
+    from analysis.embedding.datasets.manifest import EMPTY_FOLDER, FOLDER_NAMED_LIKE_IMAGE
+    from analysis.embedding.datasets.walk import list_tree
 
     (tmp_path / "Alice").mkdir()
     (tmp_path / "Alice" / "1.jpg").write_bytes(b"x")
     (tmp_path / "Empty_Person").mkdir()
     (tmp_path / "Bob" / "31_dir.jpg").mkdir(parents=True)
     (tmp_path / "Bob" / "31_dir.jpg" / "note.txt").write_text("x")
-    skips = dict(folder_skips(tmp_path, False, (".jpg",)))
-    assert skips == {"Empty_Person/": EMPTY_FOLDER, "Bob/31_dir.jpg/": FOLDER_NAMED_LIKE_IMAGE}
+    listing = list_tree(tmp_path, False, (".jpg",))
+    assert dict(listing.folders) == {"Empty_Person/": EMPTY_FOLDER, "Bob/31_dir.jpg/": FOLDER_NAMED_LIKE_IMAGE}
+    assert not listing.skips
 
 
 def test_unreadable_identity_folder_is_listed(tmp_path, monkeypatch):
-    from analysis.embedding.datasets.manifest import folder_skips
+    from analysis.embedding.datasets.walk import list_tree
 
     locked = tmp_path / "Locked"
     locked.mkdir()
@@ -408,8 +410,8 @@ def test_unreadable_identity_folder_is_listed(tmp_path, monkeypatch):
         return real_scandir(path)
 
     monkeypatch.setattr(os, "scandir", scandir)
-    skips = dict(folder_skips(tmp_path, False, (".jpg",)))
-    assert skips == {"Locked/": "unreadable folder (PermissionError)"}
+    listing = list_tree(tmp_path, False, (".jpg",))
+    assert dict(listing.skips) == {"Locked/": "unreadable folder (PermissionError)"} and not listing.files
 
 
 def test_multi_face_images_are_counted():

@@ -23,6 +23,8 @@ Decoding strategy (fast path first):
 from __future__ import annotations
 
 import io
+import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,6 +46,7 @@ UNREADABLE = "unreadable file"
 NOT_AN_IMAGE = "not an image"
 TRUNCATED = "truncated or corrupt image"
 TOO_LARGE = "image too large (decompression bomb guard)"
+NOT_REGULAR = "not a regular file"
 
 
 class ImageSkip(Exception):
@@ -79,10 +82,55 @@ class DecodedImage:
     decoder: str
 
 
+def special_kind(mode: int) -> str:
+    """``FIFO``, ``socket``, ``character device`` ... for a file mode that is not a regular file."""
+    for test, kind in ((stat.S_ISFIFO, "FIFO"), (stat.S_ISSOCK, "socket"), (stat.S_ISCHR, "character device"),
+                       (stat.S_ISBLK, "block device"), (stat.S_ISDIR, "folder")):
+        if test(mode):
+            return kind
+    return "special file"
+
+
+class NotRegularFileError(OSError):
+    """A path that names a FIFO, a socket, a device or a folder instead of a regular file."""
+
+    def __init__(self, path: str, kind: str) -> None:
+        super().__init__(f"{path} is a {kind}, not a regular file")
+        self.kind = kind
+
+
+def open_regular(path: str | os.PathLike):
+    """Open ``path`` for binary reading if it is a regular file; never blocks.
+
+    ``O_NONBLOCK`` makes opening a FIFO return at once (a plain ``open`` waits for a writer
+    forever); the type is then checked on the open descriptor, so the check and the read see the
+    same file.
+
+    Raises
+    ------
+    NotRegularFileError
+        For anything but a regular file (``kind`` says what it is).
+    OSError
+        When the file cannot be opened.
+    """
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise NotRegularFileError(os.fspath(path), special_kind(mode))
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
 def read_bytes(path: Path) -> bytes:
     """File content; :class:`ImageSkip` for an unreadable or empty file."""
     try:
-        data = Path(path).read_bytes()
+        with open_regular(path) as fh:  # a FIFO or a device named *.jpg would block or never end
+            data = fh.read()
+    except NotRegularFileError as exc:
+        raise ImageSkip(NOT_REGULAR, exc.kind) from None
     except OSError as exc:
         raise ImageSkip(UNREADABLE, f"{type(exc).__name__}: {exc.strerror or exc}") from None
     if not data:

@@ -9,10 +9,13 @@ exits at once (``os._exit``: no cleanup that could write half a file).
 The parent marks itself with :func:`mark_parent` before starting a pool (the environment variable
 is inherited by the workers); :func:`die_with_parent` is called at the top of every worker task
 and does nothing in the parent itself (sequential backend) or in processes not started by a
-build (Dask workers on other machines).
+build (Dask workers on other machines). Pools started inside :func:`loky_workers` arm this as
+the workers start (loky's ``initializer``) and, on Linux, also ask the kernel for a SIGKILL when the
+build dies, which works even while a C call holds the GIL and the watchdog thread cannot run.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -65,6 +68,60 @@ def die_with_parent(poll_s: float = 1.0) -> bool:
     _guard = threading.Thread(target=watch, name="atlas-lifeline", daemon=True)
     _guard.start()
     return True
+
+
+@contextlib.contextmanager
+def loky_workers():
+    """joblib's loky backend, as the default inside the block, with workers that die with this process.
+
+    The workers arm :func:`die_with_parent` as loky's ``initializer``, the moment they start, not at
+    their first task: a worker still importing its modules (seconds on a busy machine) or waiting
+    idle for work (loky keeps idle workers 300 s) when the build is killed would otherwise never
+    learn of it. Use ``joblib.Parallel(n_jobs=...)`` without a ``backend`` argument inside.
+    """
+    import joblib
+
+    mark_parent()
+    with joblib.parallel_config(backend="loky", initializer=_at_worker_start):
+        yield
+
+
+def _at_worker_start() -> None:
+    """loky ``initializer`` of :func:`loky_workers`: the watchdog and the kernel's lifeline."""
+    if die_with_parent():
+        parent = int(os.environ[ENV])
+        if os.getppid() == parent:
+            _kernel_lifeline(parent)
+
+
+def _kernel_lifeline(parent: int) -> None:
+    """Ask Linux to SIGKILL this process when its parent dies (``PR_SET_PDEATHSIG``).
+
+    The watchdog thread needs the GIL to run, and an analysis inside a long C call that holds it
+    (measured: loky workers busy with the analyses of a killed build were still computing 30 s
+    later) would keep the worker alive, and with it the resource trackers holding the build's
+    stdout. The kernel's signal needs nothing from the worker.
+
+    Linux sends it when the *thread* that started the worker ends, not the process. So it is
+    armed only by :func:`loky_workers`, whose pools are started from the build's main thread (and
+    refilled by loky's manager thread, which lives as long as the pool, as do the workers), and
+    only in a direct child of the build. Pools started from a short-lived thread (the extraction
+    runs its shards in one) keep the watchdog alone, or their workers would die with that thread.
+    """
+    import signal
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # the build died before the request: nobody will send the signal
+        os._exit(70)
 
 
 def kill_with_parent() -> None:

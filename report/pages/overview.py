@@ -6,7 +6,7 @@ import sys
 import numpy as np
 import pandas as pd
 
-from report.format import count
+from report.format import count, plural
 from report.escape import slugify
 from report.model import Bullets, Code, Links, P, Page, Section, Strong, Table, Text, spans
 from report.pages import galleries
@@ -29,12 +29,23 @@ def study_grid(results: StudyResults) -> pd.DataFrame:
             "images": geom.n_samples if geom is not None else np.nan,
             "synthetic": "yes" if emb.synthetic else "no",
         })
-    for step, skips in sorted(results.cell_skips.items()):
-        for cell, reason in sorted(skips.items(), key=lambda kv: (kv[0].dataset, kv[0].network, kv[0].subset)):
-            if step == "geometry" and cell not in results.contexts:  # analysed cells (unlabelled ones) have their row
-                rows.append({"dataset": cell.dataset, "network": cell.network, "subset": cell.subset, "dims": np.nan,
-                             "identities": np.nan, "images": np.nan, "synthetic": f"skipped: {reason}"})
     return pd.DataFrame(rows)
+
+
+def skipped_cells(results: StudyResults) -> pd.DataFrame:
+    """Cells of the grid that were not analysed at all (a subset leaving fewer than 2 identities), with the reason.
+
+    Every step records the same reason for such a cell; an analysed cell whose single analysis was
+    skipped (unlabelled faces, a failed fit) says so on its own page instead.
+    """
+    reasons: dict = {}
+    for step, skips in sorted(results.cell_skips.items()):
+        for cell, reason in skips.items():
+            if cell not in results.contexts:
+                reasons.setdefault(cell, reason)
+    rows = [{"dataset": c.dataset, "network": c.network, "subset": c.subset, "reason": r}
+            for c, r in sorted(reasons.items(), key=lambda kv: (kv[0].dataset, kv[0].network, kv[0].subset))]
+    return pd.DataFrame(rows, columns=["dataset", "network", "subset", "reason"])
 
 
 def key_findings(results: StudyResults) -> list:
@@ -80,11 +91,20 @@ def overview_page(results: StudyResults, has_pdf: bool) -> Page:
     ]
     findings = key_findings(results)
     sections = [Section("Key findings", (Bullets(*findings),) if findings else (P("No cell could be analysed."),))]
-    sections.append(Section("Study grid", (
+    grid_blocks = [
         P("Each (dataset, network, subset) cell is analysed separately; every cell has its own pages in the navigation."),
         Table("overview-grid", "The study grid: datasets x networks x subsets with their sizes.", study_grid(results),
               max_rows=None, in_paper=True),
-    )))
+    ]
+    skipped = skipped_cells(results)
+    if len(skipped):
+        grid_blocks += [
+            P(f"{plural(len(skipped), 'cell')} of the grid {'was' if len(skipped) == 1 else 'were'} not analysed; "
+              "the build went on without them:"),
+            Table("overview-skipped-cells", "Cells not analysed, with the reason.", skipped, max_rows=None,
+                  in_paper=True),
+        ]
+    sections.append(Section("Study grid", tuple(grid_blocks)))
     sections.append(Section("Where to go next", (
         Links(tuple(
             ([(f"Explorer of {results.contexts[results.cells[0]].label}: the interactive 2-D map of one cell",

@@ -25,6 +25,7 @@ from analysis.embedding.datasets.manifest import (
     LoadedEmbeddings,
     _norm_identity,
 )
+from analysis.embedding.datasets.text_files import not_utf8_message, read_csv_table
 from analysis.embedding.store import stable_hash
 from analysis.types import EmbeddingSet
 
@@ -166,10 +167,12 @@ def _read_table(path: Path, options, name: str) -> pd.DataFrame:
     ``keep_default_na=False``: pandas would otherwise read identities ``NA``, ``None``, ``null``
     or ``n/a`` as missing values and drop those people silently. Only an empty cell is missing.
     """
+    if isinstance(options, CsvEmbeddingsOptions):  # empty, not UTF-8, malformed: named with the fix
+        return read_csv_table(path, f"dataset {name!r}: embeddings_file",
+                              f"{options.identity_column!r}, {options.item_column!r}, {options.embedding_column!r}",
+                              dtype={options.identity_column: str, options.item_column: str},
+                              keep_default_na=False, na_values=[""])
     try:
-        if isinstance(options, CsvEmbeddingsOptions):
-            return pd.read_csv(path, dtype={options.identity_column: str, options.item_column: str},
-                               keep_default_na=False, na_values=[""])
         return pd.read_parquet(path)
     except pd.errors.EmptyDataError as exc:
         raise ValueError(f"dataset {name!r}: {str(path)!r} is empty (no header, no rows)") from exc
@@ -273,11 +276,15 @@ def _labels_from_table(table: pd.DataFrame, identity_column: str, item_column: s
 def _labels_from_file(path: Path, options: NpyEmbeddingsOptions, name: str):
     suffix = path.suffix.lower()
     if suffix in (".csv", ".tsv"):
-        table = pd.read_csv(path, sep="\t" if suffix == ".tsv" else ",", dtype=str, keep_default_na=False)
+        table = read_csv_table(path, f"dataset {name!r}: labels_file", repr(options.identity_column),
+                               sep="\t" if suffix == ".tsv" else ",", dtype=str, keep_default_na=False)
         return _labels_from_table(table, options.identity_column, options.item_column, name)
     if suffix == ".parquet":
         return _labels_from_table(pd.read_parquet(path), options.identity_column, options.item_column, name)
-    lines = path.read_text(encoding="utf-8").splitlines()
+    try:
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
+    except UnicodeDecodeError:
+        raise ValueError(f"dataset {name!r}: labels_file {not_utf8_message(path, spreadsheet=False)}") from None
     while lines and not lines[-1].strip():
         lines.pop()
     identities = np.array([_norm_identity(x) for x in lines], dtype=object)

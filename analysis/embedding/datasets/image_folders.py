@@ -7,25 +7,23 @@ in :mod:`analysis.embedding.datasets.manifest`.
 """
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
-import pandas as pd
-
 from analysis.embedding.datasets.manifest import (
     DUPLICATE_PATH,
-    MISSING_FILE,
     MISSING_VALUE,
     NO_IDENTITY_FOLDER,
     NO_IDENTITY_MATCH,
     OUTSIDE_ROOT,
     _classify,
     _norm_identity,
-    folder_skips,
-    _walk,
 )
+from analysis.embedding.datasets.text_files import read_csv_table
+from analysis.embedding.datasets.walk import check_listed_file, list_tree
 from analysis.embedding.images import IMAGE_EXTENSIONS
 
 
@@ -45,7 +43,10 @@ class FolderDatasetOptions:
     extensions : tuple of str
         File name extensions treated as images (case-insensitive).
     follow_symlinks : bool, default=False
-        Follow symbolic links to folders while listing.
+        Enter symbolic links to folders, and use links to files outside ``root``, while listing.
+        Off: such links are skips whose reason names this option; links to files inside
+        ``root`` are used either way, and every file counts once
+        (:mod:`analysis.embedding.datasets.walk`).
     hash_threads : int, default=4
         Threads hashing files (disk-bound, so a few threads help even on one core).
     """
@@ -108,6 +109,10 @@ class CsvManifestOptions:
     root : Path, optional
         Folder the paths are relative to; default: the CSV file's folder.
     path_column, identity_column : str, default="path", "identity"
+    follow_symlinks : bool, default=False
+        Use listed files that are symbolic links pointing outside ``root`` (off: a skip naming this
+        option), as for :class:`FolderDatasetOptions`. A path written outside ``root``
+        (``../x.jpg``) is always a skip.
     hash_threads : int, default=4
     """
 
@@ -117,6 +122,7 @@ class CsvManifestOptions:
     root: Path | None = None
     path_column: str = "path"
     identity_column: str = "identity"
+    follow_symlinks: bool = False
     hash_threads: int = 4
 
 
@@ -126,8 +132,9 @@ class CsvManifestOptions:
 
 
 def _list_folder(root: Path, extensions, follow_symlinks) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
-    rows, skipped = [], []
-    for rel, hidden in _walk(root, follow_symlinks):
+    listing = list_tree(root, follow_symlinks, extensions)
+    rows, skipped = [], list(listing.skips + listing.folders)
+    for rel, hidden in listing.files:
         reason = _classify(rel, hidden, extensions)
         if reason is None and "/" not in rel:
             reason = NO_IDENTITY_FOLDER
@@ -135,13 +142,14 @@ def _list_folder(root: Path, extensions, follow_symlinks) -> tuple[list[tuple[st
             skipped.append((rel, reason))
             continue
         rows.append((rel, _norm_identity(rel.split("/", 1)[0])))
-    return rows, skipped + folder_skips(root, follow_symlinks, extensions)
+    return rows, skipped
 
 
 def _list_by_filename(root: Path, options: FilenameDatasetOptions):
     pattern = re.compile(options.identity_regex) if options.identity_regex else None
-    rows, skipped = [], []
-    for rel, hidden in _walk(root, options.follow_symlinks):
+    listing = list_tree(root, options.follow_symlinks, options.extensions)
+    rows, skipped = [], list(listing.skips + listing.folders)
+    for rel, hidden in listing.files:
         reason = _classify(rel, hidden, options.extensions)
         if reason:
             skipped.append((rel, reason))
@@ -152,7 +160,7 @@ def _list_by_filename(root: Path, options: FilenameDatasetOptions):
             skipped.append((rel, NO_IDENTITY_MATCH))
             continue
         rows.append((rel, identity))
-    return rows, skipped + folder_skips(root, options.follow_symlinks, options.extensions)
+    return rows, skipped
 
 
 def identity_from_filename(fname: str, prefix: int = 5, pattern: re.Pattern | None = None) -> str | None:
@@ -177,7 +185,8 @@ def _list_csv(options: CsvManifestOptions, name: str):
     if not path.is_file():
         raise FileNotFoundError(f"dataset {name!r}: manifest_file {str(path)!r} not found")
     root = Path(options.root).resolve() if options.root is not None else path.resolve().parent
-    table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    table = read_csv_table(path, f"dataset {name!r}: manifest_file",
+                           f"{options.path_column!r} and {options.identity_column!r}", dtype=str, keep_default_na=False)
     for col in (options.path_column, options.identity_column):
         if col not in table.columns:
             raise ValueError(
@@ -190,19 +199,22 @@ def _list_csv(options: CsvManifestOptions, name: str):
         if not p or not ident:
             skipped.append((p or f"row-{i:06d}", MISSING_VALUE))
             continue
-        full = Path(p) if Path(p).is_absolute() else root / p
-        try:
-            rel = full.resolve().relative_to(root).as_posix()
-        except ValueError:
+        # The path as written decides whether it lies inside root ("../x.jpg" does not); where a
+        # symbolic link points is the walk's rule, shared with the folder adapters.
+        rel = Path(os.path.relpath(os.path.normpath(os.path.join(root, p)), root)).as_posix()
+        if rel.startswith("../") and os.path.isabs(p):  # an absolute path through another name of root
+            real = Path(os.path.relpath(os.path.realpath(os.path.dirname(p)), root)).as_posix()
+            rel = rel if real.startswith("..") else Path(real, os.path.basename(p)).as_posix().removeprefix("./")
+        if rel == "." or rel == ".." or rel.startswith("../"):
             skipped.append((p, OUTSIDE_ROOT))
             continue
         if rel in seen:
             skipped.append((rel, DUPLICATE_PATH))
             continue
-        if not (root / rel).is_file():
-            skipped.append((rel, MISSING_FILE))
-            continue
         seen.add(rel)
+        reason = check_listed_file(root, rel, options.follow_symlinks)
+        if reason:
+            skipped.append((rel, reason))
+            continue
         rows.append((rel, ident))
     return rows, skipped, root
-

@@ -1,23 +1,33 @@
 """Results of the dataset adapters and the manifest machinery shared by the image adapters.
 
 Holds the :class:`Manifest` and :class:`LoadedEmbeddings` result types, the stable skip-reason
-strings recorded while listing or loading (reports count them), :data:`MANIFEST_COLUMNS`, the
-sorted folder walk and file classification, the threaded hashing of listed files into a
-manifest frame, skip frames and :func:`manifest_hash`.
+strings recorded while listing or loading (reports count them; those of the folder walk come from
+:mod:`~analysis.embedding.datasets.walk`), :data:`MANIFEST_COLUMNS`, file classification, the
+threaded hashing of listed files into a manifest frame, skip frames and :func:`manifest_hash`.
 """
 from __future__ import annotations
 
 import hashlib
-import os
 import unicodedata
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
-
 import numpy as np
 import pandas as pd
 
+from analysis.embedding.datasets.walk import (  # noqa: F401 - reasons re-exported with the others
+    BROKEN_LINK,
+    EMPTY_FOLDER,
+    FOLDER_NAMED_LIKE_IMAGE,
+    LINK_LISTED,
+    LINK_OUTSIDE_ROOT,
+    LINKED_FOLDER,
+    MISSING_FILE,
+    NOT_UTF8,
+    UNREADABLE_FILE,
+    UNREADABLE_FOLDER,
+)
+from analysis.embedding.images import NOT_REGULAR, NotRegularFileError, open_regular
 from analysis.types import EmbeddingSet
 
 SKIP_COLUMNS = ["item", "reason"]
@@ -29,11 +39,6 @@ HIDDEN_FILE = "hidden file"
 NO_IDENTITY_FOLDER = "not inside an identity folder"
 NO_IDENTITY_MATCH = "file name does not match identity_regex"
 EMPTY_FILE = "empty file"
-UNREADABLE_FILE = "unreadable file"
-MISSING_FILE = "missing file"
-UNREADABLE_FOLDER = "unreadable folder"
-EMPTY_FOLDER = "empty folder"
-FOLDER_NAMED_LIKE_IMAGE = "a folder named like an image file"
 DUPLICATE_PATH = "duplicate path"
 OUTSIDE_ROOT = "path outside root"
 MISSING_VALUE = "missing path or identity"
@@ -123,43 +128,6 @@ def _norm_identity(text: str) -> str:
     return unicodedata.normalize("NFC", str(text)).strip()
 
 
-def _walk(root: Path, follow_symlinks: bool) -> Iterable[tuple[str, bool]]:
-    """Yield (relative posix path, hidden) for every file under root, sorted."""
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=follow_symlinks):
-        dirnames.sort()
-        rel_dir = Path(dirpath).relative_to(root)
-        hidden_dir = any(part.startswith(".") for part in rel_dir.parts)
-        for fname in sorted(filenames):
-            yield (rel_dir / fname).as_posix(), hidden_dir or fname.startswith(".")
-
-
-def folder_skips(root: Path, follow_symlinks: bool, extensions: tuple[str, ...]) -> list[tuple[str, str]]:
-    """Folders that yield no embedding, as ``(relative path + "/", reason)``, sorted.
-
-    :func:`_walk` lists files only, so an unreadable identity folder, an empty one or a folder
-    named ``31_dir.jpg`` used to vanish without a trace; the Data page's skip table lists them.
-    """
-    out: list[tuple[str, str]] = []
-    exts = {e.lower() for e in extensions}
-
-    def unreadable(err: OSError) -> None:
-        rel = Path(err.filename).relative_to(root).as_posix() if err.filename else "?"
-        out.append((rel + "/", f"{UNREADABLE_FOLDER} ({type(err).__name__})"))
-
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=follow_symlinks, onerror=unreadable):
-        dirnames.sort()
-        rel = Path(dirpath).relative_to(root)
-        if rel == Path("."):
-            continue
-        if not dirnames and not filenames:
-            out.append((rel.as_posix() + "/", EMPTY_FOLDER))
-        elif rel.suffix.lower() in exts:
-            out.append((rel.as_posix() + "/", FOLDER_NAMED_LIKE_IMAGE))
-    # os.walk reports an unreadable folder only if it can list its parent; a folder that lists
-    # but whose entries cannot be opened is caught when hashing the files (UNREADABLE_FILE).
-    return sorted(set(out))
-
-
 def _classify(rel: str, hidden: bool, extensions: tuple[str, ...]) -> str | None:
     if hidden:
         return HIDDEN_FILE
@@ -175,11 +143,13 @@ def _hash_rows(root: Path, rows: list[tuple[str, str]], threads: int):
         try:
             h = hashlib.sha256()
             size = 0
-            with open(root / rel, "rb") as fh:
+            with open_regular(root / rel) as fh:  # never blocks on a FIFO, never reads /dev/zero
                 while chunk := fh.read(1 << 20):
                     h.update(chunk)
                     size += len(chunk)
             return h.hexdigest(), size, None
+        except NotRegularFileError as exc:  # became a FIFO or a device after the listing
+            return None, 0, f"{NOT_REGULAR} ({exc.kind})"
         except OSError as exc:
             return None, 0, f"{UNREADABLE_FILE} ({type(exc).__name__})"
 

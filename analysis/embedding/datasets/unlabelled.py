@@ -20,7 +20,8 @@ from typing import ClassVar
 
 import pandas as pd
 
-from analysis.embedding.datasets.manifest import _classify, _walk
+from analysis.embedding.datasets.manifest import _classify
+from analysis.embedding.datasets.walk import list_tree
 from analysis.embedding.images import IMAGE_EXTENSIONS
 from analysis.statistics.naming import NamingTable, naming_table
 
@@ -61,8 +62,9 @@ class UnlabelledDatasetOptions:
 
 
 def _list_unlabelled(root: Path, options: UnlabelledDatasetOptions):
-    rows, skipped = [], []
-    for rel, hidden in _walk(root, options.follow_symlinks):
+    listing = list_tree(root, options.follow_symlinks, options.extensions)
+    rows, skipped = [], list(listing.skips)  # empty folders mean nothing here: folders carry no meaning
+    for rel, hidden in listing.files:
         reason = _classify(rel, hidden, options.extensions)
         if reason:
             skipped.append((rel, reason))
