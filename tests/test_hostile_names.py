@@ -164,7 +164,9 @@ def test_markdown_sources_are_escaped(hostile):
 @pytest.mark.slow
 def test_tex_and_pdf_print_names_as_text(hostile):
     out = hostile[0]
-    tex = (out / "paper" / "report.tex").read_text(encoding="utf-8")
+    # The main file, the parts it inputs (atlas/) and the values it prints (values.tex).
+    tex = "\n".join(p.read_text(encoding="utf-8") for p in sorted((out / "paper").rglob("*.tex")))
+    assert "\\input{atlas/results}" in tex and "\\atlas@set{" in tex
     for bad in ("\\input{/etc/passwd}", "\\write18{", "\\immediate", "\\catcode", "\\def$"):
         assert bad not in tex, bad
     assert tex.count("\\end{document}") == 1
