@@ -97,12 +97,12 @@ def similarity_values(r) -> list[Entry]:
         what = f"true accept rate at a false accept rate of {far_slug(f)}"
         if est is not None and not est.estimable:
             out.append(Entry(name, None, NOT_ESTIMABLE, f"{what} ({est.reason})"))
+            # Why: the page names the count ("not estimable (12 impostor pairs above the threshold)").
+            out.append(Entry(f"accepted-impostors-at-far-{far_slug(f)}", int(est.accepted_impostors),
+                             f"{est.accepted_impostors:,d}", f"impostor pairs above the threshold of FAR {far_slug(f)}"))
         else:
             lo, hi, txt = _bracket(est.interval if est else None, fixed)
             out.append(Entry(name, float(t), fixed(float(t)), what, lo, hi, txt))
-        if est is not None:
-            out.append(Entry(f"accepted-impostors-at-far-{far_slug(f)}", int(est.accepted_impostors),
-                             f"{est.accepted_impostors:,d}", f"impostor pairs above the threshold of FAR {far_slug(f)}"))
     if r.pairs is not None:
         out.append(Entry("pairs-accuracy", float(r.pairs.accuracy_mean), pct(r.pairs.accuracy_mean, 2),
                          "accuracy of the pairs protocol (mean over folds)"))

@@ -27,9 +27,9 @@ def downloads_page(pages: list[Page], has_pdf: bool, embedding_files: list[tuple
                      ("Paper sources: everything the PDF was compiled from, for latexmk or Overleaf (zip)",
                       "downloads/paper-source.zip")] if has_pdf else [])
               + (("Every CSV table and Parquet file in one zip", ZIP_NAME),
-                 ("Every reported value with its key, for \atlasvalue{...} and {{ value(...) }} (CSV; the Values page "
+                 ("Every reported value with its key, for \\atlasvalue{...} and {{ value(...) }} (CSV; the Values page "
                   "explains the keys)", "tables/values.csv"),
-                 ("Labels of the paper's figures and tables, for \ref{...} (CSV)", "tables/labels.csv"))
+                 ("Labels of the paper's figures and tables, for \\ref{...} (CSV)", "tables/labels.csv"))
               + tuple(embedding_files)),
         P("Open a cell's Parquet file in Apple's Embedding Atlas with ", Code("pip install embedding-atlas"), " then ",
           Code("embedding-atlas <file>.parquet"), "; in the TensorBoard Embedding Projector (projector.tensorflow.org, "

@@ -69,7 +69,7 @@ def values_page(report: Report, pages: list[Page]) -> Page:
     )
     table = Table(VALUES_TABLE, "Every reported value: its key, the text the site and the paper show, its interval and "
                   "the page that shows it.", values_frame(values), max_rows=None,
-                  site_columns=("key", "shown as", "interval", "page"))
+                  site_columns=("key", "shown as", "interval", "description"))
     labels = Table(LABELS_TABLE, "Labels of the paper's figures and tables, for \\ref{...} in your own sections.",
                    labels_frame(report, pages), max_rows=None, site_columns=("label", "kind", "page"))
     return Page(("values",), "Values", intro, (Section("Values", (table,)), Section("Figure and table labels", (labels,))))
