@@ -282,3 +282,15 @@ def test_tables_and_formulas_fit_each_class():
     assert re.fullmatch(r"\\begin\{gather\*\}\na = 1, \\\\\nb = 2, \\\\\nc = 3.\n\\end\{gather\*\}\n",
                         math_tex(formula, IEEETRAN))
     assert math_tex(r"x \quadrat", IEEETRAN).startswith("\\[")  # a command that only starts like \quad
+
+
+def test_a_page_span_prints_the_registry_text_on_the_site_and_the_key_in_latex():
+    from report.latex import inline
+    from report.model import P, Page, Val
+    from report.site import MarkdownRenderer
+
+    page = Page(("x",), "X", (P("EER ", Val("d/n/all/similarity/eer"), " ", Val("d/n/all/similarity/eer", True)),))
+    assert "EER 1.23% &#91;1.00%, 1.50%&#93;" in MarkdownRenderer(values=_values()).page(page)
+    with pytest.raises(KeyError, match="not in the registry"):
+        MarkdownRenderer(values={}).page(page)
+    assert inline(page.intro[0].parts) == r"EER \atlasvalue{d/n/all/similarity/eer} \atlasinterval{d/n/all/similarity/eer}"

@@ -72,4 +72,5 @@ def values_page(report: Report, pages: list[Page]) -> Page:
                   site_columns=("key", "shown as", "interval", "description"))
     labels = Table(LABELS_TABLE, "Labels of the paper's figures and tables, for \\ref{...} in your own sections.",
                    labels_frame(report, pages), max_rows=None, site_columns=("label", "kind", "page"))
-    return Page(("values",), "Values", intro, (Section("Values", (table,)), Section("Figure and table labels", (labels,))))
+    return Page(("values",), "Values", intro, (Section("Values", (table,)), Section("Figure and table labels", (labels,))),
+                synthetic=report.synthetic)
