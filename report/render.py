@@ -226,6 +226,14 @@ def paper_inputs_hash(tex_text: str, figure_files: dict[str, Path]) -> str:
     return h.hexdigest()
 
 
+def _same_class(old_main: Path, new_text: str) -> bool:
+    """Whether the previous main file used the same ``\\documentclass`` line as ``new_text``."""
+    def first_class(text: str) -> str:
+        return next((line.strip() for line in text.splitlines() if line.lstrip().startswith("\\documentclass")), "")
+
+    return old_main.is_file() and first_class(old_main.read_text(encoding="utf-8", errors="replace")) == first_class(new_text)
+
+
 def paper_stamp(files: dict[str, str], figures: dict[str, Path], user: PaperInputs, paper_dir: Path) -> str:
     """The inputs hash of a paper: its text files, figures, the researcher's folders and what the last compile read there.
 
@@ -269,7 +277,8 @@ def build_paper(report: Report, paper_dir: Path, digests: dict[str, str], fig_ca
     stamp.unlink(missing_ok=True)  # from here on, paper/ is not known to match anything
     staged = ownership.staging_dir(paper_dir.parent, "paper")
     try:
-        if paper_dir.is_dir():  # keep latexmk's aux files: fewer passes
+        if paper_dir.is_dir() and _same_class(paper_dir / "report.tex", files["report.tex"]):
+            # keep latexmk's aux files: fewer passes (not across classes: their aux files hold class macros)
             shutil.copytree(paper_dir, staged, dirs_exist_ok=True,
                             ignore=shutil.ignore_patterns("figures", "atlas", "user", paper_sources.ZIP_NAME))
         (staged / "figures").mkdir(exist_ok=True)

@@ -30,6 +30,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping
 
+import numpy as np
 import pandas as pd
 
 from analysis.types import Cell
@@ -172,19 +173,29 @@ def closest(key: str, keys: Iterable[str], n: int = 3) -> list[str]:
 
 # --------------------------------------------------------------------------- outputs
 def _number(x) -> Any:
-    if x is None or (isinstance(x, float) and not math.isfinite(x)):
-        return None
-    return x
+    """A Python int or float (numpy scalars converted), None for a missing or non-finite one; text as it is."""
+    if x is None or isinstance(x, str):
+        return x
+    if isinstance(x, (bool, np.bool_)):
+        return int(x)
+    if isinstance(x, (int, np.integer)):
+        return int(x)
+    x = float(x)
+    return x if math.isfinite(x) else None
 
 
 def values_frame(values: Iterable[Value]) -> pd.DataFrame:
-    """The table of ``docs/tables/values.csv``: key, raw value, text, interval, page, description."""
-    rows = [{"key": v.key, "value": v.value if isinstance(v.value, str) else _number(v.value), "shown as": v.text,
-             "low": _number(v.low), "high": _number(v.high), "interval": v.interval_text, "page": v.page,
-             "description": v.description} for v in values]
+    """The table of ``docs/tables/values.csv``: key, raw value, text, interval, page, description.
+
+    The value column holds numbers as numbers (a count ``109``, a rate ``0.0544...`` at full
+    precision, never ``1.09e+02``) and a name as text (a best method): kept as objects, so the CSV
+    writer leaves a negative number alone instead of defusing it as a formula.
+    """
+    rows = [{"key": v.key, "value": _number(v.value), "shown as": v.text, "low": _number(v.low),
+             "high": _number(v.high), "interval": v.interval_text, "page": v.page, "description": v.description}
+            for v in values]
     frame = pd.DataFrame(rows, columns=["key", "value", "shown as", "low", "high", "interval", "page", "description"])
-    # One column of mixed numbers and names (a best method's name) is written as text, never as 1.0e+00.
-    frame["value"] = frame["value"].map(lambda x: "" if x is None else (repr(x) if isinstance(x, float) else str(x)))
+    frame["value"] = frame["value"].astype(object)
     return frame
 
 

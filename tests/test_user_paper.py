@@ -87,7 +87,12 @@ def _build(path: Path, **kw):
 
 def _values(out: Path) -> dict[str, dict]:
     with open(out / "docs" / "tables" / "values.csv", encoding="utf-8", newline="") as fh:
-        return {r["key"]: r for r in csv.DictReader(fh)}
+        rows = {r["key"]: r for r in csv.DictReader(fh)}
+    for r in rows.values():  # text cells starting "-" carry the CSV's formula guard (report.escape.csv_cell)
+        for col in ("shown as", "interval"):
+            if r[col][:2] in ("'-", "'+", "'=", "'@"):
+                r[col] = r[col][1:]
+    return rows
 
 
 def _pdf_text(pdf: Path) -> str:
