@@ -73,7 +73,7 @@ def inline(parts) -> str:
         elif isinstance(p, Emph):
             out.append(rf"\emph{{{tex(p.text)}}}")
         elif isinstance(p, Code):
-            out.append(rf"\texttt{{{tex(p.text)}}}")
+            out.append(rf"\texttt{{{code_tex(p.text)}}}")
         elif isinstance(p, InlineMath):
             out.append(f"${p.latex}$")
         elif isinstance(p, Ref):
@@ -86,6 +86,13 @@ def inline(parts) -> str:
         else:
             raise TypeError(f"unknown inline span {type(p).__name__}")
     return "".join(out)
+
+
+def code_tex(text: str) -> str:
+    """Monospaced text with a break point after each ``/ : . _ -`` (file names, model ids): typewriter text has no
+    hyphenation, and ``insightface:scrfd_2.5g.onnx`` in a 252 pt column otherwise sticks out of it."""
+    pieces = [p for p in re.split(r"(?<=[/:._-])", text) if p]
+    return r"\allowbreak{}".join(tex(p) for p in pieces) if pieces else tex(text)
 
 
 def table_tex(t: Table, cls: PaperClass = ARTICLE) -> str:
@@ -192,7 +199,9 @@ def _preamble(doc: Document, report: Report, cls: PaperClass) -> None:
         r"\renewcommand{\textfraction}{0.1}", r"\renewcommand{\floatpagefraction}{0.75}",
         r"\renewcommand{\dbltopfraction}{0.85}", r"\renewcommand{\dblfloatpagefraction}{0.75}",
         r"\setcounter{topnumber}{3}", r"\setcounter{bottomnumber}{2}", r"\setcounter{totalnumber}{4}",
-        r"\setcounter{dbltopnumber}{3}", r"\setlength{\LTcapwidth}{\linewidth}", r"\emergencystretch=1.5em"))))
+        r"\setcounter{dbltopnumber}{3}", r"\setlength{\LTcapwidth}{\linewidth}",
+        # More stretch in narrow columns, where long words and numbers with intervals leave few break points.
+        rf"\emergencystretch={'3em' if cls.column_width_pt < 400 else '1.5em'}"))))
     authors = report.author_list
     doc.preamble.append(NoEscape(
         "\\hypersetup{" + ",".join((
