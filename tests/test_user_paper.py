@@ -44,7 +44,7 @@ and the TwoNN dimension is {{{{ value("{TWONN}") }}}}.
 
 $$ d' = \\frac{{|\\mu_g-\\mu_i|}}{{\\sigma}} $$
 
-![a plot of ours](img/plot.png)
+![a plot of ours](img/plot.png) Definitions: [Methods](../methods.md).
 """
 BIB = "@article{mine2024, title={Our Earlier Paper}, author={Doe, Jane}, journal={J. Faces}, volume={1}, " \
       "pages={1--9}, year={2024}}\n"
