@@ -31,6 +31,7 @@ from analysis.statistics.manifold import ManifoldParams
 from analysis.statistics.recognizer import RecognitionParams
 from analysis.statistics.verification.similarity import SimilarityParams
 from analysis.statistics.subsets import parse_subset
+from analysis.publishing import PaperSettings, SiteSettings, check_outside_outputs
 
 
 #: Values of ``[study] backend`` (see :mod:`report.backend`).
@@ -176,6 +177,8 @@ class StudyConfig:
     extraction: Any = None
     discovery: DiscoveryParams = field(default_factory=DiscoveryParams)
     recognition: RecognitionParams = field(default_factory=RecognitionParams)
+    paper: PaperSettings = field(default_factory=PaperSettings)
+    site: SiteSettings = field(default_factory=SiteSettings)
 
 
 # Tables whose content maps one-to-one onto a params dataclass.
@@ -229,7 +232,7 @@ def parse_config(raw: Mapping[str, Any], source: Path, overrides: Mapping[str, A
     from analysis.embedding import datasets, extract, networks  # late: they import heavy optional modules lazily
 
     base = source.parent
-    known = {"study", "datasets", "networks", "subsets", "extraction", *_SECTION_TYPES}
+    known = {"study", "datasets", "networks", "subsets", "extraction", "paper", "site", *_SECTION_TYPES}
     _reject_unknown(raw, known, where="the top level")
 
     study_table = dict(raw.get("study", {}))
@@ -275,6 +278,7 @@ def parse_config(raw: Mapping[str, Any], source: Path, overrides: Mapping[str, A
                     config_checks.cache_dir_error(study.cache_dir, study.output_dir)):
         if problem:
             raise ConfigError(problem)
+    paper, site = _publishing(raw, base, study.output_dir)
     return StudyConfig(
         source=source,
         study=study,
@@ -282,8 +286,27 @@ def parse_config(raw: Mapping[str, Any], source: Path, overrides: Mapping[str, A
         networks=network_specs,
         subsets=tuple(subsets),
         extraction=extraction,
+        paper=paper,
+        site=site,
         **sections,
     )
+
+
+def _publishing(raw: Mapping[str, Any], base: Path, output_dir: Path) -> tuple[PaperSettings, SiteSettings]:
+    """The ``[paper]`` and ``[site]`` tables (:mod:`analysis.publishing`); ``class`` is a Python keyword."""
+    table = raw.get("paper", {})
+    if isinstance(table, Mapping) and "class" in table:
+        table = {("document_class" if k == "class" else k): v for k, v in table.items()}
+    try:
+        paper = build_dataclass(PaperSettings, table, where="[paper]", base=base)
+    except ConfigError as exc:  # the user wrote "class"
+        raise ConfigError(str(exc).replace("document_class", "class")) from None
+    site = build_dataclass(SiteSettings, raw.get("site", {}), where="[site]", base=base)
+    try:
+        check_outside_outputs(output_dir, paper, site)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+    return paper, site
 
 
 def _build_spec(spec_cls, entry, index, table, options_type, base):

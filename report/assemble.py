@@ -15,6 +15,7 @@ from report.pages.overview import gallery_pages, overview_page
 from report.pages.paper import abstract, paper_sections
 from report.steps import cell_steps, dataset_steps
 from report.study import StudyResults, dataset_context
+from report.values import build_values
 
 
 def discovered_clusters(results: StudyResults, dataset: str) -> dict:
@@ -71,6 +72,7 @@ def build_report(results: StudyResults) -> Report:
         authors=cfg.study.authors,
         affiliation=cfg.study.affiliation,
         keywords=cfg.study.keywords,
+        values=build_values(results),
         subject=("Embedding-space study of " + ", ".join(sorted({n for i in results.inputs for n in i.embeddings}))
                  + " on " + ", ".join(i.spec.name for i in results.inputs)),
     )

@@ -28,7 +28,12 @@ from report.pages.downloads import downloads_page
 from report.progress import stage
 from report.resources import PROJECT_ROOT, is_source_checkout
 from report.pages.reproducibility import reproducibility_page, timings_frame
+from report.pages.values import values_page
+from report.paper_sources import ZIP_NAME
 from report.study import BuildLog, StudyResults, add_galleries, compute_all, embedding_summary, load_inputs
+from report.user_latex import paper_inputs
+from report.user_pages import user_pages
+from report.values import index as value_index
 
 
 def run(config: StudyConfig, progress: bool = True, build_site: bool | None = None, build_paper: bool | None = None):
@@ -113,25 +118,39 @@ def render_all(report: Report, results: StudyResults, build: BuildLog, site: boo
     pages = list(report.pages)
     config_text = cfg.source.read_text(encoding="utf-8-sig")  # a byte-order mark is no part of the config
     pages.append(reproducibility_page(results, config_text, timings_frame(results)))
+    pages.append(values_page(report, pages))
     pages.append(downloads_page(pages, has_pdf=paper, embedding_files=links, galleries=bool(results.galleries)))
     figures, tables = render.collect(pages)
+    # The researcher's pages and LaTeX files, read and checked (every key known) before anything is drawn or written.
+    values = value_index(report.values)
+    notes, note_warnings = (user_pages(cfg.site.pages, values, [site_renderer.page_file(p) for p in pages])
+                            if cfg.site.pages is not None else ((), []))
+    build.warnings.extend(note_warnings)
+    user_paper = paper_inputs(cfg.paper, set(values)) if paper else None
+    copied = {a: src for note in notes for a, src in note.assets}
+    embedding_files.update({note.file: note.text for note in notes})
 
     console.stage("figures", progress)
     pdf_keys = render.paper_figure_keys(report) if paper else frozenset()
     with writing_into(fig_cache, "cache", CACHE_SETTING):
-        digests, drawn, reused = render.render_figures(figures, fig_cache, progress, pdf_keys)
+        digests, drawn, reused = render.render_figures(figures, fig_cache, progress, pdf_keys,
+                                                       render.pdf_width_in(cfg.paper.document_class))
     build.record(f"figures ({drawn} drawn)", reused=False) if drawn else None
     build.record(f"figures ({reused} from cache)", reused=True) if reused else None
 
     pdf, paper_rebuilt, warnings = (None, False, ())
     if paper:
         with stage("paper (latexmk)", progress):
-            pdf, paper_rebuilt, warnings = render.build_paper(report, out / "paper", digests, fig_cache)
-        build.warnings.extend(f"LaTeX: {w}" for w in warnings)
-    render.write_docs(pages, tables, digests, fig_cache, out / "docs", pdf, embedding_files)
+            pdf, paper_rebuilt, warnings = render.build_paper(report, out / "paper", digests, fig_cache, cfg.paper,
+                                                              user_paper)
+        build.warnings.extend(f"LaTeX: {w}" if w.startswith(("LaTeX", "Package")) else w for w in warnings)
+        if (out / "paper" / ZIP_NAME).is_file():
+            copied["downloads/paper-source.zip"] = out / "paper" / ZIP_NAME
+    render.write_docs(pages, tables, digests, fig_cache, out / "docs", pdf, embedding_files, copied, values)
     record(out, ["mkdocs.yml", ".site-inputs.sha256"])
     render.write_theme(out)
-    atomic_write_text(out / "mkdocs.yml", site_renderer.mkdocs_config(cfg.study.title, cfg.study.site_url, pages))
+    atomic_write_text(out / "mkdocs.yml", site_renderer.mkdocs_config(cfg.study.title, cfg.study.site_url, pages,
+                                                                      [(n.title, n.file) for n in notes]))
     index, site_rebuilt = (None, False)
     if site:
         with stage("site (mkdocs)", progress):

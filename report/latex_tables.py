@@ -8,7 +8,10 @@ scaling is a table that needs more room.
 
 Widths are estimated in characters (one character of ``\\small`` is about 5 pt); headers are
 broken into lines of words so that a long header does not widen its column, and column
-identifiers such as ``images_per_identity_min`` become words.
+identifiers such as ``images_per_identity_min`` become words. The widths are the paper class's
+(:mod:`report.paper_classes`): in a two-column class a table that fits a column is a ``table``,
+one that fits the page width a ``table*`` spanning both columns, and the appendix is set in one
+column.
 """
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ from dataclasses import dataclass
 
 from report.escape import latex as tex
 from report.model import Table
+from report.paper_classes import ARTICLE, PaperClass
 from report.site import formatted_rows
 
 MAX_PAPER_ROWS = 20
@@ -29,10 +33,12 @@ _NUMBER = re.compile(r"^[-+]?(\d[\d,]*\.?\d*(e[-+]?\d+)?%?|nan|inf|-inf)$", re.I
 
 @dataclass(frozen=True)
 class Layout:
-    """Where and how a table is set: ``body`` or ``appendix``, and its font size."""
+    """Where and how a table is set: ``body`` or ``appendix``, its font size, and (two-column classes)
+    whether it spans both columns."""
 
     place: str
     size: str
+    wide: bool = False
 
 
 def header_words(name: str) -> str:
@@ -61,14 +67,15 @@ def _widths(header: list[str], rows: list[list[str]]) -> list[int]:
     return out
 
 
-def layout(t: Table) -> Layout:
-    """Body at ``\\small`` or ``\\footnotesize`` when it fits the text width, else the landscape appendix."""
+def layout(t: Table, cls: PaperClass = ARTICLE) -> Layout:
+    """Body at ``\\small`` or ``\\footnotesize`` when it fits (a column, else the text width), else the landscape appendix."""
     header, rows = formatted_rows(t, MAX_PAPER_ROWS)
-    total = sum(_widths([header_words(h) for h in header], rows)) + 2 * len(header)
-    if total <= PORTRAIT_CHARS["small"]:
-        return Layout("body", "small")
-    if total <= PORTRAIT_CHARS["footnotesize"]:
-        return Layout("body", "footnotesize")
+    total = sum(_widths([header_words(h) for h in header], rows))
+    widths = ((cls.column_width_pt, False), (cls.text_width_pt, True)) if cls.twocolumn else ((cls.text_width_pt, False),)
+    for width, wide in widths:
+        for size in ("small", "footnotesize"):
+            if cls.fits(total, len(header), width, size):
+                return Layout("body", size, wide)
     return Layout("appendix", "footnotesize")
 
 
@@ -88,7 +95,7 @@ def _spec(rows: list[list[str]], ncols: int) -> str:
     return "".join(spec)
 
 
-def _column_parts(header: list[str], widths: list[int], spec: str) -> list[list[int]]:
+def _column_parts(header: list[str], widths: list[int], spec: str, limit: int = LANDSCAPE_CHARS) -> list[list[int]]:
     """Column indices of each part of a table too wide for a landscape page.
 
     The leading text columns (which say what a row is) repeat in every part; the others are
@@ -104,7 +111,7 @@ def _column_parts(header: list[str], widths: list[int], spec: str) -> list[list[
     for i in range(len(header)):
         if i in lead:
             continue
-        if current and used + widths[i] + 2 > LANDSCAPE_CHARS:
+        if current and used + widths[i] + 2 > limit:
             parts.append(lead + current)
             current, used = [], base
         current.append(i)
@@ -113,10 +120,10 @@ def _column_parts(header: list[str], widths: list[int], spec: str) -> list[list[
     return parts
 
 
-def table_tex(t: Table, label: str) -> str:
+def table_tex(t: Table, label: str, cls: PaperClass = ARTICLE) -> str:
     """LaTeX of one table at its :func:`layout`; appendix tables are ``longtable`` bodies for a landscape block."""
     header, rows = formatted_rows(t, MAX_PAPER_ROWS)
-    lay = layout(t)
+    lay = layout(t, cls)
     widths = _widths([header_words(h) for h in header], rows)
     spec = _spec(rows, len(header))
     note = ""
@@ -131,15 +138,16 @@ def table_tex(t: Table, label: str) -> str:
 
     every = list(range(len(header)))
     if lay.place == "body":
-        lines = [r"\begin{table}[htbp]", r"\centering", rf"\{lay.size}", rf"\caption{{{tex(t.caption)}}}",
+        env = "table*" if lay.wide else "table"
+        lines = [rf"\begin{{{env}}}[{'tp' if lay.wide else 'htbp'}]", r"\centering", rf"\{lay.size}", rf"\caption{{{tex(t.caption)}}}",
                  rf"\label{{{label}}}", rf"\begin{{tabular}}{{{spec}}}", r"\toprule", head(every), r"\midrule",
                  *body(every), r"\bottomrule", r"\end{tabular}"]
         if note:
             lines.append(rf"\par\smallskip{{\footnotesize {tex(note)}}}")
-        lines.append(r"\end{table}")
+        lines.append(rf"\end{{{env}}}")
         return "\n".join(lines)
     lines = [rf"\{lay.size}", r"\setlength{\tabcolsep}{4pt}"]
-    for n, cols in enumerate(_column_parts(header, widths, spec)):
+    for n, cols in enumerate(_column_parts(header, widths, spec, cls.landscape_chars)):
         sub_spec = "".join(spec[i] for i in cols)
         if n == 0:
             caption = rf"\caption{{{tex(t.caption)}}}\label{{{label}}}\\"

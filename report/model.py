@@ -6,7 +6,7 @@ No value in this model is pre-escaped: renderers escape every piece of text for 
 so an identity called ``<script>`` or ``\\input{x}`` is just text here.
 
 Inline text is a tuple of spans (:class:`Text`, :class:`Strong`, :class:`Code`,
-:class:`InlineMath`, :class:`Ref`); :func:`P` builds a paragraph from strings and spans.
+:class:`InlineMath`, :class:`Ref`, :class:`Val`); :func:`P` builds a paragraph from strings and spans.
 """
 from __future__ import annotations
 
@@ -66,7 +66,20 @@ class Cite:
     key: str
 
 
-Span = Union[Text, Strong, Emph, Code, InlineMath, Ref, Cite]
+@dataclass(frozen=True)
+class Val:
+    """A reported number by its key (:mod:`report.values`): its formatted text, or its interval.
+
+    The site writes the text the registry holds; the paper writes ``\\atlasvalue{key}`` (or
+    ``\\atlasinterval{key}``), defined in ``paper/values.tex`` from the same registry, so the two
+    cannot disagree.
+    """
+
+    key: str
+    interval: bool = False
+
+
+Span = Union[Text, Strong, Emph, Code, InlineMath, Ref, Cite, Val]
 
 
 def spans(*parts: str | Span) -> tuple[Span, ...]:
@@ -288,8 +301,8 @@ class Report:
         Affiliation line and PDF subject of the paper.
     keywords : tuple of str
         Keywords of the paper (and of the PDF metadata).
-    downloads : tuple of (label, path) pairs
-        Extra files the site offers (relative to the site root).
+    values : tuple of report.values.Value
+        Every reported number with its key, formatted text and interval (the registry).
     """
 
     title: str
@@ -301,6 +314,7 @@ class Report:
     affiliation: str = ""
     keywords: tuple[str, ...] = ()
     subject: str = ""
+    values: tuple = ()
 
     @property
     def author_list(self) -> tuple[str, ...]:

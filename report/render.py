@@ -27,9 +27,12 @@ from report import latex as latex_renderer
 from report import site as site_renderer
 from report.model import Explorer, Figure, Page, Report, Table
 from report import ownership
+from report import paper_sources
+from report.paper_classes import paper_class
 from report.progress import bar as progress_bar
 from report.references import bibtex
 from report.resources import templates_dir
+from report.user_latex import PaperInputs
 from analysis.embedding import lifeline
 from analysis.embedding.store import atomic_write_text, content_hash
 
@@ -72,11 +75,23 @@ PAPER_FIGURE_WIDTH_IN = 6.4
 _PAPER_FIGURE_RULE = "at most a quarter narrower"  # part of the figure cache key: change it with the rule
 
 
-def draw_figure(fig: Figure, png: Path | None, pdf: Path | None = None) -> None:
+def pdf_width_in(cls_name: str = "article") -> float:
+    """Width (inches) the paper's figure PDFs are drawn at in a class: its text width, at most
+    :data:`PAPER_FIGURE_WIDTH_IN` (wider classes scale the figure up a little, never down)."""
+    return min(PAPER_FIGURE_WIDTH_IN, round(paper_class(cls_name).text_width_in - 0.05, 2))
+
+
+def pdf_cache_name(digest: str, width_in: float = PAPER_FIGURE_WIDTH_IN) -> str:
+    """File of a figure's PDF in the cache: the article's width keeps the plain name."""
+    return f"{digest}.pdf" if width_in == PAPER_FIGURE_WIDTH_IN else f"{digest}-w{width_in:.2f}.pdf"
+
+
+def draw_figure(fig: Figure, png: Path | None, pdf: Path | None = None, width_in: float = PAPER_FIGURE_WIDTH_IN) -> None:
     """Draw one figure to PNG (site) and/or PDF (paper) without timestamps or software tags.
 
     The PDF is always laid out after a PNG rendering (written to memory when ``png`` is None),
-    so its bytes do not depend on whether the PNG was wanted in the same call.
+    so its bytes do not depend on whether the PNG was wanted in the same call; a figure wider
+    than ``width_in`` (the paper class's text width) is re-laid out narrower for its PDF.
     """
     from report import plotting
 
@@ -87,34 +102,37 @@ def draw_figure(fig: Figure, png: Path | None, pdf: Path | None = None) -> None:
         f.savefig(png if png is not None else io.BytesIO(), format="png", dpi=150, metadata={"Software": None})
         if pdf is not None:
             w, h = f.get_size_inches()
-            if w > PAPER_FIGURE_WIDTH_IN:
+            if w > width_in:
                 # At most a quarter narrower, so that panels of wide multi-panel figures keep room for their
-                # titles; less height lost than width, since the fonts keep their size.
-                target = max(PAPER_FIGURE_WIDTH_IN, 0.75 * w)
+                # titles and labels (narrower, the axis labels of three panels no longer fit: measured in llncs);
+                # less height lost than width, since the fonts keep their size.
+                target = max(width_in, 0.75 * w)
                 f.set_size_inches(target, min(h, h * target / w * 1.3))
             f.savefig(pdf, format="pdf", metadata={"CreationDate": None, "Producer": None, "Creator": None})
     plotting.close(f)
 
 
-def _draw_to_cache(fig: Figure, cache: Path, digest: str, want_png: bool, want_pdf: bool) -> None:
+def _draw_to_cache(fig: Figure, cache: Path, digest: str, want_png: bool, want_pdf: bool,
+                   width_in: float = PAPER_FIGURE_WIDTH_IN) -> None:
     lifeline.die_with_parent()  # a loky worker exits when the build is killed
     with tempfile.TemporaryDirectory(dir=cache) as tmp:
         png, pdf = Path(tmp) / "f.png", Path(tmp) / "f.pdf"
-        draw_figure(fig, png if want_png else None, pdf if want_pdf else None)
+        draw_figure(fig, png if want_png else None, pdf if want_pdf else None, width_in)
         # Each file is complete when it appears (os.replace): the cache holds PNGs and PDFs apart.
         if want_pdf:
-            os.replace(pdf, cache / f"{digest}.pdf")
+            os.replace(pdf, cache / pdf_cache_name(digest, width_in))
         if want_png:
             os.replace(png, cache / f"{digest}.png")
 
 
 def render_figures(figures: list[Figure], cache: Path, progress: bool,
-                   pdf_keys: frozenset[str] = frozenset()) -> tuple[dict[str, str], int, int]:
+                   pdf_keys: frozenset[str] = frozenset(), width_in: float = PAPER_FIGURE_WIDTH_IN,
+                   ) -> tuple[dict[str, str], int, int]:
     """Draw the figures that are not in the cache; returns key -> digest, drawn, reused.
 
     Every figure gets a PNG (the site); only those whose key is in ``pdf_keys`` (the paper's,
-    about one in ten) also get a PDF: drawing a PDF costs more than the PNG, and the site never
-    links one.
+    about one in ten) also get a PDF, drawn for a text ``width_in`` inches wide (the paper
+    class's): drawing a PDF costs more than the PNG, and the site never links one.
     """
     cache.mkdir(parents=True, exist_ok=True)
     digests = {f.key: figure_hash(f) for f in figures}
@@ -126,7 +144,7 @@ def render_figures(figures: list[Figure], cache: Path, progress: bool,
     work = []
     for d, f in distinct.items():
         want_png = not (cache / f"{d}.png").is_file()
-        want_pdf = d in pdf_digests and not (cache / f"{d}.pdf").is_file()
+        want_pdf = d in pdf_digests and not (cache / pdf_cache_name(d, width_in)).is_file()
         if want_png or want_pdf:
             work.append((f, d, want_png, want_pdf))
     if work:
@@ -138,7 +156,7 @@ def render_figures(figures: list[Figure], cache: Path, progress: bool,
         with progress_bar(len(work), "figures", progress, unit="fig") as bar:
             for _ in joblib.Parallel(n_jobs=jobs, backend="loky" if jobs > 1 and len(work) > 4 else "sequential",
                                      return_as="generator_unordered")(
-                    joblib.delayed(_draw_to_cache)(f, cache, d, png, pdf) for f, d, png, pdf in work):
+                    joblib.delayed(_draw_to_cache)(f, cache, d, png, pdf, width_in) for f, d, png, pdf in work):
                 bar.update(1)
     return digests, len(work), len(figures) - len(work)
 
@@ -201,7 +219,7 @@ def paper_figure_keys(report: Report) -> frozenset[str]:
 
 
 def paper_inputs_hash(tex_text: str, figure_files: dict[str, Path]) -> str:
-    """Hash of the paper's inputs: the TeX source, the bibliography and every figure (name and bytes)."""
+    """Hash of the paper's inputs: the TeX sources (``tex_text``), the bibliography and every figure (name and bytes)."""
     h = hashlib.sha256((tex_text + bibtex()).encode())
     for name in sorted(figure_files):
         h.update(f"figures/{name}".encode())
@@ -209,37 +227,68 @@ def paper_inputs_hash(tex_text: str, figure_files: dict[str, Path]) -> str:
     return h.hexdigest()
 
 
-def build_paper(report: Report, paper_dir: Path, digests: dict[str, str], fig_cache: Path) -> tuple[Path | None, bool, tuple[str, ...]]:
+def _same_class(old_main: Path, new_text: str) -> bool:
+    """Whether the previous main file used the same ``\\documentclass`` line as ``new_text``."""
+    def first_class(text: str) -> str:
+        return next((line.strip() for line in text.splitlines() if line.lstrip().startswith("\\documentclass")), "")
+
+    return old_main.is_file() and first_class(old_main.read_text(encoding="utf-8", errors="replace")) == first_class(new_text)
+
+
+def paper_stamp(files: dict[str, str], figures: dict[str, Path], user: PaperInputs, paper_dir: Path) -> str:
+    """The inputs hash of a paper: its text files, figures, the researcher's folders and what the last compile read there.
+
+    The researcher's files the last compile read from their folders (a main file's own ``\\input``'s, images)
+    count: a change to one of them must recompile, though the build copies none of them.
+    """
+    theirs = paper_sources.user_files_read(paper_dir, user)
+    return paper_inputs_hash("".join(f"{k}\n{files[k]}" for k in sorted(files))
+                             + "".join(f"{d}\n" for d in user.search_dirs) + theirs, figures)
+
+
+def build_paper(report: Report, paper_dir: Path, digests: dict[str, str], fig_cache: Path, settings=None,
+                user: PaperInputs | None = None) -> tuple[Path | None, bool, tuple[str, ...]]:
     """Write paper/ and run latexmk when its inputs changed. Returns (pdf, rebuilt, warnings).
 
-    The paper is compiled in a staging folder beside ``paper/`` and swapped in only once
-    ``pdfinfo`` reads the new PDF; the inputs hash is removed from ``paper/`` before compiling
-    and written only next to a readable PDF, so a killed or failed compile can never leave a
-    stale or broken PDF that a later build calls "unchanged".
+    ``settings`` is the study's ``[paper]`` table (:class:`analysis.publishing.PaperSettings`: the
+    class); ``user`` the researcher's files, read and checked (:func:`report.user_latex.paper_inputs`).
+    Written: ``report.tex`` (or the researcher's main file), the parts under ``atlas/``,
+    ``values.tex``, ``references.bib``, ``user/`` copies, ``figures/``, then ``source.zip`` of what the
+    compile read (:mod:`report.paper_sources`). The paper is compiled in a staging folder beside
+    ``paper/`` and swapped in only once ``pdfinfo`` reads the new PDF; the inputs hash is removed
+    from ``paper/`` before compiling and written only next to a readable PDF, so a killed or failed
+    compile can never leave a stale or broken PDF that a later build calls "unchanged".
     """
-    tex_text = latex_renderer.render_tex(report)
-    figures = {f"{f.key}.pdf": fig_cache / f"{digests[f.key]}.pdf" for f in latex_renderer.paper_figures(report)}
-    inputs = paper_inputs_hash(tex_text, figures)
+    cls = paper_class(getattr(settings, "document_class", "article"))
+    user = user or PaperInputs({}, {}, None, None, ())
+    files, warnings = paper_sources.text_files(report, cls, user)
+    width = pdf_width_in(cls.name)
+    figures = {f"{f.key}.pdf": fig_cache / pdf_cache_name(digests[f.key], width)
+               for f in latex_renderer.paper_figures(report)}
+    inputs = paper_stamp(files, figures, user, paper_dir)
     pdf = paper_dir / "report.pdf"
     stamp = paper_dir / ".inputs.sha256"
     if stamp.is_file() and stamp.read_text() == inputs and pdf_is_readable(pdf):
-        return pdf, False, ()
+        return pdf, False, tuple(warnings)
     if shutil.which("latexmk") is None or shutil.which("pdflatex") is None:
         raise RuntimeError(
             "latexmk/pdflatex not found: install TeX Live (Debian: apt-get install latexmk texlive-latex-extra "
-            "texlive-fonts-recommended texlive-bibtex-extra) or set build_paper = false in [study]"
+            "texlive-fonts-recommended texlive-bibtex-extra texlive-publishers) or set build_paper = false in [study]"
         )
     stamp.unlink(missing_ok=True)  # from here on, paper/ is not known to match anything
     staged = ownership.staging_dir(paper_dir.parent, "paper")
     try:
-        if paper_dir.is_dir():  # keep latexmk's aux files: fewer passes
-            shutil.copytree(paper_dir, staged, dirs_exist_ok=True, ignore=shutil.ignore_patterns("figures"))
+        if paper_dir.is_dir() and _same_class(paper_dir / "report.tex", files["report.tex"]):
+            # keep latexmk's aux files: fewer passes (not across classes: their aux files hold class macros)
+            shutil.copytree(paper_dir, staged, dirs_exist_ok=True,
+                            ignore=shutil.ignore_patterns("figures", "atlas", "user", paper_sources.ZIP_NAME))
         (staged / "figures").mkdir(exist_ok=True)
-        (staged / "report.tex").write_text(tex_text, encoding="utf-8")
-        (staged / "references.bib").write_text(bibtex(), encoding="utf-8")
+        for rel_path, text in files.items():
+            (staged / rel_path).parent.mkdir(parents=True, exist_ok=True)
+            (staged / rel_path).write_text(text, encoding="utf-8")
         for name, src in figures.items():
             shutil.copyfile(src, staged / "figures" / name)
-        env = dict(os.environ, SOURCE_DATE_EPOCH="0", FORCE_SOURCE_DATE="1")
+        env = paper_sources.search_env(user, dict(os.environ, SOURCE_DATE_EPOCH="0", FORCE_SOURCE_DATE="1"))
         proc = subprocess.run(
             ["latexmk", "-pdf", "-interaction=nonstopmode", "-halt-on-error", "-file-line-error", "report.tex"],
             cwd=staged, env=env, capture_output=True, text=True,
@@ -251,27 +300,35 @@ def build_paper(report: Report, paper_dir: Path, digests: dict[str, str], fig_ca
             tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-30:])
             raise RuntimeError(f"latexmk failed (exit {proc.returncode}) or wrote no readable PDF; the previous "
                                f"paper/ is kept. Last lines:\n{tail}")
-        warnings = tuple(
+        warnings += [
             line.strip() for line in log_text.splitlines()
-            if "undefined" in line.lower() and ("reference" in line.lower() or "citation" in line.lower())
-        )
+            if "undefined" in line.lower() and ("reference" in line.lower() or "citation" in line.lower()
+                                                or "atlas value" in line.lower())
+        ]
+        (staged / paper_sources.ZIP_NAME).write_bytes(paper_sources.source_zip(staged, user))
         (staged / ".inputs.sha256").write_text(inputs)
         ownership.swap_in(staged, paper_dir)
     except BaseException:
         shutil.rmtree(staged, ignore_errors=True)
         raise
-    return pdf, True, warnings
+    return pdf, True, tuple(warnings)
 
 
 # --------------------------------------------------------------------------- site
 def write_docs(pages: list[Page], tables: list[Table], digests: dict[str, str], fig_cache: Path, docs_dir: Path,
-               pdf: Path | None, embedding_files: dict[str, str]) -> None:
-    """Write docs/ atomically: build in a temporary sibling folder, then swap."""
+               pdf: Path | None, embedding_files: dict[str, str], copied_files: dict[str, Path] | None = None,
+               values=None) -> None:
+    """Write docs/ atomically: build in a temporary sibling folder, then swap.
+
+    ``embedding_files`` are text files and ``copied_files`` files copied as they are (the researcher's
+    pages' images, the paper's sources), both by ``docs/``-relative path; ``values`` the registry by key
+    (:func:`report.values.index`), for the pages' :class:`report.model.Val` spans.
+    """
     parent = docs_dir.parent
     parent.mkdir(parents=True, exist_ok=True)
     tmp = ownership.staging_dir(parent, "docs")
     try:
-        md = site_renderer.MarkdownRenderer()
+        md = site_renderer.MarkdownRenderer(values=values)
         for page in pages:
             target = tmp / site_renderer.page_file(page)
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -287,7 +344,11 @@ def write_docs(pages: list[Page], tables: list[Table], digests: dict[str, str], 
         if pdf is not None and pdf.is_file():
             shutil.copyfile(pdf, tmp / "downloads" / "report.pdf")
         for rel_path, text in embedding_files.items():
+            (tmp / rel_path).parent.mkdir(parents=True, exist_ok=True)
             (tmp / rel_path).write_text(text, encoding="utf-8")
+        for rel_path, src in (copied_files or {}).items():
+            (tmp / rel_path).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(src, tmp / rel_path)
         explorers = [b for page in pages for b in page.blocks() if isinstance(b, Explorer)]
         exports.write_explorer_files(explorers, tmp)
         exports.write_data_zip(tmp)

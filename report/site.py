@@ -23,7 +23,7 @@ from report.format import cell as cell_text, plural
 from report.escape import csv_frame, html, md, md_block_start, slugify, truncate
 from report.model import (
     Admonition, BulletList, Cite, Code, CodeBlock, Emph, Figure, InlineMath, Links, Math, Page, Paragraph, Ref,
-    Strong, Table, Text, Explorer,
+    Strong, Table, Text, Explorer, Val,
 )
 from report.assets import ATLAS_CSS_FILE, EXPLORER_JS, MATHJAX_CONFIG_JS, MATHJAX_JS, PLOTLY_JS
 from report.exports import explorer_data_file
@@ -91,7 +91,8 @@ def _numbering(page: Page) -> _Numbering:
 class MarkdownRenderer:
     """Renders pages of the page model to Markdown strings."""
 
-    def __init__(self, templates: Path | None = None) -> None:
+    def __init__(self, templates: Path | None = None, values=None) -> None:
+        self.values = values or {}  # key -> report.values.Value, for Val spans
         self.env = jinja2.Environment(
             loader=jinja2.FileSystemLoader(str(templates or templates_dir())),
             undefined=jinja2.StrictUndefined,
@@ -127,6 +128,11 @@ class MarkdownRenderer:
             elif isinstance(p, Cite):
                 target = rel("methods.md", page_path)
                 out.append(f"[{md(label(p.key))}]({target}#ref-{slugify(p.key)})")
+            elif isinstance(p, Val):
+                v = self.values.get(p.key)
+                if v is None:
+                    raise KeyError(f"value key {p.key!r} of the page {page_path} is not in the registry")
+                out.append(md(v.interval_text if p.interval else v.text))
             else:
                 raise TypeError(f"unknown inline span {type(p).__name__}")
         return Markup("".join(out))
@@ -282,12 +288,15 @@ def navigation(pages) -> list:
 THEME_DIR = "overrides"
 
 
-def mkdocs_config(title: str, site_url: str, pages) -> str:
+def mkdocs_config(title: str, site_url: str, pages, after_overview=()) -> str:
     """The generated ``mkdocs.yml`` (YAML text, deterministic).
 
     MathJax is not in ``extra_javascript``: only pages with formulas load it (see
-    :func:`page_scripts`), always from the copy inside the site.
+    :func:`page_scripts`), always from the copy inside the site. ``after_overview`` holds
+    ``(title, docs-relative file)`` of the researcher's pages, placed right after the first page.
     """
+    nav = navigation(pages)
+    nav[1:1] = [{html(t): f} for t, f in after_overview]
     cfg = {
         "site_name": html(title) or "Face Embedding Atlas",
         "docs_dir": "docs",
@@ -315,7 +324,7 @@ def mkdocs_config(title: str, site_url: str, pages) -> str:
             {"toc": {"permalink": True}},
         ],
         "extra_css": [ATLAS_CSS_FILE],
-        "nav": navigation(pages),
+        "nav": nav,
     }
     if site_url:
         cfg["site_url"] = site_url

@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
-# Debian packages the report needs: TeX Live (latexmk, pdflatex, bibtex) for the paper, poppler
-# for PDF checks, Chromium for the browser tests. Installs only what is missing; needs root
+# Debian packages the report needs: TeX Live (latexmk, pdflatex, bibtex; texlive-publishers for the
+# venue classes IEEEtran, llncs and acmart of [paper] class) for the paper, poppler for PDF checks,
+# Chromium for the browser tests. Installs only what is missing; needs root
 # (or sudo) for apt-get. Pass --browser to include Chromium.
 set -euo pipefail
 need=()
 command -v latexmk >/dev/null || need+=(latexmk)
 command -v pdflatex >/dev/null || need+=(texlive-latex-base texlive-latex-recommended texlive-latex-extra texlive-fonts-recommended lmodern)
 kpsewhich plainnat.bst >/dev/null 2>&1 || need+=(texlive-bibtex-extra texlive-latex-extra)
+for cls in IEEEtran.cls llncs.cls acmart.cls; do
+  kpsewhich "$cls" >/dev/null 2>&1 || { need+=(texlive-publishers); break; }
+done
 command -v pdftoppm >/dev/null || need+=(poppler-utils)
 if [[ "${1:-}" == "--browser" ]]; then
   command -v chromium >/dev/null || need+=(chromium fonts-dejavu-core)

@@ -101,7 +101,9 @@ def test_nothing_injects_into_the_site(hostile_build):
 
 def test_nothing_injects_into_the_paper(hostile_build):
     out = hostile_build[0]
-    tex = (out / "paper" / "report.tex").read_text(encoding="utf-8")
+    # The main file, the parts it inputs (atlas/) and the values it prints (values.tex).
+    tex = "\n".join(p.read_text(encoding="utf-8") for p in sorted((out / "paper").rglob("*.tex")))
+    assert "\\input{atlas/results}" in tex and "\\atlas@set{" in tex
     assert "\\input{/etc/passwd}" not in tex and "\\write18{" not in tex
     assert "\\end{document}" in tex and tex.count("\\end{document}") == 1
     if shutil.which("pdftotext"):

@@ -182,7 +182,7 @@ def test_broken_compile_keeps_old_paper_and_clears_the_stamp(tmp_path, monkeypat
     (paper / ".inputs.sha256").write_text("stale")
     _fake_tex(tmp_path / "bin", 'printf "%%PDF-1.5\\n1 0 obj\\n" > report.pdf\nexit 0\n')
     monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
-    monkeypatch.setattr(render.latex_renderer, "render_tex", lambda report: "\\documentclass{article}")
+    monkeypatch.setattr(render.latex_renderer, "render_tex", lambda report, *args: "\\documentclass{article}")
     monkeypatch.setattr(render.latex_renderer, "paper_figures", lambda report: [])
     with pytest.raises(RuntimeError, match="no readable PDF"):
         render.build_paper(Report(title="t", pages=()), paper, {}, fig_cache)
@@ -195,12 +195,18 @@ def test_unchanged_paper_with_a_broken_pdf_is_rebuilt(tmp_path, monkeypatch):
     from report.model import Report
     from report import render
 
-    monkeypatch.setattr(render.latex_renderer, "render_tex", lambda report: "\\documentclass{article}")
+    monkeypatch.setattr(render.latex_renderer, "render_tex", lambda report, *args: "\\documentclass{article}")
     monkeypatch.setattr(render.latex_renderer, "paper_figures", lambda report: [])
     paper = tmp_path / "out" / "paper"
     paper.mkdir(parents=True)
     (paper / "report.pdf").write_bytes(b"%PDF-1.5 truncated")
-    (paper / ".inputs.sha256").write_text(render.paper_inputs_hash("\\documentclass{article}", {}))
+    from report import paper_sources
+    from report.paper_classes import ARTICLE
+    from report.user_latex import PaperInputs
+
+    nothing = PaperInputs({}, {}, None, None, ())
+    files, _ = paper_sources.text_files(Report(title="t", pages=()), ARTICLE, nothing)
+    (paper / ".inputs.sha256").write_text(render.paper_stamp(files, {}, nothing, paper))  # the stamp of these inputs
     _fake_tex(tmp_path / "bin", "exit 12\n")
     monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
     with pytest.raises(RuntimeError, match="exit 12"):  # it tried to compile: not "paper unchanged"

@@ -164,7 +164,9 @@ def test_markdown_sources_are_escaped(hostile):
 @pytest.mark.slow
 def test_tex_and_pdf_print_names_as_text(hostile):
     out = hostile[0]
-    tex = (out / "paper" / "report.tex").read_text(encoding="utf-8")
+    # The main file, the parts it inputs (atlas/) and the values it prints (values.tex).
+    tex = "\n".join(p.read_text(encoding="utf-8") for p in sorted((out / "paper").rglob("*.tex")))
+    assert "\\input{atlas/results}" in tex and "\\atlas@set{" in tex
     for bad in ("\\input{/etc/passwd}", "\\write18{", "\\immediate", "\\catcode", "\\def$"):
         assert bad not in tex, bad
     assert tex.count("\\end{document}") == 1
@@ -308,3 +310,19 @@ def _javascript_urls(html_text: str) -> list[tuple[str, str, str]]:
 def test_javascript_url_finder_sees_attributes_not_text():
     assert _javascript_urls('<a href=" JaVaScRiPt:alert(1)">x</a>') == [("a", "href", " JaVaScRiPt:alert(1)")]
     assert _javascript_urls("<p>&lt;iframe src=javascript:alert(6)&gt;</p>") == []
+
+
+@pytest.mark.slow
+def test_value_keys_of_hostile_names_are_slugs_and_print_in_the_paper(hostile):
+    """Issue 22: keys are built from the site's slugs, so a hostile dataset or network name gives a safe key."""
+    from report.escape import slugify
+    from report.values import KEY_PATTERN
+
+    out = hostile[0]
+    with open(out / "docs" / "tables" / "values.csv", encoding="utf-8", newline="") as fh:
+        keys = [row["key"] for row in csv.DictReader(fh)]
+    assert len(keys) > 50 and all(KEY_PATTERN.match(k) for k in keys), [k for k in keys if not KEY_PATTERN.match(k)][:3]
+    prefix = f"{slugify(DATASET)}/{slugify(NETWORK)}/"  # "title-script-alert-ds-script-<hash>/img-src-x-...-<hash>/"
+    assert any(k.startswith(prefix) and k.endswith("/similarity/eer") for k in keys), prefix
+    log = (out / "paper" / "report.log").read_text(errors="replace")
+    assert "Atlas value" not in log  # every key the paper prints is defined

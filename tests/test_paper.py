@@ -47,7 +47,8 @@ def test_latex_log_has_no_undefined_reference_and_no_overfull_box_over_10pt(pape
 
 
 def test_every_figure_and_table_label_is_referenced_in_the_text(paper):
-    tex = (paper / "report.tex").read_text(encoding="utf-8")
+    # The main file and the parts it inputs (each section, figure and table has its own file under atlas/).
+    tex = "\n".join(p.read_text(encoding="utf-8") for p in [paper / "report.tex", *sorted((paper / "atlas").rglob("*.tex"))])
     labels = set(re.findall(r"\\label\{((?:fig|tab):[^}]+)\}", tex))
     refs = set(re.findall(r"\\ref\{([^}]+)\}", tex))
     assert len(labels) >= 10
@@ -81,10 +82,15 @@ def test_page_one_is_not_blank(paper, tmp_path):
 
 def test_abstract_states_data_and_findings_with_numbers(paper):
     tex = (paper / "report.tex").read_text(encoding="utf-8")
-    abstract = tex.split("\\begin{abstract}")[1].split("\\end{abstract}")[0]
+    assert "\\begin{abstract}\n\\input{atlas/abstract}\n\\end{abstract}" in tex
+    abstract = (paper / "atlas" / "abstract.tex").read_text(encoding="utf-8")
     assert "mini (" in abstract and "identities" in abstract
-    # An EER with its interval: "6.03\% {[}3.12, 12.13{]}" (brackets are braced by the LaTeX escaper).
-    assert "Equal error rates range from" in abstract and re.search(r"\d+\.\d+\\% \{\[\}", abstract), abstract
+    # Its numbers are keys of the registry (report.values): an EER with its interval ...
+    assert re.search(r"Equal error rates range from \\atlasvalue\{mini/net-\d+/all/similarity/eer\} "
+                     r"\\atlasinterval\{mini/net-\d+/all/similarity/eer\}", abstract), abstract
+    # ... printed from values.tex as the site shows it: "6.03% [3.12%, 12.13%]".
+    text = subprocess.run(["pdftotext", "-l", "1", str(paper / "report.pdf"), "-"], capture_output=True, text=True).stdout
+    assert re.search(r"Equal error rates range from \d+\.\d+% \[\d+\.\d+%, \d+\.\d+%\]", " ".join(text.split())), text
 
 
 def test_wide_tables_go_to_the_appendix_not_below_footnotesize():

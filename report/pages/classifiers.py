@@ -57,12 +57,17 @@ def scores_frame(r: ClassifierResult) -> pd.DataFrame:
 
 
 def _accuracy_text(r: ClassifierResult, s) -> str:
-    """``"accuracy 0.9512 ± 0.0031, macro-F1 ..."``; on one fold, its Wilson interval instead of a spread over folds."""
+    """``"accuracy 0.9512 ± 0.0031 (95% Wilson interval [0.9401, 0.9610] over 2,345 predictions), macro-F1 ..."``;
+    on one fold, its Wilson interval instead of a spread over folds (the interval the paper reports)."""
+    source = next((x for x in r.sources if x.name == s.labels), None)
+    n = int(s.n_test or (source.n_samples if source is not None else 0))
+    ci = wilson_interval(s.accuracy_mean * n, n) if n else None
+    wilson = f"95% Wilson interval [{fixed(ci.low, 4)}, {fixed(ci.high, 4)}] over {n:,d} predictions" if ci else ""
     if s.folds_scored > 1:
-        return f"accuracy {pm(s.accuracy_mean, s.accuracy_std, 4)}, macro-F1 {pm(s.f1_mean, s.f1_std, 4)}"
-    ci = wilson_interval(s.accuracy_mean * s.n_test, s.n_test)
-    return (f"accuracy {fixed(s.accuracy_mean, 4)} on fold 1 of {r.folds} ({s.n_test:,d} test images; 95% Wilson "
-            f"interval {fixed(ci.low, 4)}-{fixed(ci.high, 4)}), macro-F1 {fixed(s.f1_mean, 4)}")
+        return (f"accuracy {pm(s.accuracy_mean, s.accuracy_std, 4)}" + (f" ({wilson})" if wilson else "")
+                + f", macro-F1 {pm(s.f1_mean, s.f1_std, 4)}")
+    return (f"accuracy {fixed(s.accuracy_mean, 4)} on fold 1 of {r.folds} ({s.n_test:,d} test images; {wilson}), "
+            f"macro-F1 {fixed(s.f1_mean, 4)}")
 
 
 def confused_frame(c: ConfusionSummary) -> pd.DataFrame:

@@ -23,8 +23,14 @@ def downloads_page(pages: list[Page], has_pdf: bool, embedding_files: list[tuple
         P("Every table of the site as CSV (UTF-8, raw unformatted values), the paper, the metadata of every embedding "
           "set, and per cell the mapped embeddings as Parquet (vectors, 2-D coordinates, identity, item, cluster, audit "
           "flags) and as TensorBoard Projector files. " + published),
-        Links(tuple([("Paper (PDF)", "downloads/report.pdf")] if has_pdf else [])
-              + (("Every CSV table and Parquet file in one zip", ZIP_NAME),) + tuple(embedding_files)),
+        Links(tuple([("Paper (PDF)", "downloads/report.pdf"),
+                     ("Paper sources: everything the PDF was compiled from, for latexmk or Overleaf (zip)",
+                      "downloads/paper-source.zip")] if has_pdf else [])
+              + (("Every CSV table and Parquet file in one zip", ZIP_NAME),
+                 ("Every reported value with its key, for \\atlasvalue{...} and {{ value(...) }} (CSV; the Values page "
+                  "explains the keys)", "tables/values.csv"),
+                 ("Labels of the paper's figures and tables, for \\ref{...} (CSV)", "tables/labels.csv"))
+              + tuple(embedding_files)),
         P("Open a cell's Parquet file in Apple's Embedding Atlas with ", Code("pip install embedding-atlas"), " then ",
           Code("embedding-atlas <file>.parquet"), "; in the TensorBoard Embedding Projector (projector.tensorflow.org, "
           "Load) choose the cell's vectors TSV, then its metadata TSV."),

@@ -2,7 +2,9 @@
 
 Sections are written from the results (:mod:`report.pages.paper_findings`) and the run's
 provenance (:mod:`report.pages.paper_methods`); figures and tables are the site's own objects
-(marked ``in_paper``), and every one of them is referred to from the text by number.
+(marked ``in_paper``), and every one of them is referred to from the text by number. Every number
+of the prose is a key of the value registry (:class:`report.model.Val`: ``\\atlasvalue{key}`` in
+the LaTeX), so the paper is the first user of the mechanism a researcher's own sections use.
 """
 from __future__ import annotations
 
@@ -11,13 +13,14 @@ import sys
 
 import numpy as np
 
-from report.format import count
-from report.model import Admonition, Bullets, Cite, Figure, P, Page, PaperSection, Ref, Table, spans
+from report.model import Admonition, Bullets, Cite, Figure, P, Page, PaperSection, Ref, Table, Val, spans
 from report.pages import paper_findings as pf
 from report.pages.overview import overview_page
 from report.pages.paper_methods import refs_sentence, data_section, methods_section
 from report.steps import cell_steps, dataset_steps
 from report.study import StudyResults
+from report.value_sources import CELL_VALUES, PAPER_SENTENCES
+from report.values import cell_key, dataset_key, template_spans
 
 
 def _n(k: int, noun: str) -> str:
@@ -38,31 +41,17 @@ def _in_paper(page: Page | None) -> list:
 
 
 # --------------------------------------------------------------------------- per-cell sentences
-def _geometry_sentence(r) -> str:
-    ids = r.l2.identities
-    return (f"median identity radius {np.median(ids.radius):.3f} and dispersion {np.median(ids.dispersion):.3f} "
-            f"(L2-normalised), median PCA dimension {np.median(ids.intrinsic_dim):g} of {r.n_dims}, "
-            f"TwoNN dimension of the whole cloud {r.l2.global_twonn:.1f}")
-
-
-def _manifold_sentence(r) -> str:
-    maps = [m for m in r.maps if math.isfinite(m.trustworthiness)]
-    if not maps:
-        return ""
-    best = max(maps, key=lambda m: (m.trustworthiness, m.method))
-    return ("trustworthiness " + ", ".join(f"{m.method} {m.trustworthiness:.3f}" for m in maps)
-            + f"; {best.method} keeps the most local structure")
-
-
-def _cell_sentence(step_name: str, res) -> str:
-    if step_name == "geometry":
-        return _geometry_sentence(res)
-    if step_name == "manifold":
-        return _manifold_sentence(res)
-    module = sys.modules[cell_steps()[[s.name for s in cell_steps()].index(step_name)].page.__module__]
-    headline = getattr(module, "headline", None)
-    text = headline(res) if headline is not None else ""
-    return text.rstrip(".")
+def _cell_sentence(step_name: str, cell, res) -> list:
+    """What the Results say about one cell of an analysis: its sentence template with the cell's keys
+    (:data:`report.value_sources.PAPER_SENTENCES`); an analysis without one falls back to its headline."""
+    template = PAPER_SENTENCES.get(step_name)
+    if template is None or step_name not in CELL_VALUES:
+        module = sys.modules[cell_steps()[[s.name for s in cell_steps()].index(step_name)].page.__module__]
+        headline = getattr(module, "headline", None)
+        return [text.rstrip(".")] if headline is not None and (text := headline(res)) else []
+    entries = {e.name: e for e in CELL_VALUES[step_name](res)}
+    text = template(entries) if callable(template) else template
+    return template_spans(text, lambda name: cell_key(cell, step_name, name), entries) if text else []
 
 
 def _results_section(results: StudyResults, by_path: dict) -> PaperSection:
@@ -86,16 +75,16 @@ def _results_section(results: StudyResults, by_path: dict) -> PaperSection:
             blocks += [pf.verification_table(rows, params.confidence),
                        pf.tar_table(rows, params.confidence, params.min_impostor_pairs)]
         if step.name == "classifiers":
-            cp = pf.classifier_paragraph(pf.best_classifiers(step_results, results.config.similarity.confidence))
+            cp = pf.classifier_paragraph(pf.best_classifiers(step_results))
             paragraphs += [cp] if cp else []
         for cell in results.cells:
             res = step_results.get(cell)
             cell_blocks = _in_paper(by_path.get((cell.dataset, cell.network, cell.subset, step.name)))
             if res is None or not cell_blocks:
                 continue
-            sentence = _cell_sentence(step.name, res)
-            paragraphs.append(P(f"On {cell.dataset} / {cell.network} / {cell.subset}"
-                                + (f": {sentence}. " if sentence else ". "), *refs_sentence(cell_blocks), "."))
+            sentence = _cell_sentence(step.name, cell, res)
+            paragraphs.append(P(f"On {cell.dataset} / {cell.network} / {cell.subset}",
+                                *([": ", *sentence, ". "] if sentence else [". "]), *refs_sentence(cell_blocks), "."))
             blocks += cell_blocks
         if results.cell_skips.get(step.name):
             paragraphs.append(P(f"{step.title} could not run on {len(results.cell_skips[step.name])} cell(s); the "
@@ -151,10 +140,11 @@ def _discussion(results: StudyResults) -> PaperSection:
     items: list = []
     if rows:
         widest = max(rows, key=lambda r: (r.eer.high - r.eer.low if math.isfinite(r.eer.high) else -1, r.cell.subset))
-        few = min(r.identities for r in rows)
-        items.append((f"Intervals are over identities: the smallest cell has {few} identities, and the widest EER "
-                      f"interval ({widest.cell.network} / {widest.cell.subset}) is {pf.interval_text(widest.eer)}. "
-                      "Differences smaller than that are not evidence for either network.",))
+        few = min(rows, key=lambda r: (r.identities, r.cell.dataset, r.cell.network, r.cell.subset))
+        items.append(("Intervals are over identities: the smallest cell has ",
+                      Val(cell_key(few.cell, "similarity", "identities")), " identities, and the widest EER interval "
+                      f"({widest.cell.network} / {widest.cell.subset}) is ", *pf.eer_spans(widest),
+                      ". Differences smaller than that are not evidence for either network."))
         missing = sum(not t.estimable for r in rows for t in r.tar)
         if missing:
             items.append((f"{missing} TAR values are not estimable here: low false accept rates need many more "
@@ -181,56 +171,61 @@ def _discussion(results: StudyResults) -> PaperSection:
                                        Bullets(*items)))
 
 
-def _conclusion(results: StudyResults, findings: list[str]) -> PaperSection:
-    text = " ".join(findings) if findings else "The study produced no comparable verification figures."
-    return PaperSection("Conclusion", (P(text + " The site published with this paper holds every table as CSV and an "
+def _conclusion(results: StudyResults, findings: list[list]) -> PaperSection:
+    text = [p for f in findings for p in (*f, " ")] if findings else [
+        "The study produced no comparable verification figures. "]
+    return PaperSection("Conclusion", (P(*text, "The site published with this paper holds every table as CSV and an "
                                          "interactive map per cell."),))
 
 
-def headline_findings(results: StudyResults) -> list[str]:
-    """3-5 findings with numbers, for the abstract and the conclusion."""
-    out = []
+def headline_findings(results: StudyResults) -> list[list]:
+    """3-5 findings with numbers (each a list of strings and :class:`Val` spans), for the abstract and the conclusion."""
+    out: list[list] = []
     rows = pf.verification_rows(results.cell_results.get("similarity", {}))
     lo, hi = pf.headline_numbers(rows)
     if lo is not None and lo is hi:
-        out.append(f"The equal error rate is {pf.interval_text(lo.eer)} and d-prime {pf.interval_text(lo.d_prime, 'plain')} "
-                   f"({lo.cell.network} / {lo.cell.subset}).")
+        out.append(["The equal error rate is ", *pf.eer_spans(lo), " and d-prime ", *pf.d_prime_spans(lo),
+                    f" ({lo.cell.network} / {lo.cell.subset})."])
     elif lo is not None:
-        out.append(f"Equal error rates range from {pf.interval_text(lo.eer)} ({lo.cell.network} / {lo.cell.subset}) to "
-                   f"{pf.interval_text(hi.eer)} ({hi.cell.network} / {hi.cell.subset}).")
-    for para in pf.comparison_paragraphs([r for r in rows if r.cell.subset == results.config.subsets[0]])[:2]:
-        text = "".join(p.text for p in para.parts if hasattr(p, "text"))
-        out.append(text.split(" (")[0].rstrip(":;,") + ".")
+        out.append(["Equal error rates range from ", *pf.eer_spans(lo), f" ({lo.cell.network} / {lo.cell.subset}) to ",
+                    *pf.eer_spans(hi), f" ({hi.cell.network} / {hi.cell.subset})."])
+    out += pf.comparison_claims([r for r in rows if r.cell.subset == results.config.subsets[0]])[:2]
     cls = pf.best_classifiers(results.cell_results.get("classifiers", {}))
     if cls:
         best = max(cls, key=lambda r: (r.accuracy.estimate, r.cell.network, r.cell.subset))
-        out.append(f"The best identity classifier ({best.classifier}) reaches {pf.interval_text(best.accuracy)} "
-                   f"accuracy on {best.cell.network} / {best.cell.subset}.")
+        out.append(["The best identity classifier (", *pf.classifier_spans(best), ") reaches ", *pf.accuracy_spans(best),
+                    f" accuracy on {best.cell.network} / {best.cell.subset}."])
     geo = results.cell_results.get("geometry", {})
-    tw = [(c, r.l2.global_twonn) for c, r in geo.items() if c.subset == results.config.subsets[0]
-          and math.isfinite(r.l2.global_twonn)]
+    tw = sorted((c for c, r in geo.items() if c.subset == results.config.subsets[0] and math.isfinite(r.l2.global_twonn)),
+                key=lambda c: (c.network, c.dataset))
     if tw:
-        parts = ", ".join(f"{t:.1f} ({c.network}, {geo[c].n_dims}-D)" for c, t in sorted(tw, key=lambda ct: ct[0].network))
-        out.append(f"The embeddings occupy far fewer dimensions than they have: TwoNN intrinsic dimension {parts}.")
+        parts: list = []
+        for i, c in enumerate(tw):
+            parts += [", " if i else "", Val(cell_key(c, "geometry", "twonn")), f" ({c.network}, ",
+                      Val(cell_key(c, "geometry", "dims")), "-D)"]
+        out.append(["The embeddings occupy far fewer dimensions than they have: TwoNN intrinsic dimension ",
+                    *[p for p in parts if p != ""], "."])
     return out[:5]
 
 
 def abstract(results: StudyResults) -> tuple:
     cfg = results.config
-    parts = []
-    for inp in results.inputs:
-        n_in = max((emb.n_samples + int((inp.skipped["network"] == net).sum()) if len(inp.skipped) else emb.n_samples)
-                   for net, emb in inp.embeddings.items())
-        ids = max(len(set(map(str, e.identities))) for e in inp.embeddings.values())
+    parts: list = []
+    for i, inp in enumerate(results.inputs):
         kind = "synthetic embedding rows" if _synthetic(results) else "images"
-        parts.append(f"{inp.spec.name} ({count(n_in)} {kind} of {ids} identities)")
+        parts += ["; " if i else "", f"{inp.spec.name} (", Val(dataset_key(inp.spec.name, "data", "inputs")),
+                  f" {kind} of ", Val(dataset_key(inp.spec.name, "data", "identities")), " identities)"]
     nets = sorted({n for i in results.inputs for n in i.embeddings})
-    text = (f"We study the embedding spaces of {_n(len(nets), 'network')} ({', '.join(nets)}) on {'; '.join(parts)}, "
-            f"in {_n(len(cfg.subsets), 'subset')} of identities, with intervals from a bootstrap over identities. ")
-    text += " ".join(headline_findings(results))
+    text: list = [f"We study the embedding spaces of {_n(len(nets), 'network')} ({', '.join(nets)}) on ",
+                  *[p for p in parts if p != ""],
+                  f", in {_n(len(cfg.subsets), 'subset')} of identities, with intervals from a bootstrap over identities. "]
+    for f in headline_findings(results):
+        text += [*f, " "]
     if _synthetic(results):
-        text += " The data are a synthetic demo, not faces."
-    return spans(text)
+        text.append("The data are a synthetic demo, not faces.")
+    while text and isinstance(text[-1], str) and text[-1] == " ":
+        text.pop()
+    return spans(*text)
 
 
 def paper_sections(results: StudyResults, pages: list[Page]) -> tuple[PaperSection, ...]:

@@ -1,7 +1,8 @@
 """Written results of the paper: sentences generated from the results objects, with intervals.
 
-Every number here is read from a cached result (never typed by hand), and a sentence that ranks
-two networks names a winner only when their intervals do not overlap
+Every number of the prose is a key of the value registry (:class:`report.model.Val`, written
+``\\atlasvalue{key}`` in the paper: :mod:`report.values`), and a sentence that ranks two networks
+names a winner only when their intervals do not overlap
 (:func:`analysis.statistics.uncertainty.compare_intervals`); otherwise it says that the
 difference is within the intervals. The verification tables built here carry the same
 intervals as the site's similarity pages (both read ``SimilarityResult.uncertainty``).
@@ -17,7 +18,8 @@ import pandas as pd
 from analysis.statistics.uncertainty import Interval, TarAtFar, compare_intervals, wilson_interval
 from analysis.types import Cell
 from report.format import fixed, pct
-from report.model import P, Paragraph, Ref, Table
+from report.model import P, Paragraph, Ref, Table, Val
+from report.values import cell_key
 
 VERIFICATION_TABLE = "paper-verification-intervals"
 TAR_TABLE = "paper-tar-at-far"
@@ -45,6 +47,23 @@ def tar_text(t: TarAtFar) -> str:
     if not t.estimable or t.interval is None:
         return f"n.e. (n = {t.accepted_impostors:,d})"
     return interval_text(t.interval)
+
+
+def with_interval(key: str, interval: Interval | None) -> list:
+    """``[Val(key), " ", Val(key, interval=True)]``, without the interval when it has no finite bounds (as the registry)."""
+    if interval is None or not (math.isfinite(interval.low) and math.isfinite(interval.high)):
+        return [Val(key)]
+    return [Val(key), " ", Val(key, interval=True)]
+
+
+def eer_spans(r: "VerificationRow") -> list:
+    """The EER of a row's cell with its interval, as keys."""
+    return with_interval(cell_key(r.cell, "similarity", "eer"), r.eer)
+
+
+def d_prime_spans(r: "VerificationRow") -> list:
+    """The d-prime of a row's cell with its interval, as keys."""
+    return with_interval(cell_key(r.cell, "similarity", "d-prime"), r.d_prime)
 
 
 # --------------------------------------------------------------------------- rows
@@ -109,47 +128,63 @@ def _drop_single_dataset(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 # --------------------------------------------------------------------------- comparisons
-def network_comparison(dataset: str, subset: str, entries: list[tuple[str, Interval, Interval]],
-                       table_key: str = VERIFICATION_TABLE) -> Paragraph:
-    """Sentence ranking the networks of one (dataset, subset) by EER, claiming a winner only beyond the intervals.
-
-    Parameters
-    ----------
-    entries : list of (network, eer, d_prime)
-        At least two networks.
-    """
-    if len(entries) < 2:
+def _comparisons(rows: list[VerificationRow]) -> list[tuple[str, list, str, bool]]:
+    """Each network against the best of one (dataset, subset): (claim, figures as spans, d-prime note, separated)."""
+    if len(rows) < 2:
         raise ValueError("a comparison needs at least two networks")
-    ranked = sorted(entries, key=lambda e: (e[1].estimate if math.isfinite(e[1].estimate) else math.inf, e[0]))
+    ranked = sorted(rows, key=lambda r: (r.eer.estimate if math.isfinite(r.eer.estimate) else math.inf, r.cell.network))
     best = ranked[0]
-    parts: list = []
+    dataset, subset = best.cell.dataset, best.cell.subset
+    out = []
     for other in ranked[1:]:
-        c = compare_intervals(best[0], best[1], other[0], other[1], higher_is_better=False)
-        d = compare_intervals(best[0], best[2], other[0], other[2], higher_is_better=True)
-        figures = (f"EER {interval_text(best[1])} vs {interval_text(other[1])}; d-prime "
-                   f"{interval_text(best[2], 'plain')} vs {interval_text(other[2], 'plain')}")
+        c = compare_intervals(best.cell.network, best.eer, other.cell.network, other.eer, higher_is_better=False)
+        d = compare_intervals(best.cell.network, best.d_prime, other.cell.network, other.d_prime, higher_is_better=True)
+        figures = ["EER ", *eer_spans(best), " vs ", *eer_spans(other), "; d-prime ", *d_prime_spans(best), " vs ",
+                   *d_prime_spans(other)]
         if c.better is not None:
             d_note = ("" if d.better == c.better else
                       ", although the d-prime difference is within the intervals" if d.better is None else
                       f", although d-prime favours {d.better}")
-            parts += [f"On the {subset} subset of {dataset}, {c.better} separates identities better than {c.worse}: "
-                      f"{figures} (", Ref(table_key), f"){d_note}. "]
+            out.append((f"On the {subset} subset of {dataset}, {c.better} separates identities better than {c.worse}",
+                        figures, d_note, True))
         else:
-            parts += [f"On the {subset} subset of {dataset}, {best[0]} and {other[0]} do not differ beyond their "
-                      f"intervals: {figures} (", Ref(table_key), "); no network is better on this evidence. "]
+            out.append((f"On the {subset} subset of {dataset}, {best.cell.network} and {other.cell.network} do not differ "
+                        "beyond their intervals", figures, "", False))
+    return out
+
+
+def network_comparison(rows: list[VerificationRow], table_key: str = VERIFICATION_TABLE) -> Paragraph:
+    """Sentence ranking the networks of one (dataset, subset) by EER, claiming a winner only beyond the intervals.
+
+    Parameters
+    ----------
+    rows : list of VerificationRow
+        At least two networks of the same dataset and subset.
+    """
+    parts: list = []
+    for claim, figures, d_note, separated in _comparisons(rows):
+        if separated:
+            parts += [claim + ": ", *figures, " (", Ref(table_key), f"){d_note}. "]
+        else:
+            parts += [claim + ": ", *figures, " (", Ref(table_key), "); no network is better on this evidence. "]
     return P(*parts)
+
+
+def _groups(rows: list[VerificationRow]) -> list[list[VerificationRow]]:
+    groups: dict[tuple[str, str], list[VerificationRow]] = {}
+    for r in rows:
+        groups.setdefault((r.cell.dataset, r.cell.subset), []).append(r)
+    return [rs for _, rs in sorted(groups.items()) if len(rs) >= 2]
+
+
+def comparison_claims(rows: list[VerificationRow]) -> list[list]:
+    """The comparisons as short findings for the abstract: ``claim: figures.`` (spans), one per network pair."""
+    return [[claim + ": ", *figures, "."] for rs in _groups(rows) for claim, figures, _, _ in _comparisons(rs)]
 
 
 def comparison_paragraphs(rows: list[VerificationRow]) -> list[Paragraph]:
     """One comparison paragraph per (dataset, subset) with two or more networks."""
-    groups: dict[tuple[str, str], list[VerificationRow]] = {}
-    for r in rows:
-        groups.setdefault((r.cell.dataset, r.cell.subset), []).append(r)
-    out = []
-    for (dataset, subset), rs in sorted(groups.items()):
-        if len(rs) >= 2:
-            out.append(network_comparison(dataset, subset, [(r.cell.network, r.eer, r.d_prime) for r in rs]))
-    return out
+    return [network_comparison(rs) for rs in _groups(rows)]
 
 
 def subset_paragraph(rows: list[VerificationRow]) -> Paragraph | None:
@@ -165,9 +200,9 @@ def subset_paragraph(rows: list[VerificationRow]) -> Paragraph | None:
         lo = min(finite, key=lambda r: (r.eer.estimate, r.cell.subset))
         hi = max(finite, key=lambda r: (r.eer.estimate, r.cell.subset))
         overlap = lo.eer.overlaps(hi.eer)
-        parts.append(f"For {net} on {dataset} the EER ranges from {interval_text(lo.eer)} ({lo.cell.subset}) to "
-                     f"{interval_text(hi.eer)} ({hi.cell.subset})"
-                     + ("; the intervals overlap, so the subsets do not differ measurably. " if overlap else ". "))
+        parts += [f"For {net} on {dataset} the EER ranges from ", *eer_spans(lo), f" ({lo.cell.subset}) to ",
+                  *eer_spans(hi), f" ({hi.cell.subset})"
+                  + ("; the intervals overlap, so the subsets do not differ measurably. " if overlap else ". ")]
     if not parts:
         return None
     return P(*parts, "Subsets keep different identities and therefore different impostor populations, so these "
@@ -184,11 +219,14 @@ def tar_paragraph(rows: list[VerificationRow], min_pairs: int) -> Paragraph | No
         return P(f"All {total} TAR values rest on at least {min_pairs} accepted impostor pairs (", Ref(TAR_TABLE), ").")
     worst = max(missing, key=lambda rt: (rt[1].far, rt[0].cell.dataset, rt[0].cell.network, rt[0].cell.subset))
     r, t = worst
+    from report.value_sources import far_slug
+
     return P(f"{total - len(missing)} of {total} TAR values are estimable (", Ref(TAR_TABLE), f"); the others rest on "
              f"fewer than {min_pairs} impostor pairs above the threshold and are not reported. For example at FAR "
-             f"{far_label(t.far)} on {r.cell.dataset} / {r.cell.network} / {r.cell.subset} only "
-             f"{t.accepted_impostors:,d} of {t.n_impostor:,d} impostor pairs score above the threshold, so a single "
-             "pair moves the TAR; the ROC curves are step functions at such rates for the same reason.")
+             f"{far_label(t.far)} on {r.cell.dataset} / {r.cell.network} / {r.cell.subset} only ",
+             Val(cell_key(r.cell, "similarity", f"accepted-impostors-at-far-{far_slug(t.far)}")), " of ",
+             Val(cell_key(r.cell, "similarity", "impostor-pairs")), " impostor pairs score above the threshold, so a "
+             "single pair moves the TAR; the ROC curves are step functions at such rates for the same reason.")
 
 
 # --------------------------------------------------------------------------- classifiers
@@ -209,11 +247,20 @@ def best_classifiers(results: dict, confidence: float = 0.95) -> list[Classifier
         source = next((s for s in r.sources if s.name == "true"), None)
         if r.skipped or not scores or source is None:
             continue
-        best = max(scores, key=lambda s: (s.accuracy_mean, s.classifier))
+        best = max(scores, key=lambda s: s.accuracy_mean)  # the page's choice (report.pages.classifiers)
         # The predictions scored: every kept row, or the test rows of the folds scored ([classifiers] cv_max_rows).
         n = int(best.n_test or source.n_samples)
         out.append(ClassifierRow(cell, best.classifier, wilson_interval(best.accuracy_mean * n, n, confidence), n))
     return out
+
+
+def accuracy_spans(r: ClassifierRow) -> list:
+    """The best accuracy of a row's cell with its Wilson interval, as keys."""
+    return with_interval(cell_key(r.cell, "classifiers", "best-accuracy"), r.accuracy)
+
+
+def classifier_spans(r: ClassifierRow) -> list:
+    return [Val(cell_key(r.cell, "classifiers", "best-classifier"))]
 
 
 def classifier_paragraph(rows: list[ClassifierRow]) -> Paragraph | None:
@@ -222,10 +269,13 @@ def classifier_paragraph(rows: list[ClassifierRow]) -> Paragraph | None:
         return None
     top = max(rows, key=lambda r: (r.accuracy.estimate, r.cell.network, r.cell.subset))
     low = min(rows, key=lambda r: (r.accuracy.estimate, r.cell.network, r.cell.subset))
-    parts: list = [f"The best identity classifier reaches {interval_text(top.accuracy)} cross-validated accuracy "
-                   f"({top.classifier}, {top.cell.network} / {top.cell.subset})"
-                   + (f" and the weakest cell {interval_text(low.accuracy)} ({low.classifier}, {low.cell.network} / "
-                      f"{low.cell.subset}). " if low is not top else ". ")]
+    parts: list = ["The best identity classifier reaches ", *accuracy_spans(top), " cross-validated accuracy (",
+                   *classifier_spans(top), f", {top.cell.network} / {top.cell.subset})"]
+    if low is not top:
+        parts += [" and the weakest cell ", *accuracy_spans(low), " (", *classifier_spans(low),
+                  f", {low.cell.network} / {low.cell.subset}). "]
+    else:
+        parts.append(". ")
     groups: dict[tuple[str, str], list[ClassifierRow]] = {}
     for r in rows:
         groups.setdefault((r.cell.dataset, r.cell.subset), []).append(r)
@@ -235,11 +285,11 @@ def classifier_paragraph(rows: list[ClassifierRow]) -> Paragraph | None:
         a, b = sorted(rs, key=lambda r: (-r.accuracy.estimate, r.cell.network))[:2]
         c = compare_intervals(a.cell.network, a.accuracy, b.cell.network, b.accuracy, higher_is_better=True)
         if c.better:
-            parts.append(f"On {dataset} / {subset}, {c.better} embeddings are classified more accurately than "
-                         f"{c.worse}'s ({interval_text(a.accuracy)} vs {interval_text(b.accuracy)}). ")
+            parts += [f"On {dataset} / {subset}, {c.better} embeddings are classified more accurately than "
+                      f"{c.worse}'s (", *accuracy_spans(a), " vs ", *accuracy_spans(b), "). "]
         else:
-            parts.append(f"On {dataset} / {subset} the best accuracies of {a.cell.network} and {b.cell.network} are "
-                         f"within their intervals ({interval_text(a.accuracy)} vs {interval_text(b.accuracy)}). ")
+            parts += [f"On {dataset} / {subset} the best accuracies of {a.cell.network} and {b.cell.network} are "
+                      "within their intervals (", *accuracy_spans(a), " vs ", *accuracy_spans(b), "). "]
     parts.append("Intervals are Wilson intervals over the cross-validated predictions; they treat predictions as "
                  "independent and so understate the uncertainty due to the choice of identities.")
     return P(*parts)
@@ -249,10 +299,10 @@ def spans_summary(rows: list[VerificationRow], lo: VerificationRow, hi: Verifica
     """``Table N lists ...; the lowest EER is ...`` (always refers to the verification table)."""
     text = [Ref(VERIFICATION_TABLE), " lists the equal error rate and d-prime of every cell with their intervals. "]
     if lo is hi:
-        return text + [f"On {lo.cell.network} / {lo.cell.subset} the EER is {interval_text(lo.eer)} and d-prime "
-                       f"{interval_text(lo.d_prime, 'plain')}."]
-    return text + [f"The lowest EER is {interval_text(lo.eer)} ({lo.cell.network} / {lo.cell.subset}), the highest "
-                   f"{interval_text(hi.eer)} ({hi.cell.network} / {hi.cell.subset})."]
+        return text + [f"On {lo.cell.network} / {lo.cell.subset} the EER is ", *eer_spans(lo), " and d-prime ",
+                       *d_prime_spans(lo), "."]
+    return text + ["The lowest EER is ", *eer_spans(lo), f" ({lo.cell.network} / {lo.cell.subset}), the highest ",
+                   *eer_spans(hi), f" ({hi.cell.network} / {hi.cell.subset})."]
 
 
 def headline_numbers(rows: list[VerificationRow]) -> tuple[VerificationRow | None, VerificationRow | None]:

@@ -11,9 +11,9 @@ from __future__ import annotations
 import pandas as pd
 
 from analysis.statistics.subsets import parse_subset
-from report.format import count
-from report.model import Bullets, Cite, Code, P, PaperSection, Ref, Table
+from report.model import Bullets, Cite, Code, P, PaperSection, Ref, Table, Val
 from report.pages import methods
+from report.values import cell_key, dataset_key, network_key
 
 DATA_FLOW_TABLE = "paper-data-flow"
 
@@ -47,11 +47,15 @@ def data_section(results, grid_tables, data_blocks) -> PaperSection:
     for inp in results.inputs:
         sub = frame[frame["dataset"] == inp.spec.name]
         fam = _family_text(inp)
-        bits = [f"{r['network']}: {count(r['embedded'])} of {count(r['inputs'])} embedded"
-                + (f", {count(r['skipped'])} skipped ({r['skipped by reason']})" if r["skipped"] else "")
-                for r in sub.to_dict("records")]
-        parts.append(f"Dataset {inp.spec.name} ({fam}) holds {sub['identities'].max()} identities; "
-                     + "; ".join(bits) + ". ")
+        name = inp.spec.name
+        parts += [f"Dataset {name} ({fam}) holds ", Val(dataset_key(name, "data", "identities")), " identities; "]
+        for i, r in enumerate(sub.to_dict("records")):
+            net = r["network"]
+            parts += ["; " if i else "", f"{net}: ", Val(network_key(name, net, "embedded")), " of ",
+                      Val(network_key(name, net, "inputs")), " embedded"]
+            if r["skipped"]:
+                parts += [", ", Val(network_key(name, net, "skipped")), f" skipped ({r['skipped by reason']})"]
+        parts.append(". ")
     blocks = [P(*parts, *refs_sentence([flow, *grid_tables, *data_blocks]), ".")]
     return PaperSection("Data", (*blocks, flow, *grid_tables, *data_blocks))
 
@@ -140,9 +144,16 @@ def subsets_section(results) -> PaperSection:
     items = []
     for spec in results.config.subsets:
         s = parse_subset(spec)
-        n = sorted({len(r.names) for c, r in results.cell_results.get("similarity", {}).items() if c.subset == spec})
-        sizes = f" ({', '.join(map(str, n))} identities)" if n else ""
-        items.append((Code(spec), f": {s.description}{sizes}.",))
+        # One key per distinct identity count of the subset's cells (the first cell, in sorted order, that has it).
+        first: dict[int, object] = {}
+        for c, r in sorted(results.cell_results.get("similarity", {}).items(),
+                           key=lambda cr: (cr[0].dataset, cr[0].network, cr[0].subset)):
+            if c.subset == spec:
+                first.setdefault(len(r.names), c)
+        sizes: list = []
+        for i, n in enumerate(sorted(first)):
+            sizes += [", " if i else "", Val(cell_key(first[n], "similarity", "identities"))]
+        items.append((Code(spec), f": {s.description}", *((" (", *sizes, " identities)") if sizes else ()), ".",))
     seed = results.config.study.seed
     return PaperSection("Subsets", (P(f"Every analysis runs on each (dataset, network, subset) cell; random draws use "
                                       f"seeds derived from the study seed {seed}."), Bullets(*items)))
