@@ -55,8 +55,13 @@ def plot_cmc(d: CmcData):
                 ax.annotate(f"rank-{r}: {100 * cmc[r - 1]:.1f}%", (r, cmc[r - 1]), textcoords="offset points",
                             xytext=(6, -12), fontsize=8)
         lows.extend(cmc[np.isfinite(cmc)])
+    from matplotlib.ticker import PercentFormatter
+
     lo = min(lows) if lows else 0.0
-    ax.set_ylim(max(0.0, lo - 0.1 * max(1 - lo, 0.05)), 1.005)
+    bottom = max(0.0, lo - 0.1 * max(1 - lo, 0.05))
+    ax.set_ylim(bottom, 1.0 + 0.02 * (1.0 - bottom))
+    ax.set_yticks([t for t in ax.get_yticks() if bottom - 1e-9 <= t <= 1.0 + 1e-9])
+    ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=1 if bottom > 0.9 else 0))
     ax.set_xlim(0.5, max((len(r) for r in d.ranks), default=1) + 0.5)
     ax.set_xticks([r for r in (1, 2, 5, 10, 15, 20, 30, 50, 100) if r <= max((len(x) for x in d.ranks), default=1)])
     ax.set_xlabel("rank (mate among the r best candidates)")
@@ -78,6 +83,8 @@ class FnirFpirData:
 
 def plot_fnir_fpir(d: FnirFpirData):
     """FNIR against FPIR (log axis), NIST's open-set error tradeoff; estimable levels marked."""
+    from matplotlib.ticker import NullFormatter
+
     fig, ax = plotting.figure(5.6, 3.8)
     lows = []
     for k, (label, fpir, fnir) in enumerate(zip(d.labels, d.fpir, d.fnir)):
@@ -90,9 +97,14 @@ def plot_fnir_fpir(d: FnirFpirData):
         ax.plot([f], [n], "o", color=plotting.SECOND, ms=5)
         ax.annotate(f"{100 * n:.1f}% @ {f:g}", (f, n), textcoords="offset points", xytext=(5, 4), fontsize=8)
     ax.set_xscale("log")
-    ax.set_xlim(max(min(lows, default=1e-3) / 1.5, 1e-6), 1.0)
-    ax.set_ylim(0, 1.01)
-    ax.set_xlabel("false positive identification rate, FPIR (non-mated searches above the threshold)")
+    lo = max(min(lows, default=1e-3) / 1.5, 1e-6)
+    ax.set_xlim(lo, 1.0)
+    ticks = [10.0 ** e for e in range(int(math.floor(math.log10(lo))), 1) if 10.0 ** e >= lo]
+    ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+    ax.xaxis.set_minor_formatter(NullFormatter())
+    top = max((float(np.max(n[f > 0])) for f, n in zip(d.fpir, d.fnir) if np.any(f > 0)), default=1.0)
+    ax.set_ylim(0, min(1.0, 1.15 * top + 0.02))
+    ax.set_xlabel("false positive identification rate, FPIR (log scale)")
     ax.set_ylabel("false negative identification rate, FNIR")
     if d.title:
         ax.set_title(d.title)
@@ -132,9 +144,10 @@ def fnir_frame(r: IdentificationResult) -> pd.DataFrame:
         rows.append({"FPIR level": f.fpir, "FNIR (rank 1)": f.fnir,
                      level: f"[{f.interval.low:.4f}, {f.interval.high:.4f}]" if f.interval is not None else "",
                      "FNIR (any rank)": f.fnir_any_rank if f.estimable else np.nan,
-                     "threshold (cosine)": f.threshold, "FPIR at the threshold": f.achieved_fpir,
-                     "non-mated searches above": f.nonmated_above,
-                     "note": "" if f.estimable else f"not estimable: {f.reason}"})
+                     "threshold (cosine)": f.threshold, "non-mated searches above": f.nonmated_above,
+                     "note": "" if f.estimable else (f"not estimable: {f.nonmated_above:,d} of {f.n_nonmated:,d} above "
+                                                     f"the threshold, {r.params.min_nonmated_above:,d} needed"),
+                     "FPIR at the threshold": f.achieved_fpir})
     return pd.DataFrame(rows)
 
 
@@ -167,8 +180,10 @@ def search_note(r: IdentificationResult) -> Admonition | None:
 def _exclusions(r: IdentificationResult) -> str:
     bits = []
     if r.small_identities:
+        one = r.small_identities == 1
         bits.append(f"{plural(r.small_identities, 'identity', 'identities')} with fewer than {r.gallery_images + 1} "
-                    f"images ({count(r.small_images)} images) cannot be both enrolled and searched and are left out")
+                    f"images ({plural(r.small_images, 'image')}) {'is' if one else 'are'} left out: "
+                    f"{'it' if one else 'they'} cannot be both enrolled and searched")
     if r.junk_identities:
         bits.append(f"the catch-all label{'s' if len(r.junk_identities) > 1 else ''} {', '.join(r.junk_identities)} "
                     f"({count(r.junk_images)} images, [study] junk_labels) names no person: neither enrolled nor searched")
@@ -184,7 +199,7 @@ def page(ctx: CellContext, r: IdentificationResult) -> Page:
         f"templates. Each identity enrols its first {'image' if g == 1 else f'{g} images'} in sorted file order as one template (the "
         "re-normalised mean of the L2-normalised embeddings); each of its other images is a probe searched by cosine "
         "against every template, and its rank is the position of its own identity's template (the mate) among the "
-        "candidates, ties broken by identity name. " + _exclusions(r))]
+        "candidates by decreasing cosine, ties counting against it. " + _exclusions(r))]
     bullets: list = [("Rank-1 identification rate: ", Strong(pct(r.rank1.estimate, 2) + ci_text(r.rank1, 2, True)),
                       f" ({count(r.n_probes - r.confused_probes)} of {count(r.n_probes)} searches)")]
     if r.rank5 is not None:

@@ -10,8 +10,8 @@ ISO_VERIFICATION = Section("Verification in ISO/IEC 19795-1 terms", (
     P("ISO/IEC 19795-1 ", Cite("iso19795_1"), " calls a comparison of two samples of one person mated and of two people "
       "non-mated. Over all pairs of a cell the two vocabularies describe the same counts, with a pair accepted when its "
       "cosine ", InlineMath("s"), " reaches the threshold ", InlineMath("t"), ":"),
-    Math(r"\mathrm{FMR}(t) = \mathrm{FAR}(t) = \frac{|\{\text{non-mated pairs}: s \ge t\}|}{|\text{non-mated pairs}|},"
-         r"\qquad \mathrm{FNMR}(t) = 1 - \mathrm{TAR}(t) = \frac{|\{\text{mated pairs}: s < t\}|}{|\text{mated pairs}|}."),
+    Math(r"\mathrm{FMR}(t) = \mathrm{FAR}(t) = \frac{|\{\text{non-mated pairs}: s \ge t\}|}{|\text{non-mated pairs}|},"),
+    Math(r"\mathrm{FNMR}(t) = 1 - \mathrm{TAR}(t) = \frac{|\{\text{mated pairs}: s < t\}|}{|\text{mated pairs}|}."),
     P("FNMR at an FMR level ", InlineMath(r"\alpha"), " is the lowest FNMR over the thresholds with ",
       InlineMath(r"\mathrm{FMR}(t) \le \alpha"), " (NIST's FRTE 1:1 report cards give it at ",
       InlineMath(r"\alpha = 10^{-4}, 10^{-5}, 10^{-6}"), " ", Cite("grother_frte11"), "), under the estimability rule and "
@@ -41,9 +41,9 @@ IDENTIFICATION = Section("Identification (1:N)", (
       "re-normalised mean of their L2-normalised embeddings, ",
       InlineMath(r"\tau_c = \sum_{i \le g} \hat x_i / \lVert \sum_{i \le g} \hat x_i \rVert"), "; each of its other "
       "images is a probe ", InlineMath("p"), " searched against every template by cosine. The rank of a search is the "
-      "position of the mate ", InlineMath(r"\tau_{c(p)}"), " among the candidates sorted by decreasing score (ties by "
-      "identity name),"),
-    Math(r"\mathrm{rank}(p) = 1 + \bigl|\{c' \ne c(p) : \hat p^\top \tau_{c'} > \hat p^\top \tau_{c(p)}\}\bigr|,\qquad "
+      "position of the mate ", InlineMath(r"\tau_{c(p)}"), " among the candidates sorted by decreasing score (ties "
+      "count against the probe),"),
+    Math(r"\mathrm{rank}(p) = 1 + \bigl|\{c' \ne c(p) : \hat p^\top \tau_{c'} \ge \hat p^\top \tau_{c(p)}\}\bigr|,\qquad "
          r"\mathrm{CMC}(r) = \frac{|\{p : \mathrm{rank}(p) \le r\}|}{|\{p\}|},"),
     P("so that ", InlineMath(r"\mathrm{CMC}(1)"), " is the rank-1 identification rate ", Cite("iso19795_1"),
       "; rank-1 and rank-5 carry Wilson intervals over the searches. Junk labels (", Code("[study] junk_labels"),
@@ -51,8 +51,8 @@ IDENTIFICATION = Section("Identification (1:N)", (
     P("Open set: a seeded share of the identities (", Code("[identification] unenrolled_share"), ") is left out of the "
       "gallery, and their probes become non-mated searches. With a threshold ", InlineMath("t"), " on the rank-1 score, "
       "NIST FRTE 1:N ", Cite("grother2019frvt1n"), " and IJB-C ", Cite("maze2018ijbc"), " define"),
-    Math(r"\mathrm{FPIR}(t) = \frac{|\{\text{non-mated searches}: s_1 \ge t\}|}{|\text{non-mated searches}|},\qquad "
-         r"\mathrm{FNIR}(t) = \frac{|\{\text{mated searches}: \mathrm{rank} > 1 \text{ or } s_{\mathrm{mate}} < t\}|}"
+    Math(r"\mathrm{FPIR}(t) = \frac{|\{\text{non-mated searches}: s_1 \ge t\}|}{|\text{non-mated searches}|},"),
+    Math(r"\mathrm{FNIR}(t) = \frac{|\{\text{mated searches}: \mathrm{rank} > 1 \text{ or } s_{\mathrm{mate}} < t\}|}"
          r"{|\text{mated searches}|},"),
     P("where ", InlineMath("s_1"), " is the score of the rank-1 candidate (NIST's FNIR(N, R, T) at R = 1; IJB-C's TPIR "
       "is 1 - FNIR). FNIR at an FPIR level is read at the lowest threshold whose FPIR does not exceed it and is reported "

@@ -27,7 +27,7 @@ def fmr_label(f: float) -> str:
 
 
 # --------------------------------------------------------------------------- table
-def operating_points_frame(op: OperatingPoints, confidence: float) -> pd.DataFrame:
+def operating_points_frame(op: OperatingPoints, confidence: float, min_pairs: int) -> pd.DataFrame:
     """One row per operating point: FMR, FNMR, its interval, threshold and why it is missing."""
     level = f"{100 * confidence:.0f}% interval (FNMR)"
     rows = []
@@ -36,21 +36,20 @@ def operating_points_frame(op: OperatingPoints, confidence: float) -> pd.DataFra
         return f"[{i.low:.4f}, {i.high:.4f}]" if i is not None and math.isfinite(i.low) else ""
 
     def fnmr_row(name: str, r) -> None:
-        note = f"not estimable: {r.reason}" if not r.estimable else ""
+        note = "" if r.estimable else (f"not estimable: {r.accepted_impostors:,d} of {r.n_impostor:,d} non-mated pairs "
+                                       f"above the threshold, {min_pairs:,d} needed")
         rows.append({"operating point": name, "FMR": r.fmr, "FNMR": r.fnmr, level: ci(r.interval),
                      "threshold (cosine)": r.threshold, "non-mated pairs accepted": r.accepted_impostors, "note": note})
 
     for r in op.fnmr_at_fmr:
         fnmr_row(fmr_label(r.fmr), r)
-    fnmr_row("FMR100 (lowest FNMR at FMR <= 1%)", op.fmr100)
-    fnmr_row("FMR1000 (lowest FNMR at FMR <= 0.1%)", op.fmr1000)
+    fnmr_row("FMR100", op.fmr100)
+    fnmr_row("FMR1000", op.fmr1000)
     z, zn = op.zero_fmr, op.zero_fnmr
-    rows.append({"operating point": "ZeroFMR (lowest FNMR with no non-mated pair accepted)", "FMR": 0.0,
-                 "FNMR": z.value, level: "", "threshold (cosine)": z.threshold, "non-mated pairs accepted": 0,
-                 "note": f"rests on the single highest non-mated score; {count(z.errors)} mated pairs rejected"})
-    rows.append({"operating point": "ZeroFNMR (lowest FMR with no mated pair rejected)", "FMR": zn.value,
-                 "FNMR": 0.0, level: "", "threshold (cosine)": zn.threshold, "non-mated pairs accepted": zn.errors,
-                 "note": "rests on the single lowest mated score"})
+    rows.append({"operating point": "ZeroFMR", "FMR": 0.0, "FNMR": z.value, level: "", "threshold (cosine)": z.threshold,
+                 "non-mated pairs accepted": 0, "note": f"set by the highest non-mated score; {z.errors:,d} mated pairs rejected"})
+    rows.append({"operating point": "ZeroFNMR", "FMR": zn.value, "FNMR": 0.0, level: "", "threshold (cosine)": zn.threshold,
+                 "non-mated pairs accepted": zn.errors, "note": "set by the lowest mated score"})
     return pd.DataFrame(rows)
 
 
@@ -145,10 +144,11 @@ def iso_section(ctx: CellContext, r: SimilarityResult) -> Section | None:
              "mated pairs is rejected."]
     table = Table(
         key=ctx.key("similarity-fnmr-at-fmr"),
-        caption=(f"FNMR at fixed FMR, FMR100, FMR1000, ZeroFMR and ZeroFNMR with their thresholds ({ctx.label}); "
-                 "intervals are the bootstrap over identities of TAR@FAR turned into FNMR = 1 - TAR. A level resting "
-                 "on too few accepted non-mated pairs is not estimable, and the note says how many there were."),
-        frame=operating_points_frame(op, conf),
+        caption=(f"FNMR at fixed FMR with their thresholds ({ctx.label}); FMR100 and FMR1000 are the lowest FNMR at "
+                 "FMR <= 1% and <= 0.1%, ZeroFMR the lowest FNMR with no non-mated pair accepted, ZeroFNMR the lowest "
+                 "FMR with no mated pair rejected. Intervals are the bootstrap over identities of TAR@FAR turned into "
+                 "FNMR = 1 - TAR; a level resting on too few accepted non-mated pairs is not estimable."),
+        frame=operating_points_frame(op, conf, r.params.min_impostor_pairs),
         formats={"FMR": ".3g", "FNMR": ".4f", "threshold (cosine)": ".4f"},
         max_rows=None,
     )

@@ -28,7 +28,7 @@ import numpy as np
 from analysis.statistics.identification.enrolment import enrol
 from analysis.statistics.identification.open_set import OpenSetResult, open_set_metrics
 from analysis.statistics.identification.params import IdentificationParams
-from analysis.statistics.identification.search import SearchReport, open_scores, search
+from analysis.statistics.identification.search import RowView, SearchReport, open_scores, search
 from analysis.statistics.uncertainty import Interval, wilson_interval
 from analysis.types import EmbeddingSet
 
@@ -113,8 +113,7 @@ def analyze_identification(emb: EmbeddingSet, params: IdentificationParams, rand
     x = emb.normalized()
     e = enrol(x, emb.identities, emb.items, params.gallery_images, params.unenrolled_share, params.junk_labels,
               random_state)
-    probes = x[e.probe_rows]
-    del x
+    probes = RowView(x, e.probe_rows)  # not a copy: read by blocks
     out = search(probes, e.templates, e.probe_mate, e.enrolled, params.max_rank, emb.n_samples,
                  params.exact_max_rows, params.check_probes, random_state)
     m, k = len(e.templates), len(e.probe_rows)
@@ -142,7 +141,7 @@ def analyze_identification(emb: EmbeddingSet, params: IdentificationParams, rand
         open_res = open_set_metrics(hit_score, nm_scores, params.fpir_levels, params.min_nonmated_above,
                                     params.confidence, int(e.enrolled.sum()), tuple(str(n) for n in e.names[~e.enrolled]),
                                     mated_score=out.mate_score[mated])
-    del probes
+    del probes, x
     return IdentificationResult(
         n_samples=emb.n_samples, n_identities=int(len(np.unique(emb.identities))), names=e.names, images=e.images,
         gallery_images=params.gallery_images, n_gallery_items=len(e.gallery_rows), n_probes=k,

@@ -39,6 +39,19 @@ from analysis.statistics.search.ivf_blas import QUERY_BLOCK
 BLOCK_SCORES = 1 << 24
 
 
+class RowView:
+    """Rows ``rows`` of ``x`` read block by block instead of copied at once (a million probes are 2 GB)."""
+
+    def __init__(self, x: np.ndarray, rows: np.ndarray) -> None:
+        self.x, self.rows = x, np.asarray(rows)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, key) -> np.ndarray:
+        return np.ascontiguousarray(self.x[self.rows[key]], dtype=np.float32)
+
+
 @dataclass(frozen=True)
 class SearchReport:
     """How the searches were made; for an inverted file, how well they agreed with the exact search."""
@@ -111,7 +124,8 @@ def _scan_part(index, q: np.ndarray, mate: np.ndarray, probes: np.ndarray, enrol
     rank-1 candidate is the mate when nothing scanned beats it, else the best scanned template (ties
     to the smaller template id). Every score is read once, as it is made: no candidate list is kept.
     """
-    q = np.asarray(q, dtype=np.float32)
+    if not isinstance(q, RowView):
+        q = np.asarray(q, dtype=np.float32)
     nq, nprobe = probes.shape
     nlist = len(index.bounds) - 1
     m = len(index.base)
