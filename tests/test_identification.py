@@ -82,6 +82,8 @@ def test_matches_brute_force(g):
     ref = brute_force(emb, g, 0.3, 5, p.max_rank)
     assert list(r.names) == ref["eligible"]
     assert r.n_probes == len(ref["ranks"])
+    first = {n: min(str(it) for i_, it in zip(emb.identities, emb.items) if i_ == n) for n in ref["eligible"]}
+    assert list(r.enrolled_items) == [first[n] for n in ref["eligible"]]
     np.testing.assert_allclose(r.cmc, ref["cmc"])
     assert r.rank1.estimate == pytest.approx(np.mean(ref["ranks"] == 1))
     assert r.confused_probes == int(np.sum(ref["top1"] != ref["mates"]))

@@ -30,7 +30,7 @@ TABLE_RANKS = (1, 2, 3, 5, 10, 20)
 
 
 def fpir_label(f: float) -> str:
-    return f"FNIR@FPIR={f:.0e}".replace("e-0", "e-")
+    return f"FNIR at FPIR {f:.0e}".replace("e-0", "e-")
 
 
 # --------------------------------------------------------------------------- figures
@@ -132,8 +132,11 @@ def confusions_frame(r: IdentificationResult) -> pd.DataFrame:
 
 def hardest_frame(r: IdentificationResult) -> pd.DataFrame:
     order = np.lexsort((r.names.astype(str), -r.probes_per_identity, r.rank1_per_identity))[: r.params.top_confusions]
+    enrolled = r.enrolled_items[order] if r.gallery_images == 1 else np.char.add(
+        r.enrolled_items[order].astype(str), f" (+{r.gallery_images - 1})")
     return pd.DataFrame({"identity": r.names[order].astype(str), "images": r.images[order],
-                         "searches": r.probes_per_identity[order], "rank-1 rate": r.rank1_per_identity[order]})
+                         "searches": r.probes_per_identity[order], "rank-1 rate": r.rank1_per_identity[order],
+                         "enrolled image": enrolled})
 
 
 def fnir_frame(r: IdentificationResult) -> pd.DataFrame:
@@ -233,7 +236,8 @@ def page(ctx: CellContext, r: IdentificationResult) -> Page:
         Section("Most confused identities", (
             P(f"{count(r.confused_probes)} searches return another identity at rank 1. The pairs below are the most "
               "frequent (probe identity, rank-1 identity) pairs, a candidate list for look-alikes or label errors; the "
-              "second table lists the identities least often identified at rank 1."),
+              "second table lists the identities least often identified at rank 1 with the image their template was "
+              "enrolled from: one template from a mislabelled or unusual image fails every search of its identity."),
             Table(key=ctx.key("identification-confusions"),
                   caption=f"The most frequent misidentifications at rank 1 ({ctx.label}).",
                   frame=confusions_frame(r), formats={"share of the identity's searches": ".1%", "mean rank-1 cosine": ".3f"},

@@ -43,8 +43,8 @@ IDENTIFICATION = Section("Identification (1:N)", (
       "images is a probe ", InlineMath("p"), " searched against every template by cosine. The rank of a search is the "
       "position of the mate ", InlineMath(r"\tau_{c(p)}"), " among the candidates sorted by decreasing score (ties "
       "count against the probe),"),
-    Math(r"\mathrm{rank}(p) = 1 + \bigl|\{c' \ne c(p) : \hat p^\top \tau_{c'} \ge \hat p^\top \tau_{c(p)}\}\bigr|,\qquad "
-         r"\mathrm{CMC}(r) = \frac{|\{p : \mathrm{rank}(p) \le r\}|}{|\{p\}|},"),
+    Math(r"\mathrm{rank}(p) = 1 + \bigl|\{c' \ne c(p) : \hat p^\top \tau_{c'} \ge \hat p^\top \tau_{c(p)}\}\bigr|,"),
+    Math(r"\mathrm{CMC}(r) = \frac{|\{p : \mathrm{rank}(p) \le r\}|}{|\{p\}|},"),
     P("so that ", InlineMath(r"\mathrm{CMC}(1)"), " is the rank-1 identification rate ", Cite("iso19795_1"),
       "; rank-1 and rank-5 carry Wilson intervals over the searches. Junk labels (", Code("[study] junk_labels"),
       ") are neither enrolled nor searched."),

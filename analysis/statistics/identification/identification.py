@@ -52,6 +52,7 @@ class IdentificationResult:
     n_identities: int  # in the cell, junk included
     names: np.ndarray  # enrolled (closed-set) identities, template order
     images: np.ndarray  # items per enrolled identity
+    enrolled_items: np.ndarray  # the first enrolled item of each template (which image a failing template is)
     gallery_images: int
     n_gallery_items: int
     n_probes: int
@@ -144,6 +145,7 @@ def analyze_identification(emb: EmbeddingSet, params: IdentificationParams, rand
     del probes, x
     return IdentificationResult(
         n_samples=emb.n_samples, n_identities=int(len(np.unique(emb.identities))), names=e.names, images=e.images,
+        enrolled_items=np.asarray(emb.items)[e.gallery_rows[::params.gallery_images]].astype(str),
         gallery_images=params.gallery_images, n_gallery_items=len(e.gallery_rows), n_probes=k,
         small_identities=e.small_identities, small_images=e.small_images, junk_identities=e.junk_identities,
         junk_images=e.junk_images, ranks=ranks, cmc=cmc, rank1=rank1, rank5=rank5,
