@@ -269,3 +269,32 @@ def test_config_reads_identification_and_study_junk_labels(tmp_path):
         bad = write_small_config(tmp_path / f"bad{abs(hash(extra))}", extra=f"[identification]\n{extra}\n")
         with pytest.raises(ConfigError, match=match):
             load_config(bad)
+
+
+@pytest.mark.slow
+def test_second_and_third_run_follow_the_data(tmp_path):
+    # Run 1, then the data change (more identities): run 2 recomputes identification on the new data; run 3 reuses it.
+    from analysis.config import load_config
+    from analysis.embedding.store import EmbeddingStore
+    from report.study import BuildLog, compute_all, load_inputs
+    from tests.conftest import write_small_config
+
+    def run(n_identities):
+        cfg = load_config(write_small_config(tmp_path, subsets='["all"]', n_identities=n_identities))
+        off = {name: dataclasses.replace(getattr(cfg, name), enabled=False)
+               for name in ("geometry", "similarity", "clustering", "manifold", "classifiers", "audit", "crossnet")}
+        cfg = dataclasses.replace(cfg, **off)
+        build = BuildLog()
+        inputs = load_inputs(cfg, EmbeddingStore(cfg.study.cache_dir), build, progress=False)
+        res = compute_all(cfg, inputs, build, progress=False)
+        return res.cell_results["identification"], build
+
+    first, _ = run(12)
+    second, build2 = run(15)
+    third, build3 = run(15)
+    for cell in first:
+        assert len(first[cell].names) < len(second[cell].names) == len(third[cell].names)
+        np.testing.assert_array_equal(second[cell].cmc, third[cell].cmc)
+    assert any(w.startswith("identification") for w in build2.computed)
+    assert not any(w.startswith("identification") for w in build3.computed)
+    assert any(w.startswith("identification") for w in build3.reused)
