@@ -50,7 +50,7 @@ def enrol(x: np.ndarray, identities: np.ndarray, items: np.ndarray, gallery_imag
     Parameters
     ----------
     x : ndarray of shape (n, d)
-        L2-normalised embeddings.
+        Raw embeddings (the enrolled ones are L2-normalised here).
     identities, items : ndarray of shape (n,)
         Labels and item names (items decide the enrolment order within an identity).
     gallery_images : int
@@ -92,7 +92,7 @@ def enrol(x: np.ndarray, identities: np.ndarray, items: np.ndarray, gallery_imag
     gallery_rows, probe_rows = order[in_gallery], order[~in_gallery]
     k = int(eligible.sum())
     sums = np.zeros((k, x.shape[1]), dtype=np.float64)
-    np.add.at(sums, owner[in_gallery], np.asarray(x[gallery_rows], dtype=np.float64))
+    np.add.at(sums, owner[in_gallery], l2_normalize(x[gallery_rows]).astype(np.float64))
     templates = l2_normalize(sums.astype(np.float32))
     enrolled = np.ones(k, dtype=bool)
     note = ""

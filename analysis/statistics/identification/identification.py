@@ -111,10 +111,10 @@ def analyze_identification(emb: EmbeddingSet, params: IdentificationParams, rand
         When fewer than two identities have ``gallery_images + 1`` items (the pipeline records the
         message as the reason the cell has no identification page).
     """
-    x = emb.normalized()
+    x = emb.vectors  # normalised row by row as read (RowView): no 2 GB normalised copy at a million rows
     e = enrol(x, emb.identities, emb.items, params.gallery_images, params.unenrolled_share, params.junk_labels,
               random_state)
-    probes = RowView(x, e.probe_rows)  # not a copy: read by blocks
+    probes = RowView(x, e.probe_rows)
     out = search(probes, e.templates, e.probe_mate, e.enrolled, params.max_rank, emb.n_samples,
                  params.exact_max_rows, params.check_probes, random_state)
     m, k = len(e.templates), len(e.probe_rows)

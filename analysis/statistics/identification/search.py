@@ -15,7 +15,7 @@ template order, i.e. sorted identity names).
   ``nprobe`` nearest cells only, by matrix products cell by cell. The mate's score is always
   computed, so the mate's rank counts the scanned templates that beat it: a missed template can
   only make a rank better, never worse. The price is measured: ``check_probes`` seeded probes are
-  searched exactly as well, ``nprobe`` grows by steps of 1.5x until at least 99% of them get the exact mate rank
+  searched exactly as well, ``nprobe`` grows by steps of 1.25x until at least 99% of them get the exact mate rank
   (capped at ``max_rank + 1``: what the CMC reads) or the cap of 64 cells is reached, and that
   agreement, the agreement of the rank-1 and open-set rank-1 candidates and the recall (the share
   of each checked probe's exact ``max_rank`` best templates in the cells it scans) are recorded for
@@ -34,13 +34,16 @@ import numpy as np
 
 from analysis.statistics.search.centre_search import MAX_PROBES, MIN_INDEXED_CENTRES, TARGET_AGREEMENT
 from analysis.statistics.search.ivf_blas import QUERY_BLOCK
+from analysis.types import l2_normalize
 
 #: Scores per block of the exact search (memory: this many float32 and as many booleans).
 BLOCK_SCORES = 1 << 24
 
 
 class RowView:
-    """Rows ``rows`` of ``x`` read block by block instead of copied at once (a million probes are 2 GB)."""
+    """Rows ``rows`` of ``x``, L2-normalised as they are read, block by block: neither the normalised set nor
+    the probes are ever copied whole (each is 2 GB at a million rows). A row reads exactly as the same
+    row of :func:`analysis.types.l2_normalize` of the whole set (the normalisation is row by row)."""
 
     def __init__(self, x: np.ndarray, rows: np.ndarray) -> None:
         self.x, self.rows = x, np.asarray(rows)
@@ -49,7 +52,7 @@ class RowView:
         return len(self.rows)
 
     def __getitem__(self, key) -> np.ndarray:
-        return np.ascontiguousarray(self.x[self.rows[key]], dtype=np.float32)
+        return np.ascontiguousarray(l2_normalize(self.x[self.rows[key]]), dtype=np.float32)
 
 
 @dataclass(frozen=True)
@@ -90,13 +93,11 @@ def use_index(n_rows: int, n_templates: int, exact_max_rows: int) -> bool:
 def exact_search(probes: np.ndarray, templates: np.ndarray, mate: np.ndarray, enrolled: np.ndarray,
                  max_rank: int) -> SearchOutcome:
     """Every probe against every template: :func:`_scan_part` with one cell holding every template."""
-    from analysis.statistics.search.ivf_blas import CellIndex
-
     t = np.ascontiguousarray(templates, dtype=np.float32)
     n, m = len(probes), len(t)
-    index = CellIndex(t[:1], np.arange(m), np.array([0, m]), t, np.einsum("ij,ij->i", t, t))
     enrolled = np.asarray(enrolled, dtype=bool)
-    out = _scan_part(index, probes, np.asarray(mate, dtype=np.int64), np.zeros((n, 1), np.int64), enrolled,
+    cells = _cells(t, np.arange(m), np.array([0, m]), enrolled)
+    out = _scan_part(cells, probes, np.asarray(mate, dtype=np.int64), np.zeros((n, 1), np.int64), enrolled,
                      not bool(np.all(enrolled)), max_rank)
     return SearchOutcome(**out, report=SearchReport("exact", n, m))
 
@@ -114,7 +115,35 @@ def _agree(a: dict, b: SearchOutcome, mated: np.ndarray) -> tuple[float, float, 
             float(np.mean(open_)) if len(open_) else 1.0)
 
 
-def _scan_part(index, q: np.ndarray, mate: np.ndarray, probes: np.ndarray, enrolled: np.ndarray, open_set: bool,
+@dataclass(frozen=True, eq=False)
+class _Cells:
+    """The templates of each cell, enrolled ones first (ascending ids within each group), so that the
+    open-set gallery of a cell is a leading block of its columns: no mask, no copy per block."""
+
+    members: tuple[np.ndarray, ...]  # template ids of each cell
+    bases: tuple[np.ndarray, ...]  # (cell size, d) float32
+    n_enrolled: tuple[int, ...]
+    cell_of: np.ndarray  # (m,) cell of each template
+    pos_in_cell: np.ndarray  # (m,) its column in that cell
+    templates: np.ndarray  # (m, d) float32
+
+
+def _cells(templates: np.ndarray, order: np.ndarray, bounds: np.ndarray, enrolled: np.ndarray) -> _Cells:
+    members, bases, n_enr = [], [], []
+    cell_of = np.empty(len(templates), np.int64)
+    pos = np.empty(len(templates), np.int64)
+    for c in range(len(bounds) - 1):
+        ids = order[bounds[c]:bounds[c + 1]]
+        ids = np.concatenate([np.sort(ids[enrolled[ids]]), np.sort(ids[~enrolled[ids]])])
+        members.append(ids)
+        bases.append(np.ascontiguousarray(templates[ids]))
+        n_enr.append(int(enrolled[ids].sum()))
+        cell_of[ids] = c
+        pos[ids] = np.arange(len(ids))
+    return _Cells(tuple(members), tuple(bases), tuple(n_enr), cell_of, pos, templates)
+
+
+def _scan_part(cells: _Cells, q, mate: np.ndarray, probes: np.ndarray, enrolled: np.ndarray, open_set: bool,
                max_rank: int) -> dict:
     """Outcome fields of some probes from the templates of their probed cells (``probes``: cell ids per probe).
 
@@ -122,20 +151,16 @@ def _scan_part(index, q: np.ndarray, mate: np.ndarray, probes: np.ndarray, enrol
     least as high (ties count against the probe), so a template the search misses can only make a
     rank better than the exact one, never worse, whether or not the mate's own cell was probed. The
     rank-1 candidate is the mate when nothing scanned beats it, else the best scanned template (ties
-    to the smaller template id). Every score is read once, as it is made: no candidate list is kept.
+    to the smaller template id). Every score is read once, as it is made (three passes over each
+    block of scores: compare, count, maximum); no candidate list is kept.
     """
     if not isinstance(q, RowView):
         q = np.asarray(q, dtype=np.float32)
     nq, nprobe = probes.shape
-    nlist = len(index.bounds) - 1
-    m = len(index.base)
-    cell_of = np.empty(m, np.int64)
-    cell_of[index.order] = np.repeat(np.arange(nlist), np.diff(index.bounds))
-    pos_in_cell = np.empty(m, np.int64)
-    pos_in_cell[index.order] = np.arange(m) - np.repeat(index.bounds[:-1], np.diff(index.bounds))
+    nlist = len(cells.members)
     sm = np.empty(nq, np.float32)
     for a in range(0, nq, 65536):
-        sm[a:a + 65536] = np.einsum("ij,ij->i", np.ascontiguousarray(q[a:a + 65536]), index.base[mate[a:a + 65536]])
+        sm[a:a + 65536] = np.einsum("ij,ij->i", np.ascontiguousarray(q[a:a + 65536]), cells.templates[mate[a:a + 65536]])
     beats = np.zeros(nq, np.int64)
     beats_open = np.zeros(nq, np.int64)
     best_s = np.full(nq, -np.inf, np.float32)
@@ -146,39 +171,42 @@ def _scan_part(index, q: np.ndarray, mate: np.ndarray, probes: np.ndarray, enrol
     flat_c = probes.ravel()
     by_cell = np.argsort(flat_c, kind="stable")
     bounds = np.searchsorted(flat_c[by_cell], np.arange(nlist + 1))
+    big = np.iinfo(np.int64).max
 
-    def keep_best(cur_s, cur_i, qs, s, members):
-        j = s.argmax(axis=1)  # first of equal maxima: members are ascending, so the smallest id
-        v = s[np.arange(len(qs)), j]
-        ids = np.where(np.isfinite(v), members[j], -1)
-        up = (ids >= 0) & ((v > cur_s[qs]) | ((v == cur_s[qs]) & (ids < cur_i[qs])))
+    def block_best(s, members):  # best of each row, ties to the first column (the smaller id of the block)
+        if s.shape[1] == 0:
+            return np.full(len(s), -np.inf, np.float32), np.full(len(s), big, np.int64)
+        j = s.argmax(axis=1)
+        return s[np.arange(len(s)), j], members[j]
+
+    def merge(cur_s, cur_i, qs, v, ids):
+        known = np.where(cur_i[qs] < 0, big, cur_i[qs])
+        up = np.isfinite(v) & ((v > cur_s[qs]) | ((v == cur_s[qs]) & (ids < known)))
         cur_s[qs[up]], cur_i[qs[up]] = v[up], ids[up]
 
     for c in range(nlist):
-        members = index.order[index.bounds[c]:index.bounds[c + 1]]  # ascending template ids
+        members, base, n_enr = cells.members[c], cells.bases[c], cells.n_enrolled[c]
         queries = flat_q[by_cell[bounds[c]:bounds[c + 1]]]  # distinct: a probe scans a cell once
         if not len(members) or not len(queries):
             continue
-        base = index.base[members]
-        member_enrolled = enrolled[members]
-        some_out = open_set and not member_enrolled.all()
         step = int(max(1, min(QUERY_BLOCK, BLOCK_SCORES // len(members))))
         for a in range(0, len(queries), step):
             qs = queries[a:a + step]
             s = q[qs] @ base.T
             mt = mate[qs]
-            own = np.flatnonzero(cell_of[mt] == c)
-            s[own, pos_in_cell[mt[own]]] = -np.inf  # the mate is scored apart, once
+            own = np.flatnonzero(cells.cell_of[mt] == c)
+            s[own, cells.pos_in_cell[mt[own]]] = -np.inf  # the mate is scored apart, once
             ge = s >= sm[qs][:, None]
-            beats[qs] += ge.sum(axis=1)
-            keep_best(best_s, best_i, qs, s, members)
+            # Enrolled columns first: the open-set counts and maximum are those of the leading block.
+            head = np.count_nonzero(ge[:, :n_enr], axis=1)
+            beats[qs] += head + np.count_nonzero(ge[:, n_enr:], axis=1)
+            v1, i1 = block_best(s[:, :n_enr], members[:n_enr])
+            v2, i2 = block_best(s[:, n_enr:], members[n_enr:])
+            second = (v2 > v1) | ((v2 == v1) & (i2 < i1))
+            merge(best_s, best_i, qs, np.where(second, v2, v1), np.where(second, i2, i1))
             if open_set:
-                if some_out:
-                    beats_open[qs] += ge[:, member_enrolled].sum(axis=1)
-                    s[:, ~member_enrolled] = -np.inf
-                else:
-                    beats_open[qs] += ge.sum(axis=1)
-                keep_best(open_s, open_i, qs, s, members)
+                beats_open[qs] += head
+                merge(open_s, open_i, qs, v1, i1)
     out = _empty(nq)
     out["mate_score"] = sm
     out["rank"] = np.minimum(1 + beats, max_rank + 1)
@@ -192,7 +220,7 @@ def _scan_part(index, q: np.ndarray, mate: np.ndarray, probes: np.ndarray, enrol
     return out
 
 
-def _scan(index, q: np.ndarray, mate: np.ndarray, probes: np.ndarray, enrolled: np.ndarray, max_rank: int) -> dict:
+def _scan(cells: _Cells, q, mate: np.ndarray, probes: np.ndarray, enrolled: np.ndarray, max_rank: int) -> dict:
     """:func:`_scan_part` over parts of :data:`~analysis.statistics.search.ivf_blas.SEARCH_PART` probes on
     threads (one per BLAS thread of the process, single-threaded BLAS in each), as
     :func:`analysis.statistics.search.ivf_blas.search_cells` does; the parts do not depend on the thread count."""
@@ -208,7 +236,7 @@ def _scan(index, q: np.ndarray, mate: np.ndarray, probes: np.ndarray, enrolled: 
     threads = usable_cores()
 
     def part(a: int) -> dict:
-        return _scan_part(index, np.ascontiguousarray(q[a:a + SEARCH_PART], dtype=np.float32), mate[a:a + SEARCH_PART],
+        return _scan_part(cells, np.ascontiguousarray(q[a:a + SEARCH_PART], dtype=np.float32), mate[a:a + SEARCH_PART],
                           probes[a:a + SEARCH_PART], enrolled, open_set, max_rank)
 
     with threadpool_limits(limits=1, user_api="blas"):
@@ -236,6 +264,7 @@ def indexed_search(probes: np.ndarray, templates: np.ndarray, mate: np.ndarray, 
     cells = train_centres(t, nlist, random_state, niter=10, spherical=True)
     nlist = len(cells)
     index = cell_index(t, cells)
+    scan_cells = _cells(t, index.order, index.bounds, enrolled)
     max_probe = int(min(nlist, MAX_PROBES))
     checked = np.sort(np.random.default_rng(random_state).choice(n, size=min(n, check_probes), replace=False))
     pq = np.ascontiguousarray(probes[checked], dtype=np.float32)
@@ -244,12 +273,12 @@ def indexed_search(probes: np.ndarray, templates: np.ndarray, mate: np.ndarray, 
     q_probes = probe(pq, cells, max_probe)
     nprobe = int(min(max(1, nprobe_start), max_probe))
     while True:
-        got = _scan(index, pq, mate[checked], q_probes[:, :nprobe], enrolled, max_rank)
+        got = _scan(scan_cells, pq, mate[checked], q_probes[:, :nprobe], enrolled, max_rank)
         got = _exact_where_unanswered(got, pq, t, mate[checked], enrolled, max_rank)[0]
         agreement = _agree(got, truth, enrolled[mate[checked]])
         if agreement[0] >= target or nprobe >= max_probe:
             break
-        nprobe = min(int(np.ceil(1.5 * nprobe)), max_probe)  # steps of 1.5x: the cost is linear in nprobe
+        nprobe = min(int(np.ceil(1.25 * nprobe)), max_probe)  # steps of 1.25x: the cost is linear in nprobe
     # Recall: the share of each checked probe's exact best k templates that lie in the cells it scans.
     cell_of = np.empty(m, np.int64)
     cell_of[index.order] = np.repeat(np.arange(nlist), np.diff(index.bounds))
@@ -259,13 +288,25 @@ def indexed_search(probes: np.ndarray, templates: np.ndarray, mate: np.ndarray, 
     fallbacks = 0
     for a in range(0, n, block_rows):
         p = np.ascontiguousarray(probes[a:a + block_rows], dtype=np.float32)
-        part = _scan(index, p, mate[a:a + len(p)], probe(p, cells, nprobe), enrolled, max_rank)
+        part = _scan(scan_cells, p, mate[a:a + len(p)], _nearest_cells(p, cells, nprobe), enrolled, max_rank)
         part, redone = _exact_where_unanswered(part, p, t, mate[a:a + len(p)], enrolled, max_rank)
         fallbacks += redone
         for name, values in part.items():
             out[name][a:a + len(p)] = values
     report = SearchReport("IVF", n, m, nlist, nprobe, len(pq), *agreement, recall=recall, exact_fallbacks=fallbacks)
     return SearchOutcome(**out, report=report)
+
+
+def _nearest_cells(q: np.ndarray, centres: np.ndarray, nprobe: int) -> np.ndarray:
+    """The ``nprobe`` nearest cell centres of every probe, in no particular order (the scan reads them all):
+    :func:`analysis.statistics.search.ivf_blas.probe` without ordering them, a fifth of its cost here. Equal
+    distances cannot arise between distinct centres of continuous data; if they did, the set could differ."""
+    out = np.empty((len(q), nprobe), np.int64)
+    c = np.ascontiguousarray(centres, dtype=np.float32)
+    for a in range(0, len(q), 16384):
+        s = np.ascontiguousarray(q[a:a + 16384], dtype=np.float32) @ c.T
+        out[a:a + len(s)] = np.argpartition(-s, nprobe - 1, axis=1)[:, :nprobe] if nprobe < len(c) else np.arange(len(c))
+    return out
 
 
 def _exact_where_unanswered(out: dict, probes: np.ndarray, templates: np.ndarray, mate: np.ndarray,
