@@ -298,3 +298,21 @@ def test_second_and_third_run_follow_the_data(tmp_path):
     assert any(w.startswith("identification") for w in build2.computed)
     assert not any(w.startswith("identification") for w in build3.computed)
     assert any(w.startswith("identification") for w in build3.reused)
+
+
+@pytest.mark.parametrize("cmc", [np.linspace(0.829, 1.0, 20), np.r_[0.995, np.full(19, 0.9992)], np.linspace(0.2, 0.9, 20)])
+def test_cmc_axis_reads_true_percentages_never_above_100(cmc):
+    import matplotlib.pyplot as plt
+
+    from report.pages.identification import CmcData, plot_cmc
+
+    fig = plot_cmc(CmcData(("n",), (np.arange(1, 21),), (cmc,)))
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    labels = [(t.get_text(), t.get_position()[1]) for t in ax.get_yticklabels() if t.get_text()]
+    assert len(labels) >= 3
+    for text, value in labels:
+        assert float(text.rstrip("%")) == pytest.approx(100 * value, abs=1e-6), (text, value)
+        assert value <= 1.0 + 1e-9
+    assert ax.get_ylim()[0] <= cmc.min()
+    plt.close(fig)

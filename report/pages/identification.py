@@ -60,8 +60,11 @@ def plot_cmc(d: CmcData):
     lo = min(lows) if lows else 0.0
     bottom = max(0.0, lo - 0.1 * max(1 - lo, 0.05))
     ax.set_ylim(bottom, 1.0 + 0.02 * (1.0 - bottom))
-    ax.set_yticks([t for t in ax.get_yticks() if bottom - 1e-9 <= t <= 1.0 + 1e-9])
-    ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=1 if bottom > 0.9 else 0))
+    ticks = [t for t in ax.get_yticks() if bottom - 1e-9 <= t <= 1.0 + 1e-9]
+    ax.set_yticks(ticks)
+    # As many decimals as the ticks need (97.5%, not a rounded 98%), no more.
+    decimals = next((d for d in range(4) if all(abs(t * 100 * 10**d - round(t * 100 * 10**d)) < 1e-6 for t in ticks)), 3)
+    ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=decimals))
     ax.set_xlim(0.5, max((len(r) for r in d.ranks), default=1) + 0.5)
     ax.set_xticks([r for r in (1, 2, 5, 10, 15, 20, 30, 50, 100) if r <= max((len(x) for x in d.ranks), default=1)])
     ax.set_xlabel("rank (mate among the r best candidates)")
