@@ -178,8 +178,8 @@ def test_similarity_page_shows_the_iso_section_and_det(cell):
     assert "Verification in ISO/IEC 19795-1 terms" in titles
     blocks = {b.key: b for b in page.blocks() if isinstance(b, (Figure, Table))}
     table = blocks["d-net-all-similarity-fnmr-at-fmr"].frame
-    assert {"FMR100", "FMR1000", "ZeroFMR", "ZeroFNMR", "FNMR@FMR=1e-6"} <= set(table["operating point"])
-    row = table[table["operating point"] == "FNMR@FMR=1e-6"].iloc[0]
+    assert {"FMR100", "FMR1000", "ZeroFMR", "ZeroFNMR", "FNMR at FMR 1e-6"} <= set(table["operating point"])
+    row = table[table["operating point"] == "FNMR at FMR 1e-6"].iloc[0]
     assert np.isnan(row["FNMR"]) and "not estimable" in row["note"] and "100 needed" in row["note"]
     assert len(table.columns) <= 7  # the site shows every column (report.table_view.MAX_COLUMNS)
     det = blocks["d-net-all-similarity-det"]
