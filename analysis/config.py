@@ -27,6 +27,7 @@ from analysis.statistics.clustering.clustering import ClusteringParams
 from analysis.statistics.crossnet import CrossNetworkParams
 from analysis.statistics.discovery import DiscoveryParams
 from analysis.statistics.geometry import GeometryParams
+from analysis.statistics.identification.params import IdentificationParams
 from analysis.statistics.manifold import ManifoldParams
 from analysis.statistics.recognizer import RecognitionParams
 from analysis.statistics.verification.similarity import SimilarityParams
@@ -154,9 +155,10 @@ class StudyConfig:
     subsets : tuple of str
         Subset specifications (``all``, ``balanced-6``, ``min-10``, ``range-5-10``), see
         :mod:`analysis.statistics.subsets`.
-    geometry, similarity, clustering, manifold, classifiers, audit, crossnet, discovery
+    geometry, similarity, clustering, manifold, classifiers, audit, crossnet, discovery, identification
         Per-analysis parameters (``discovery``: identity discovery on unlabelled datasets;
-        ``recognition``: the recogniser exported for ``predict``).
+        ``recognition``: the recogniser exported for ``predict``; ``identification``: 1:N search,
+        whose ``junk_labels`` are ``[study] junk_labels``).
     extraction : Any
         Face pipeline parameters (detection, alignment, batching, devices), see
         :mod:`analysis.embedding.extract`.
@@ -179,6 +181,7 @@ class StudyConfig:
     recognition: RecognitionParams = field(default_factory=RecognitionParams)
     paper: PaperSettings = field(default_factory=PaperSettings)
     site: SiteSettings = field(default_factory=SiteSettings)
+    identification: IdentificationParams = field(default_factory=IdentificationParams)
 
 
 # Tables whose content maps one-to-one onto a params dataclass.
@@ -192,6 +195,7 @@ _SECTION_TYPES: dict[str, type] = {
     "crossnet": CrossNetworkParams,
     "discovery": DiscoveryParams,
     "recognition": RecognitionParams,
+    "identification": IdentificationParams,
 }
 
 
@@ -273,6 +277,11 @@ def parse_config(raw: Mapping[str, Any], source: Path, overrides: Mapping[str, A
         name: build_dataclass(cls, raw.get(name, {}), where=f"[{name}]", base=base)
         for name, cls in _SECTION_TYPES.items()
     }
+    # One list of junk labels for the study: identification reads [study] junk_labels.
+    if isinstance(raw.get("identification"), Mapping) and "junk_labels" in raw["identification"]:
+        raise ConfigError("[identification] junk_labels is not a key of that table; set [study] junk_labels "
+                          "(one list for every analysis)")
+    sections["identification"] = dataclasses.replace(sections["identification"], junk_labels=study.junk_labels)
     extraction = build_dataclass(extract.ExtractionParams, raw.get("extraction", {}), where="[extraction]", base=base)
     for problem in (config_checks.pair_key_error(config_checks.network_pairs(dataset_specs, network_specs)),
                     config_checks.cache_dir_error(study.cache_dir, study.output_dir)):

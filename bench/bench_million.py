@@ -9,7 +9,8 @@ Issue #14 target 2: a million rows (about 40,000 identities, about 25 images eac
   ``.npy`` file of float32 vectors, so that generating a million rows never holds more than one
   block in float64.
 * Every analysis of :func:`report.steps.cell_steps` that runs on a labelled cell (geometry,
-  similarity, clustering, manifold with t-SNE and UMAP on its sample, classifiers, audit; not
+  similarity with FNMR at FMR, identification, clustering, manifold with t-SNE and UMAP on its
+  sample, classifiers, audit; not
   identity discovery, which runs on unlabelled cells only) runs with the study's default params
   in its own subprocess, one after the other, the vectors memory-mapped from the file.
   Each subprocess reports its compute time and its peak resident memory (``VmHWM``: data,
@@ -49,7 +50,7 @@ sys.path.insert(0, str(ROOT))
 
 BLOCK_IDENTITIES = 2000
 MEAN_IMAGES = 25.0  # rows per identity of the default generator (measured: bench_analyses.py)
-ORDER = ("geometry", "similarity", "clustering", "manifold", "classifiers", "audit")
+ORDER = ("geometry", "similarity", "identification", "clustering", "manifold", "classifiers", "audit")
 
 
 # --------------------------------------------------------------------------- data
@@ -154,6 +155,19 @@ def _approximations(result) -> list[str]:
     dup = getattr(getattr(result, "duplicates", None), "search", None)
     if dup is not None:
         notes.append(f"near-duplicate IVF nprobe {dup.nprobe}/{dup.nlist}: recall {dup.recall:.4f}")
+    op = getattr(result, "operating_points", None)
+    if op is not None:
+        est = [r for r in op.fnmr_at_fmr if r.estimable]
+        if est:
+            notes.append(f"FNMR at FMR {min(r.fmr for r in est):g}: {min(est, key=lambda r: r.fmr).fnmr:.4f}")
+    srch = getattr(result, "search", None)
+    if srch is not None and hasattr(srch, "rank_agreement"):
+        text = (f"identification {srch.method}" + (f" nprobe {srch.nprobe}/{srch.nlist}: rank agreement "
+                f"{srch.rank_agreement:.4f}, rank-1 candidate {srch.top1_agreement:.4f}, recall {srch.recall:.4f}"
+                if srch.method != "exact" else "") + f"; rank-1 {result.rank1.estimate:.4f}")
+        if result.open_set is not None:
+            text += f"; {result.open_set.n_nonmated:,d} non-mated searches scored"
+        notes.append(text)
     m = getattr(result, "matrix_identities", None)
     if m is None and getattr(result, "l2", None) is not None:
         m = getattr(result.l2, "matrix_identities", None)

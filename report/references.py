@@ -99,6 +99,38 @@ _ENTRIES: dict[str, tuple[str, str]] = {
     and Grisel, Olivier and Blondel, Mathieu and Prettenhofer, Peter and Weiss, Ron and Dubourg, Vincent and Vanderplas, Jake
     and Passos, Alexandre and Cournapeau, David and Brucher, Matthieu and Perrot, Matthieu and Duchesnay, {\\'E}douard},
   journal={Journal of Machine Learning Research}, volume={12}, pages={2825--2830}, year={2011}}"""),
+    # Evaluation protocols of the field (verification in ISO terms, 1:N identification).
+    "iso19795_1": ("ISO/IEC 19795-1", """@misc{iso19795_1,
+  title={Information Technology -- Biometric Performance Testing and Reporting -- Part 1: Principles and Framework},
+  author={{ISO/IEC JTC 1/SC 37}}, howpublished={International Standard ISO/IEC 19795-1:2021}, year={2021}}"""),
+    "grother_frte11": ("Grother et al., NIST FRTE 1:1", """@techreport{grother_frte11,
+  title={Face Recognition Technology Evaluation (FRTE) Part 1: Verification},
+  author={Grother, Patrick and Ngan, Mei and Hanaoka, Kayee},
+  institution={National Institute of Standards and Technology}, type={NIST Interagency Report, ongoing (formerly FRVT 1:1)},
+  year={2024}}"""),
+    "grother2019frvt1n": ("Grother et al., NIST FRVT Part 2: Identification", """@techreport{grother2019frvt1n,
+  title={Face Recognition Vendor Test (FRVT) Part 2: Identification},
+  author={Grother, Patrick and Ngan, Mei and Hanaoka, Kayee},
+  institution={National Institute of Standards and Technology}, type={NISTIR}, number={8271}, year={2019},
+  doi={10.6028/NIST.IR.8271}}"""),
+    "maze2018ijbc": ("Maze et al., IJB-C", """@inproceedings{maze2018ijbc,
+  title={IARPA Janus Benchmark - C: Face Dataset and Protocol},
+  author={Maze, Brianna and Adams, Jocelyn and Duncan, James A. and Kalka, Nathan and Miller, Tim and Otto, Charles and
+    Jain, Anil K. and Niggel, W. Tyler and Anderson, Janet and Cheney, Jordan and Grother, Patrick},
+  booktitle={International Conference on Biometrics (ICB)}, pages={158--165}, year={2018}}"""),
+    "maio2002fvc": ("Maio et al., FVC2000", """@article{maio2002fvc,
+  title={FVC2000: Fingerprint Verification Competition},
+  author={Maio, Dario and Maltoni, Davide and Cappelli, Raffaele and Wayman, James L. and Jain, Anil K.},
+  journal={IEEE Transactions on Pattern Analysis and Machine Intelligence}, volume={24}, number={3}, pages={402--412},
+  year={2002}}"""),
+    "martin1997det": ("Martin et al., DET curve", """@inproceedings{martin1997det,
+  title={The DET Curve in Assessment of Detection Task Performance},
+  author={Martin, Alvin and Doddington, George and Kamm, Terri and Ordowski, Mark and Przybocki, Mark},
+  booktitle={Proceedings of Eurospeech}, pages={1895--1898}, year={1997}}"""),
+    "pyeer": ("Aguado Martinez, pyeer", """@misc{pyeer,
+  title={PyEER: A Python Package for Biometric Systems Performance Evaluation},
+  author={Aguado Mart{\\'i}nez, Manuel}, howpublished={Python package, version 0.5.6, github.com/manuelaguadomtz/pyeer},
+  year={2017}}"""),
 }
 
 

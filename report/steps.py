@@ -22,11 +22,12 @@ from analysis.statistics.clustering.clustering import analyze_clustering
 from analysis.statistics.crossnet import analyze_crossnet
 from analysis.statistics.discovery import analyze_discovery
 from analysis.statistics.geometry import analyze_geometry
+from analysis.statistics.identification.identification import analyze_identification
 from analysis.statistics.manifold import analyze_manifold
 from analysis.statistics.verification.similarity import analyze_similarity
 from analysis.types import Cell
 from report.contexts import CellContext, DatasetContext
-from report.pages import audit, classifiers, clustering, crossnet, discovery, geometry, manifold, similarity
+from report.pages import audit, classifiers, clustering, crossnet, discovery, geometry, identification, manifold, similarity
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,7 @@ def _registry() -> tuple[tuple[CellStep, ...], tuple[DatasetStep, ...]]:
         cell("discovery", "Identity discovery", lambda c: c.discovery, analyze_discovery, discovery, labels="unlabelled"),
         cell("geometry", "Geometry", lambda c: c.geometry, analyze_geometry, geometry),
         cell("similarity", "Similarity", lambda c: c.similarity, analyze_similarity, similarity),
+        cell("identification", "Identification", lambda c: c.identification, analyze_identification, identification),
         cell("clustering", "Clustering", lambda c: c.clustering, analyze_clustering, clustering),
         cell("manifold", "Manifold", lambda c: c.manifold, analyze_manifold, manifold),
         cell("classifiers", "Classifiers", lambda c: c.classifiers, analyze_classifiers, classifiers),

@@ -19,6 +19,7 @@ SHARED = REPO.parent / "shared"
 CELEBRITY = SHARED / "data" / "celebrity-faces"
 SCRFD_500M = SHARED / "models" / "scrfd" / "scrfd_500m.onnx"
 SCRFD_2_5G = SHARED / "models" / "scrfd" / "scrfd_2.5g.onnx"
+MOBILEFACE = SHARED / "models" / "mobileface" / "mobileface-raw.onnx"
 
 
 def need_celebrity() -> Path:
@@ -31,6 +32,27 @@ def need_scrfd(path: Path = SCRFD_500M) -> Path:
     if not path.is_file():
         pytest.skip(f"SCRFD model {path} is absent (expected at ../shared/models/scrfd from the repo root)")
     return path
+
+
+def need_mobileface() -> Path:
+    if not MOBILEFACE.is_file():
+        pytest.skip(f"recogniser {MOBILEFACE} is absent (expected at ../shared/models/mobileface from the repo root)")
+    return MOBILEFACE
+
+
+def large_identities_manifest(per_identity: int, tag: str):
+    """A manifest of the first ``per_identity`` photos (sorted) of each of the 12 celebrity identities with
+    about 100 photos; ``tag`` names the sub-manifest (its content hash decides the extraction cache key)."""
+    from analysis.embedding.datasets import FolderDatasetOptions, build_manifest
+
+    manifest = build_manifest("celebrity", FolderDatasetOptions(root=need_celebrity()))
+    frame = manifest.frame
+    counts = frame["identity"].value_counts()
+    large = sorted(counts[counts >= 90].index)
+    assert len(large) == 12, f"expected the 12 identities with about 100 photos, found {len(large)}"
+    rows = frame[frame["identity"].isin(large)].groupby("identity", sort=True).head(per_identity)
+    return type(manifest)(rows.reset_index(drop=True), manifest.root, manifest.skipped,
+                          f"{tag}-{per_identity}-" + manifest.content_hash)
 
 
 def need_dlib() -> None:

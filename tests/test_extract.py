@@ -163,6 +163,24 @@ def test_auto_detector_prefers_accuracy_for_dlib_unless_speed_is_asked():
         ExtractionParams(detector_speed="quick")
 
 
+def test_a_network_s_own_detector_wins_over_the_study_s(tmp_path):
+    # One study: dlib's ResNet on dlib's HOG boxes, an ArcFace network on its own SCRFD landmarks.
+    from analysis.config import ConfigError, load_config
+    from analysis.embedding.extraction_params import resolve_detector
+    from analysis.embedding.networks import ArcFaceOptions
+
+    study = ExtractionParams(detector_speed="fast")
+    own = resolve_detector(study, ArcFaceOptions(model_path=tmp_path / "r.onnx", detector_path=tmp_path / "det.onnx"))
+    assert own.kind == "insightface" and own.path == str(tmp_path / "det.onnx")
+    assert resolve_detector(ExtractionParams(detector="dlib-hog"), ArcFaceOptions(detector_path=tmp_path / "d.onnx")).kind == "insightface"
+    assert resolve_detector(study, DlibOptions()).kind == "dlib-hog"
+    cfg = tmp_path / "study.toml"
+    cfg.write_text('[[datasets]]\nname = "d"\nkind = "synthetic"\n[[networks]]\nname = "a"\nkind = "arcface"\n'
+                   'detector_path = "missing.onnx"\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match="detector_path.*does not exist"):
+        load_config(cfg)
+
+
 def test_cuda_request_without_gpu_fails_before_any_work(sample, tmp_path):
     if cuda_device_count():
         pytest.skip("CUDA is available here")

@@ -156,8 +156,9 @@ def test_page_renders_demo():
             plt.close(b.plot(b.data))
         if isinstance(b, Table):
             assert isinstance(b.frame, pd.DataFrame) and len(b.frame) > 0
-    (section,) = sec.compare({ctx.cell: r}, {ctx.cell: ctx})
+    section, *more = sec.compare({ctx.cell: r}, {ctx.cell: ctx})
     assert len(section.blocks[-1].frame) == 1
+    assert [s.title for s in more] == ["Verification in ISO/IEC 19795-1 terms"]
 
 
 def test_dataset_pairs_reach_the_similarity_of_the_all_subset(tmp_path):

@@ -174,9 +174,16 @@ class DetectorSpec:
 
 
 def resolve_detector(params: ExtractionParams, network_options: Any) -> DetectorSpec:
-    """Which detector runs, and from which file (downloading the default when needed)."""
+    """Which detector runs, and from which file (downloading the default when needed).
+
+    A network's own ``detector_path`` (:class:`analysis.embedding.networks.ArcFaceOptions`) comes first;
+    then ``[extraction] detector`` and ``detector_path``.
+    """
     from analysis.embedding.networks import DlibOptions
 
+    own = getattr(network_options, "detector_path", None)
+    if own is not None:  # a network's own detector (ArcFaceOptions.detector_path) wins over the study's
+        return DetectorSpec("insightface", str(Path(own)))
     kind = params.detector
     if kind == "auto":
         if isinstance(network_options, DlibOptions) and params.detector_path is None:

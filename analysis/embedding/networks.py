@@ -60,6 +60,10 @@ class ArcFaceOptions:
     providers : tuple of str, default=()
         onnxruntime providers forcing a choice (``["CPUExecutionProvider"]``); empty means
         the extraction's device plan (``[extraction] devices``) decides.
+    detector_path : Path, optional
+        An SCRFD/RetinaFace ONNX detector for this network only, overriding ``[extraction]
+        detector`` and ``detector_path``: an ArcFace network on its own detector's five landmarks
+        next to dlib's ResNet on dlib's detector in one study (``configs/celebrity-faces.toml``).
     """
 
     FAMILY: ClassVar[str] = "images"
@@ -68,6 +72,7 @@ class ArcFaceOptions:
     model_path: Path | None = None
     model_dir: str = "~/.insightface"
     providers: tuple[str, ...] = ()
+    detector_path: Path | None = None
 
     def __post_init__(self) -> None:
         if self.model_path is None and self.model not in ARCFACE_PACKS and not self.model.endswith(".onnx"):

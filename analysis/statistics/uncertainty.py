@@ -78,6 +78,8 @@ class VerificationUncertainty:
     n_embeddings_used: int  # embeddings the replicates were drawn from (capped by max_embeddings)
     n_embeddings: int
     min_impostor_pairs: int
+    # The TAR at each level of ``fmr_levels`` (the FNMR at FMR table reads FNMR = 1 - TAR from these).
+    tar_at_fmr: tuple[TarAtFar, ...] = ()
 
     @property
     def subsampled(self) -> bool:
@@ -179,6 +181,7 @@ def bootstrap_verification(
     n_bins: int = 2000,
     block_rows: int = 1024,
     random_state: int = 0,
+    fmr_levels: Sequence[float] = (),
 ) -> VerificationUncertainty:
     """Bootstrap-over-identities intervals for EER, d-prime and TAR at each FAR level.
 
@@ -207,6 +210,10 @@ def bootstrap_verification(
         Bins of the replicates' histograms on ``[-1, 1]``.
     block_rows : int, default=1024
     random_state : int, default=0
+    fmr_levels : sequence of float, default=()
+        More levels read from the same replicates, returned apart (``tar_at_fmr``) so that
+        ``tar_at_far`` keeps the levels of ``far_levels``: the operating points of ISO/IEC 19795-1
+        (:mod:`analysis.statistics.verification.operating_points`). Adding levels changes no draw.
 
     Returns
     -------
@@ -225,7 +232,7 @@ def bootstrap_verification(
     use = np.arange(n)
     if n > max_embeddings:
         use = np.sort(rng.choice(n, max_embeddings, replace=False))
-    levels = tuple(float(f) for f in far_levels)
+    levels = tuple(float(f) for f in far_levels) + tuple(float(f) for f in fmr_levels)
     tars_point = [tar_estimability(*roc, n_impostor, f, min_impostor_pairs) for f in levels]
     reps = np.full((n_boot, 2 + len(levels)), np.nan)
     if n_boot and k >= 2:
@@ -261,10 +268,11 @@ def bootstrap_verification(
     for i, (level, (t, thr, accepted, reason)) in enumerate(zip(levels, tars_point)):
         tar_rows.append(TarAtFar(far=level, interval=interval(2 + i, t) if not reason else None, threshold=thr,
                                  accepted_impostors=accepted, n_impostor=n_impostor, estimable=not reason, reason=reason))
+    n_far = len(far_levels)
     return VerificationUncertainty(
-        eer=interval(0, eer), d_prime=interval(1, d_prime), tar_at_far=tuple(tar_rows), n_boot=n_boot,
+        eer=interval(0, eer), d_prime=interval(1, d_prime), tar_at_far=tuple(tar_rows[:n_far]), n_boot=n_boot,
         confidence=confidence, n_identities=k, n_embeddings_used=len(use), n_embeddings=n,
-        min_impostor_pairs=min_impostor_pairs,
+        min_impostor_pairs=min_impostor_pairs, tar_at_fmr=tuple(tar_rows[n_far:]),
     )
 
 

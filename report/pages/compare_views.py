@@ -25,6 +25,8 @@ KEY_COLUMNS = ("dataset", "network", "subset")
 #: Headline columns of each compare table on the site (the CSV and paper keep every column).
 HEADLINES = {
     "compare-similarity": ("d-prime", "EER", "AUC", "TAR"),
+    "compare-fnmr-at-fmr": ("FNMR at FMR 1e-2", "FNMR at FMR 1e-3", "FNMR at FMR 1e-4", "ZeroFMR"),
+    "compare-identification": ("rank-1", "rank-1 interval", "rank-5", "FNIR at FPIR 1e-1"),
     "compare-clustering": ("KMeans ARI", "best method", "best ARI"),
     "compare-manifold": ("t-SNE trust", "UMAP trust", "KMeans ARI"),
 }

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from report.model import Bullets, Cite, Code, InlineMath, Math, P, Page, Section
+from report.pages.methods_protocols import IDENTIFICATION, ISO_VERIFICATION
 
 _GEOMETRY = Section("Per-identity geometry", (
     P("For identity ", InlineMath("c"), " with embeddings ", InlineMath(r"x_1,\dots,x_n"), " (raw, or L2-normalised "
@@ -113,7 +114,7 @@ _DISCOVERY = Section("Unlabelled photos: identity discovery and recognition", (
       "the centroids of the other identities; otherwise it is unknown."),
 ))
 
-SECTIONS = (_GEOMETRY, _SIMILARITY, _CLUSTERING, _MANIFOLD, _CLASSIFIERS, PIPELINE, _DISCOVERY)
+SECTIONS = (_GEOMETRY, _SIMILARITY, ISO_VERIFICATION, IDENTIFICATION, _CLUSTERING, _MANIFOLD, _CLASSIFIERS, PIPELINE, _DISCOVERY)
 
 
 def page() -> Page:

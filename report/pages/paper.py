@@ -15,6 +15,7 @@ import numpy as np
 
 from report.model import Admonition, Bullets, Cite, Figure, P, Page, PaperSection, Ref, Table, Val, spans
 from report.pages import paper_findings as pf
+from report.pages import paper_protocols as pp
 from report.pages.overview import overview_page
 from report.pages.paper_methods import refs_sentence, data_section, methods_section
 from report.steps import cell_steps, dataset_steps
@@ -74,6 +75,12 @@ def _results_section(results: StudyResults, by_path: dict) -> PaperSection:
             paragraphs += [tp] if tp else []
             blocks += [pf.verification_table(rows, params.confidence),
                        pf.tar_table(rows, params.confidence, params.min_impostor_pairs)]
+            if (ft := pp.fnmr_table(sim, params.confidence)) is not None:  # ISO/IEC 19795-1 terms
+                paragraphs += [p for p in (pp.fnmr_paragraph(sim),) if p is not None]
+                blocks.append(ft)
+        if step.name == "identification":
+            ip = pp.identification_paragraph(step_results)
+            paragraphs += [ip] if ip else []
         if step.name == "classifiers":
             cp = pf.classifier_paragraph(pf.best_classifiers(step_results))
             paragraphs += [cp] if cp else []

@@ -177,6 +177,11 @@ def estimators_section(results) -> PaperSection:
          "are bin edges; the EER is interpolated linearly where FRR - FAR changes sign; TAR at a FAR is the largest TAR "
          f"whose FAR does not exceed it, reported only when at least {s.min_impostor_pairs} impostor pairs score above "
          "its threshold; d-prime uses exact means and variances.",),
+        ("Verification in ISO/IEC 19795-1 terms ", Cite("iso19795_1"), ": FNMR at FMR = "
+         + ", ".join(f"{f:.0e}".replace("e-0", "e-") for f in s.fmr_levels) + " from the same ROC (FNMR = 1 - TAR, with its estimability rule "
+         "and bootstrap), FMR100 and FMR1000 (FNMR at FMR 1e-2 and 1e-3), ZeroFMR and ZeroFNMR; DET curves on "
+         "normal-deviate axes.",),
+        _identification_bullet(cfg.identification),
         (f"Intervals: {100 * s.confidence:.0f}% percentile intervals of a bootstrap over identities "
          f"({s.bootstrap_reps} seeded replicates; an identity drawn w times weighs its genuine pairs by w and its "
          "impostor pairs with another identity by the product of their weights; replicate histograms use 2000 bins"
@@ -193,6 +198,17 @@ def estimators_section(results) -> PaperSection:
             "scored on the first fold only, with a Wilson interval over its predictions." if _one_fold(results) else "."),),
         (f"2-D maps: at most {m.max_samples:,d} seeded rows; trustworthiness with k = {m.trust_neighbors}.",),
     ),))
+
+
+def _identification_bullet(p) -> tuple:
+    """How the 1:N protocol ran, with this run's parameters."""
+    first = "image" if p.gallery_images == 1 else f"{p.gallery_images} images"
+    return (f"Identification (1:N): each identity's first {first} in sorted file order enrolled as "
+            "one template (re-normalised mean of the L2-normalised embeddings), every other image searched by cosine "
+            f"against all templates; CMC to rank {p.max_rank}, rank-1 and rank-5 with {100 * p.confidence:.0f}% Wilson "
+            f"intervals; open set with a seeded {100 * p.unenrolled_share:g}% of the identities not enrolled, FNIR at "
+            f"FPIR = {', '.join(f'{f:g}' for f in p.fpir_levels)} (rank 1, ", Cite("grother2019frvt1n"), "), reported "
+            f"when at least {p.min_nonmated_above} non-mated searches score above the threshold.")
 
 
 def _one_fold(results) -> bool:

@@ -19,6 +19,7 @@ from report.model import Admonition, Bullets, Figure, InlineMath, Math, P, Page,
 from report.contexts import CellContext
 from report.pages.verification_table import ci_text as _ci_text, far_label as _far_label, verification_frame
 from report.pages.approximations import similarity_note
+from report.pages.operating_points import compare_iso, iso_section
 
 PAPER_TEXT = (
     "We compare the cosine similarity of every pair of embeddings of the same identity (genuine) "
@@ -287,6 +288,7 @@ def page(ctx: CellContext, r: SimilarityResult) -> Page:
                 ver_table,
             ),
         ),
+        *((iso,) if (iso := iso_section(ctx, r)) is not None else ()),
         Section(
             "Nearest other identity",
             tuple(b for b in (junk_note(r.nearest.names, r.nearest.count, ctx.junk_labels),) if b is not None) + (
@@ -451,6 +453,7 @@ def compare(results: Mapping[Cell, SimilarityResult], contexts: Mapping[Cell, Ce
                 ),
             ),
         ),
+        *compare_iso(results),
     )
 
 

@@ -36,6 +36,7 @@ from analysis.statistics.search.centroid_pairs import matrix_identities, nearest
 from analysis.statistics.search.large_sets import group_sums_blocks, own_centroid_distances
 from analysis.statistics.verification.pair_histograms import PairHistograms, pair_histograms
 from analysis.statistics.uncertainty import VerificationUncertainty, bootstrap_verification
+from analysis.statistics.verification.operating_points import FMR_LEVELS, OperatingPoints, operating_points, required_levels
 from analysis.statistics.verification.sampled_pairs import ImpostorSample, sampled_pair_histograms
 from analysis.statistics.verification.verification import PairsProtocolResult, Verification, pairs_protocol, verification_metrics
 from analysis.types import EmbeddingSet
@@ -55,6 +56,10 @@ class SimilarityParams:
         ``block_rows * n_samples * 12`` bytes).
     far_levels : tuple of float, default=(1e-2, 1e-3, 1e-4)
         False accept rates at which the true accept rate is reported.
+    fmr_levels : tuple of float, default=(1e-1, 1e-2, 1e-3, 1e-4, 1e-5, 1e-6)
+        False match rates at which the false non-match rate is reported (ISO/IEC 19795-1 terms,
+        :mod:`analysis.statistics.verification.operating_points`); 1e-2 and 1e-3 (FMR100, FMR1000) are
+        always added. Same estimability rule and bootstrap as TAR@FAR.
     top_n : int, default=10
         Rows of the nearest-other-identity top/bottom tables.
     heatmap_max_identities : int, default=300
@@ -88,6 +93,7 @@ class SimilarityParams:
     n_bins: int = 4000
     block_rows: int = 2048
     far_levels: tuple[float, ...] = (1e-2, 1e-3, 1e-4)
+    fmr_levels: tuple[float, ...] = FMR_LEVELS
     top_n: int = 10
     heatmap_max_identities: int = 300
     pairs_folds: int = 10
@@ -106,6 +112,8 @@ class SimilarityParams:
             raise ValueError(f"block_rows must be >= 1, got {self.block_rows}")
         if not self.far_levels or not all(0 < f < 1 for f in self.far_levels):
             raise ValueError(f"far_levels must be a non-empty tuple of rates in (0, 1), got {self.far_levels}")
+        if not all(0 < f < 1 for f in self.fmr_levels):
+            raise ValueError(f"fmr_levels must be rates in (0, 1) such as [1e-3, 1e-4], got {list(self.fmr_levels)}")
         if self.top_n < 1 or self.heatmap_max_identities < 2:
             raise ValueError("top_n >= 1 and heatmap_max_identities >= 2 are required")
         if self.pairs_folds < 2:
@@ -169,6 +177,7 @@ class SimilarityResult:
     # centroids themselves (for neighbour searches the partial matrices cannot answer).
     matrix_identities: np.ndarray | None = None
     centroids: np.ndarray | None = None
+    operating_points: OperatingPoints | None = None  # FNMR at FMR, ZeroFMR, ZeroFNMR (ISO/IEC 19795-1)
 
     @property
     def matrix_names(self) -> np.ndarray:
@@ -267,13 +276,15 @@ def analyze_similarity(
     else:
         hist = pair_histograms(x, labels, params.n_bins, params.block_rows)
     ver = verification_metrics(hist, params.far_levels)
+    iso_levels = required_levels(params.fmr_levels)
     unc = bootstrap_verification(
         x, labels, eer=ver.eer, d_prime=ver.d_prime, roc=(ver.far, ver.tar, ver.thresholds),
         n_impostor=hist.n_impostor, far_levels=params.far_levels, n_boot=params.bootstrap_reps,
         confidence=params.confidence, min_impostor_pairs=params.min_impostor_pairs,
         max_embeddings=params.bootstrap_max_embeddings, block_rows=min(params.block_rows, 1024),
-        random_state=random_state,
+        random_state=random_state, fmr_levels=iso_levels,
     )
+    iso = operating_points(ver, hist.n_genuine, hist.n_impostor, iso_levels, unc.tar_at_fmr, params.min_impostor_pairs)
     pr, pairs_skipped = None, ""
     if pairs is not None:
         try:
@@ -300,4 +311,5 @@ def analyze_similarity(
         impostor_sample=sample,
         matrix_identities=subset,
         centroids=None if subset is None else cent.astype(np.float32),
+        operating_points=iso,
     )
