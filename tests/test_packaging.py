@@ -39,3 +39,15 @@ def test_wheel_installs_a_console_command(tmp_path):
     assert str(env_dir) in str(templates) and (templates / "page.md.j2").is_file()
     assert str(env_dir) in str(configs) and (configs / "demo.toml").is_file()
     assert checkout == "False"
+
+
+def test_every_package_of_the_checkout_is_in_the_wheel():
+    """A sub-package missing from pyproject's explicit list is left out of the wheel, and ``atlas``
+    then fails with ImportError on the first study that reaches it (the slow test above would only
+    notice it for the modules ``atlas build --help`` imports)."""
+    import tomllib
+
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]["packages"])
+    found = {".".join(p.parent.relative_to(ROOT).parts) for top in ("analysis", "report")
+             for p in (ROOT / top).rglob("__init__.py")}
+    assert found - listed == set(), f"add these to [tool.setuptools] packages in pyproject.toml: {sorted(found - listed)}"
