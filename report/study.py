@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
+import hashlib
 import logging
 import time
 from dataclasses import dataclass, field
@@ -211,6 +213,24 @@ def is_unlabelled(emb: EmbeddingSet) -> bool:
     return emb.n_samples > 0 and bool(np.all(emb.identities == dataset_adapters.UNLABELLED))
 
 
+@functools.lru_cache(maxsize=1)
+def analysis_code_digest() -> str:
+    """Digest of the statistics half's source (and :mod:`analysis.types`), part of every analysis cache key.
+
+    joblib.Memory checks only the code of the function it wraps, here the same small wrapper for
+    every analysis: without this, a cache written by an older version of the analyses was read
+    back by a newer one, and a result lacking a field added since crashed the page builders (or,
+    worse, a fixed estimator kept showing the old numbers). Any change to the statistics half
+    recomputes the analyses once; embeddings and figures have their own keys.
+    """
+    root = Path(__file__).resolve().parent.parent / "analysis"
+    files = sorted([*(root / "statistics").rglob("*.py"), root / "types.py"])
+    h = hashlib.sha256()
+    for f in files:
+        h.update(f.relative_to(root).as_posix().encode() + b"\0" + f.read_bytes() + b"\0")
+    return h.hexdigest()[:16]
+
+
 def _timed(fn: Callable) -> Callable:
     """Wrap a compute function so that its first computation time is cached with its result."""
 
@@ -219,7 +239,8 @@ def _timed(fn: Callable) -> Callable:
         result = fn(*args, **kwargs)
         return result, time.perf_counter() - t0
 
-    run.__name__ = f"timed_{fn.__module__}_{fn.__qualname__}".replace(".", "_")
+    # The name is joblib's cache folder: the function and the code version of the statistics half.
+    run.__name__ = f"timed_{fn.__module__}_{fn.__qualname__}_{analysis_code_digest()}".replace(".", "_")
     run.__qualname__ = run.__name__
     run.__module__ = "report.study"
     return run
