@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import inspect
-import io
 import os
 import shutil
 import subprocess
@@ -25,6 +24,7 @@ from report import exports
 from report import latex as latex_renderer
 from report import site as site_renderer
 from report.model import Explorer, Figure, Page, Report, Table
+from report.png import figure_png
 from report import ownership
 from report.progress import bar as progress_bar
 from report.references import bibtex
@@ -32,7 +32,7 @@ from report.resources import templates_dir
 from analysis.embedding import lifeline
 from analysis.embedding.store import atomic_write_text, content_hash
 
-FIGURE_VERSION = "1"
+FIGURE_VERSION = "2"  # 2: PNGs encoded by report.png
 
 
 @dataclass(frozen=True)
@@ -83,7 +83,11 @@ def draw_figure(fig: Figure, png: Path | None, pdf: Path | None = None) -> None:
         f = fig.plot(fig.data)
         plotting.plain_tick_labels(f)  # mathtext is off: log axes get plain labels
         plotting.readable_text(f)  # no text under 9 CSS px once the site scales the figure to its column
-        f.savefig(png if png is not None else io.BytesIO(), format="png", dpi=150, metadata={"Software": None})
+        # Rendered once at 150 dpi and encoded by report.png (a palette where it is invisible): the
+        # PDF below is laid out after this rendering whether or not the PNG was wanted.
+        data = figure_png(f, dpi=150)
+        if png is not None:
+            Path(png).write_bytes(data)
         if pdf is not None:
             w, h = f.get_size_inches()
             if w > PAPER_FIGURE_WIDTH_IN:
@@ -263,8 +267,12 @@ def build_paper(report: Report, paper_dir: Path, digests: dict[str, str], fig_ca
 
 # --------------------------------------------------------------------------- site
 def write_docs(pages: list[Page], tables: list[Table], digests: dict[str, str], fig_cache: Path, docs_dir: Path,
-               pdf: Path | None, embedding_files: dict[str, str]) -> None:
-    """Write docs/ atomically: build in a temporary sibling folder, then swap."""
+               pdf: Path | None, embedding_files: dict[str, str], vector_sets: tuple = ()) -> None:
+    """Write docs/ atomically: build in a temporary sibling folder, then swap.
+
+    ``vector_sets`` (:class:`report.exports.VectorSet`, ``[study] publish_vectors = true`` only)
+    adds the vectors file and the Projector pair of each (dataset, network).
+    """
     parent = docs_dir.parent
     parent.mkdir(parents=True, exist_ok=True)
     tmp = ownership.staging_dir(parent, "docs")
@@ -288,6 +296,7 @@ def write_docs(pages: list[Page], tables: list[Table], digests: dict[str, str], 
             (tmp / rel_path).write_text(text, encoding="utf-8")
         explorers = [b for page in pages for b in page.blocks() if isinstance(b, Explorer)]
         exports.write_explorer_files(explorers, tmp)
+        exports.write_vector_files(list(vector_sets), tmp)
         exports.write_data_zip(tmp)
         site_assets.write_site_assets(tmp, with_plotly=bool(explorers))
         ownership.swap_in(tmp, docs_dir)
