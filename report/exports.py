@@ -4,9 +4,11 @@ Always written (no embedding vector in any of them):
 
 * ``explorer/<key>.js`` sets ``window.ATLAS_EXPLORER[key]``: a script, not JSON, so that the page
   can load it from ``file://`` where browsers refuse ``fetch``. Columns are packed typed arrays
-  (base64 of little-endian bytes: float32 coordinates and scores, uint8/16/32 category codes and
-  neighbour rows, int16 cosines), names and items JSON strings; the explorer decodes them with
-  ``atob`` into typed arrays. Compact (about 6 bytes per point and map) and quick to decode.
+  (base64 of little-endian bytes: float32 coordinates and scores, uint8/16/32 category codes),
+  names and items JSON strings; the explorer decodes them with ``atob`` into typed arrays.
+  Compact (about 11 bytes per point and map) and quick to decode.
+* ``explorer/<key>-neighbours.js`` sets ``window.ATLAS_NEIGHBOURS[key]``: each point's nearest
+  neighbours (uint16/32 rows, int16 cosines), loaded by the explorer after its first draw.
 * ``downloads/<key>.parquet``: one row per mapped embedding with ``row`` (position in the
   (dataset, network) embedding set), ``identity``, ``item``, ``cluster``, ``flags``, the norm
   and detector score, and the 2-D coordinates of every map; Apple's ``embedding-atlas`` opens it.
@@ -53,6 +55,10 @@ EMPTY_LABELS = {"flags": "no flag"}
 
 def explorer_data_file(key: str) -> str:
     return f"explorer/{key}.js"
+
+
+def neighbour_data_file(key: str) -> str:
+    return f"explorer/{key}-neighbours.js"
 
 
 def parquet_file(key: str) -> str:
@@ -103,37 +109,55 @@ def _column(label: str, name: str, values: pd.Series) -> dict:
 
 
 def explorer_data(e: Explorer) -> dict:
-    """The explorer's data (see the module docstring); every array has one entry per point."""
+    """The explorer's drawing data (see the module docstring); every array has one entry per point."""
     p = e.points.reset_index(drop=True)
-    n = len(p)
-    data = {
+    return {
         "version": EXPLORER_DATA_VERSION,
-        "n": n,
+        "n": len(p),
         "items": p["item"].astype(str).tolist(),
         "maps": {m: {"x": _packed(p[f"{m} x"].to_numpy(np.float64), "<f4"),
                      "y": _packed(p[f"{m} y"].to_numpy(np.float64), "<f4")} for m in map_names(p)},
         "columns": [_column(label, name, p[name]) for label, name in e.colour_by],
         "links": dict(sorted(e.links.items())),
     }
-    if e.neighbours is not None:
-        index = np.asarray(e.neighbours.index)
-        none = np.iinfo(np.dtype(_code_dtype(n + 1))).max  # -1 (no neighbour) as the dtype's largest value
-        cos = np.nan_to_num(np.asarray(e.neighbours.cosine, np.float64), nan=0.0)
-        data["neighbours"] = {
-            "k": int(index.shape[1]), "none": int(none), "scale": COSINE_SCALE,
-            "index": _packed(np.where(index < 0, none, index), _code_dtype(n + 1)),
-            "cosine": _packed(np.round(np.clip(cos, -1, 1) * COSINE_SCALE), "<i2"),
-        }
-    return data
+
+
+def neighbour_data(e: Explorer) -> dict | None:
+    """The explorer's neighbour lists (rows and int16 cosines), or None without them.
+
+    Kept out of :func:`explorer_data`: at 100,000 points they are 8 of its 15 MB, and the map is
+    drawn without them (the explorer loads them after its first draw).
+    """
+    if e.neighbours is None:
+        return None
+    n = len(e.points)
+    index = np.asarray(e.neighbours.index)
+    dtype = _code_dtype(n + 1)
+    none = np.iinfo(np.dtype(dtype)).max  # -1 (no neighbour) as the dtype's largest value
+    cos = np.nan_to_num(np.asarray(e.neighbours.cosine, np.float64), nan=0.0)
+    return {
+        "k": int(index.shape[1]), "none": int(none), "scale": COSINE_SCALE,
+        "index": _packed(np.where(index < 0, none, index), dtype),
+        "cosine": _packed(np.round(np.clip(cos, -1, 1) * COSINE_SCALE), "<i2"),
+    }
+
+
+def _script(var: str, key: str, data: dict) -> str:
+    # No "<", ">" or "&" in the script at all: a name such as "</script><script>..." stays a string.
+    text = (json.dumps(data, separators=(",", ":"), ensure_ascii=True)
+            .replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026"))
+    return f"window.{var} = window.{var} || {{}};\nwindow.{var}[{json.dumps(key)}] = {text};\n"
 
 
 def explorer_data_js(e: Explorer) -> str:
-    """The explorer's data as a script."""
-    # No "<", ">" or "&" in the script at all: a name such as "</script><script>..." stays a string.
-    text = (json.dumps(explorer_data(e), separators=(",", ":"), ensure_ascii=True)
-            .replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026"))
-    return ("window.ATLAS_EXPLORER = window.ATLAS_EXPLORER || {};\n"
-            f"window.ATLAS_EXPLORER[{json.dumps(e.key)}] = {text};\n")
+    """The explorer's drawing data as a script (``window.ATLAS_EXPLORER[key]``)."""
+    return _script("ATLAS_EXPLORER", e.key, explorer_data(e))
+
+
+def neighbour_data_js(e: Explorer) -> str | None:
+    """The neighbour lists as a script (``window.ATLAS_NEIGHBOURS[key]``), or None."""
+    data = neighbour_data(e)
+    return None if data is None else _script("ATLAS_NEIGHBOURS", e.key, data)
 
 
 # --------------------------------------------------------------------------- Parquet
@@ -227,6 +251,9 @@ def write_explorer_files(explorers: list[Explorer], docs: Path) -> None:
         target = docs / explorer_data_file(e.key)
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(explorer_data_js(e), encoding="utf-8")
+        neighbours = neighbour_data_js(e)
+        if neighbours is not None:
+            (docs / neighbour_data_file(e.key)).write_text(neighbours, encoding="utf-8")
         (docs / parquet_file(e.key)).parent.mkdir(parents=True, exist_ok=True)
         (docs / parquet_file(e.key)).write_bytes(parquet_bytes(e))
 

@@ -26,7 +26,7 @@ from report.model import (
     Strong, Table, Text, Explorer,
 )
 from report.assets import ATLAS_CSS_FILE, EXPLORER_JS, MATHJAX_CONFIG_JS, MATHJAX_JS, PLOTLY_JS
-from report.exports import explorer_data_file
+from report.exports import explorer_data_file, neighbour_data_file
 from report.bibliography import parse as parse_bibtex
 from report.references import bibtex, label
 from report.table_view import table_view
@@ -176,6 +176,7 @@ class MarkdownRenderer:
                 "points_text": f"{len(block.points):,d}",
                 "plotly": Markup(rel(PLOTLY_JS, page_path)),
                 "data": Markup(rel(explorer_data_file(block.key), page_path)),
+                "neighbours": Markup(rel(neighbour_data_file(block.key), page_path) if block.neighbours is not None else ""),
                 "script": Markup(rel(EXPLORER_JS, page_path)),
             }
         if isinstance(block, Figure):

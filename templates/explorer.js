@@ -80,14 +80,14 @@
       d.columns.push(c.kind === "number" ? { name: c.name, kind: c.kind, values: unpack(c.values) }
                                          : { name: c.name, kind: c.kind, labels: c.labels, codes: unpack(c.codes) });
     });
-    if (raw.neighbours) {
-      var nb = raw.neighbours;
-      d.neighbours = { k: nb.k, none: nb.none, scale: nb.scale, index: unpack(nb.index), cosine: unpack(nb.cosine) };
-    }
     d.identity = d.columns.filter(function (c) { return c.name === "identity"; })[0];
     d.byItem = {};
     d.items.forEach(function (it, i) { d.byItem[it] = i; });
     return d;
+  }
+
+  function decodeNeighbours(nb) {
+    return { k: nb.k, none: nb.none, scale: nb.scale, index: unpack(nb.index), cosine: unpack(nb.cosine) };
   }
 
   function valueText(c, i) {
@@ -271,6 +271,18 @@
       return Int32Array.from(hits);
     }
 
+    var neighbourLoad = null;
+    function neighboursReady() {
+      var src = root.getAttribute("data-neighbours");
+      if (!neighbourLoad) {
+        neighbourLoad = !src ? Promise.resolve() : loadScript(src).then(function () {
+          var raw = (window.ATLAS_NEIGHBOURS || {})[key];
+          if (raw) { d.neighbours = decodeNeighbours(raw); }
+        }, function () { /* the map works without them; the panel says none are listed */ });
+      }
+      return neighbourLoad;
+    }
+
     function neighboursOf(i) {
       var nb = d.neighbours, out = [];
       if (!nb) { return out; }
@@ -281,10 +293,27 @@
       return out;
     }
 
+    // The clicked point and its neighbours as shapes of fixed pixel size anchored at their data
+    // coordinates: changing them is a relayout, not a redraw of every point (fast at 100k points).
+    function highlightShapes() {
+      if (state.selected < 0) { return []; }
+      var xy = d.maps[mapSel.value], shapes = [];
+      function ring(i, r, style) {
+        return Object.assign({ type: "circle", xref: "x", yref: "y", xsizemode: "pixel", ysizemode: "pixel",
+                               xanchor: xy.x[i], yanchor: xy.y[i], x0: -r, x1: r, y0: -r, y1: r, layer: "above" }, style);
+      }
+      neighboursOf(state.selected).forEach(function (nb) {
+        shapes.push(ring(nb.row, size + 3, { name: "neighbour", line: { color: "#111", width: 2 } }));
+      });
+      shapes.push(ring(state.selected, size + 5, { name: "selected", fillcolor: "rgba(255,212,0,0.85)",
+                                                    line: { color: "#000", width: 2 } }));
+      return shapes;
+    }
+
     function draw() {
       var colourIndex = Number(colourSel.value), c = d.columns[colourIndex];
       var traces = [], rowsOf = [];
-      var dim = state.hits !== null || state.selected >= 0;
+      var dim = state.hits !== null;
       groupsFor(mapSel.value, colourIndex).forEach(function (e) {
         var marker = { size: size, color: e.g.colour, line: { width: 0 }, opacity: dim ? 0.35 : 1 };
         if (e.g.scale) {
@@ -295,21 +324,11 @@
                       hoverinfo: "none", legendrank: e.g.rank, showlegend: !e.g.scale });
         rowsOf.push(e.g.rows);
       });
-      var extra = [];
       if (state.hits !== null) {
-        extra.push(overlay("search: " + search.value.trim(), state.hits,
-                           { size: size + 4, color: "#ffd400", line: { width: 1.5, color: "#000" } }));
+        var o = overlay("search: " + search.value.trim(), state.hits,
+                        { size: size + 4, color: "#ffd400", line: { width: 1.5, color: "#000" } });
+        traces.push(o.trace); rowsOf.push(o.rows);
       }
-      if (state.selected >= 0) {
-        var nbRows = Int32Array.from(neighboursOf(state.selected).map(function (n) { return n.row; }));
-        if (nbRows.length) {
-          extra.push(overlay(d.neighbours.k + " nearest neighbours", nbRows,
-                             { size: size + 8, color: "#111", symbol: "circle-open", line: { width: 2, color: "#111" } }));
-        }
-        extra.push(overlay("selected: " + d.items[state.selected], Int32Array.of(state.selected),
-                           { size: size + 12, color: "#ffd400", symbol: "star", line: { width: 1.5, color: "#000" } }));
-      }
-      extra.forEach(function (o) { traces.push(o.trace); rowsOf.push(o.rows); });
       state.rowsOf = rowsOf;
       if (state.hits !== null) { status.textContent = state.hits.length + " of " + d.n + " points"; }
       else { status.textContent = d.n + " points"; }
@@ -320,7 +339,8 @@
         paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)", font: { color: th.fg, size: 12 },
         legend: { orientation: "h", x: 0, xanchor: "left", y: -0.08, yanchor: "top", itemsizing: "constant", font: { size: 11 } },
         xaxis: Object.assign({}, axis, { title: { text: mapSel.value + " 1" } }),
-        yaxis: Object.assign({}, axis, { title: { text: mapSel.value + " 2" }, scaleanchor: "x" })
+        yaxis: Object.assign({}, axis, { title: { text: mapSel.value + " 2" }, scaleanchor: "x" }),
+        shapes: highlightShapes()
       }, { responsive: true, scrollZoom: true, displaylogo: false, modeBarButtonsToRemove: ["toImage"] });
     }
 
@@ -389,7 +409,7 @@
       if (updateUrl && i >= 0 && window.history && history.replaceState) {
         history.replaceState(null, "", "#item=" + encodeURIComponent(d.items[i]));
       }
-      return draw();
+      return plot._fullLayout ? Plotly.relayout(plot, { shapes: highlightShapes() }) : draw();
     }
 
     // The point or identity the URL fragment names (#item=... / #identity=...): a promise of the
@@ -419,6 +439,8 @@
         var drawn = performance.now();
         timings[key] = { start: t0, loaded: loaded, decoded: decoded, drawn: drawn, points: d.n, trace: traceType };
         root.setAttribute("data-drawn", "1");
+        // The neighbour lists come second: the map is on screen before they are read.
+        neighboursReady().then(function () { if (state.selected >= 0) { choose(state.selected, false); } });
       });
     });
     plot.on("plotly_hover", function (ev) {

@@ -15,7 +15,8 @@ import pandas as pd
 import pytest
 
 from analysis.statistics.neighbours import nearest_neighbours
-from report.exports import (COSINE_SCALE, VectorSet, explorer_data, explorer_data_js, parquet_bytes, projector_files,
+from report.exports import (COSINE_SCALE, VectorSet, explorer_data, explorer_data_js, neighbour_data,
+                            neighbour_data_js, parquet_bytes, projector_files,
                             projector_tsv, vectors_file, vectors_parquet, write_data_zip, write_explorer_files,
                             write_vector_files, ZIP_NAME)
 from report.model import Explorer
@@ -73,7 +74,7 @@ def test_explorer_script_packs_every_column_and_decodes_back():
     assert [audit["labels"][c] for c in _unpack(audit["codes"])][:3] == ["no flag", "near-duplicate", "suspected mislabel"]
     score = _unpack(cols["detection score"]["values"])
     assert np.isnan(score[1]) and score[0] == pytest.approx(0.9)
-    nb = data["neighbours"]
+    nb = neighbour_data(e)
     index = _unpack(nb["index"]).reshape(6, nb["k"])
     assert nb["k"] == 10 and (index[:, :5] < 6).all() and (index[:, 5:] == nb["none"]).all()  # 5 others, then none
     cos = _unpack(nb["cosine"]).reshape(6, nb["k"])[:, :5] / COSINE_SCALE
@@ -85,6 +86,7 @@ def test_explorer_script_cannot_close_its_tag_and_is_deterministic():
     js = explorer_data_js(_explorer())
     assert js.startswith("window.ATLAS_EXPLORER")
     assert "<" not in js and ">" not in js and "&" not in js
+    assert neighbour_data_js(_explorer()).startswith("window.ATLAS_NEIGHBOURS")
     payload = js.split("] = ", 1)[1].rstrip(";\n")
     assert "</script><script>alert(1)</script>" in json.loads(payload)["items"][0]  # kept as a string
     assert explorer_data_js(_explorer()) == js
@@ -97,7 +99,7 @@ def test_large_explorers_use_wide_codes():
     data = explorer_data(Explorer("k", "c", p))
     ident = next(c for c in data["columns"] if c["name"] == "identity")
     assert ident["codes"]["dtype"] == "u4" and len(_unpack(ident["codes"])) == n
-    assert "neighbours" not in data
+    assert neighbour_data(Explorer("k", "c", p)) is None
 
 
 def _vector_set(explorer=True) -> VectorSet:
