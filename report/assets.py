@@ -82,6 +82,19 @@ ATLAS_CSS = """.md-typeset figure img { max-width: 100%; height: auto; backgroun
 """
 
 
+def plotly_js() -> Path:
+    """``plotly.min.js`` of the installed ``plotly`` package (found without importing it: 0.3 s saved)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("plotly")
+    if spec is None or not spec.submodule_search_locations:  # pragma: no cover - plotly is pinned
+        raise ImportError("the embedding explorer needs plotly: pip install plotly")
+    path = Path(list(spec.submodule_search_locations)[0]) / "package_data" / "plotly.min.js"
+    if not path.is_file():  # pragma: no cover - a plotly without package_data
+        raise ImportError(f"plotly is installed without {path.name}: reinstall plotly")
+    return path
+
+
 def write_site_assets(docs: Path, with_plotly: bool) -> None:
     """Copy MathJax, Plotly (when a page has an explorer) and write the project's JS/CSS into ``docs``.
 
@@ -105,11 +118,7 @@ def write_site_assets(docs: Path, with_plotly: bool) -> None:
         shutil.copytree(src / "input" / "tex" / "extensions", js / "mathjax" / "input" / "tex" / "extensions")
     (docs / MATHJAX_CONFIG_JS).write_text(MATHJAX_CONFIG, encoding="utf-8")
     if with_plotly:
-        try:
-            from plotly.offline import get_plotlyjs
-        except ImportError as exc:  # pragma: no cover - plotly is pinned in requirements.txt
-            raise ImportError("the embedding explorer needs plotly: pip install plotly") from exc
-        (docs / PLOTLY_JS).write_text(get_plotlyjs(), encoding="utf-8")
+        shutil.copyfile(plotly_js(), docs / PLOTLY_JS)
         shutil.copyfile(templates_dir() / "explorer.js", docs / EXPLORER_JS)
     (docs / "stylesheets").mkdir(exist_ok=True)
     (docs / ATLAS_CSS_FILE).write_text(ATLAS_CSS, encoding="utf-8")
