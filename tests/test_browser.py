@@ -118,6 +118,8 @@ def test_every_page_loads_cleanly(served_site, browser):
     n_formulas = 0
     for rel in pages:
         page.goto(base + rel, wait_until="load")
+        if page.locator(".atlas-explorer").count():  # its scripts load lazily: let them finish (and draw)
+            page.wait_for_selector(".atlas-explorer[data-drawn]", timeout=60000)
         # Force lazy images to load, then check every one decoded.
         page.evaluate("document.querySelectorAll('img[loading=lazy]').forEach(i => i.loading = 'eager')")
         page.wait_for_function("Array.from(document.images).every(i => i.complete)", timeout=20000)
