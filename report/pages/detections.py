@@ -90,8 +90,9 @@ def plot_overlays(d: OverlayGrid):
         for (x1, y1, x2, y2), score, status, lmk, face in zip(p.boxes, p.scores, p.statuses, p.landmarks, p.faces):
             colour = STATUS.get(status, OTHER_STATUS)[1]
             ax.add_patch(Rectangle((x1, y1), x2 - x1, y2 - y1, fill=False, edgecolor=colour, linewidth=1.6))
-            ax.text(max(0.0, x1), max(0.0, y1) - 2, f"{face}: {score:.2f}", color="white", fontsize=5.5, va="bottom",
-                    ha="left", parse_math=False, clip_on=True,
+            inside = y1 < 0.08 * h  # no room above the box (a face cut by the top edge): label inside it
+            ax.text(max(0.0, x1), max(0.0, y1) + 2 if inside else y1 - 2, f"{face}: {score:.2f}", color="white",
+                    fontsize=5.5, va="top" if inside else "bottom", ha="left", parse_math=False, clip_on=True,
                     bbox={"facecolor": colour, "edgecolor": "none", "pad": 0.8, "alpha": 0.9})
             ok = np.isfinite(lmk).all(axis=1)
             if ok.any():
