@@ -16,7 +16,7 @@ import pytest
 
 from tests.conftest import write_small_config
 
-pytestmark = pytest.mark.slow
+
 
 #: The demo site's budget (issue 24): small enough for any static host and a quick clone.
 DEMO_SITE_BUDGET = 25 * 1024 * 1024
@@ -49,6 +49,7 @@ def vector_files(site: Path) -> list[str]:
     return found
 
 
+@pytest.mark.slow
 def test_the_default_site_publishes_no_vector(demo_build):
     out, _, cfg, _ = demo_build
     assert cfg.study.publish_vectors is False
@@ -65,6 +66,7 @@ def test_the_default_site_publishes_no_vector(demo_build):
     assert "No embedding vector is published" in (site / "data" / "demo.html").read_text(encoding="utf-8")
 
 
+@pytest.mark.slow
 def test_the_demo_site_fits_its_size_budget(demo_build):
     site = demo_build[0] / "site"
     sizes: dict[str, int] = {}
@@ -77,6 +79,7 @@ def test_the_demo_site_fits_its_size_budget(demo_build):
     assert total <= DEMO_SITE_BUDGET, f"site is {total / 2**20:.1f} MB > 25 MB: {breakdown}"
 
 
+@pytest.mark.slow
 def test_publish_vectors_writes_each_vector_set_once(tmp_path):
     import pyarrow.parquet as pq
 
@@ -116,3 +119,15 @@ def test_publish_vectors_writes_each_vector_set_once(tmp_path):
     # Switched off again, the next build leaves no vector anywhere in the site.
     run(load_config(config, overrides={"publish_vectors": False}), progress=False)
     assert vector_files(site) == [] and not (site / "downloads" / "vectors").exists()
+
+
+@pytest.mark.parametrize("value", ['"yes"', "1", "[true]"])
+def test_publish_vectors_must_be_a_boolean(tmp_path, value):
+    from analysis.config import ConfigError, load_config
+
+    config = write_small_config(tmp_path)
+    text = config.read_text(encoding="utf-8").replace('cache_dir = "cache"', f'cache_dir = "cache"\npublish_vectors = {value}')
+    config.write_text(text, encoding="utf-8")
+    with pytest.raises((ConfigError, ValueError), match="publish_vectors"):
+        load_config(config)
+    assert load_config(write_small_config(tmp_path / "ok")).study.publish_vectors is False
