@@ -16,8 +16,6 @@ import pytest
 
 from tests.conftest import write_small_config
 
-
-
 #: The demo site's budget (issue 24): small enough for any static host and a quick clone.
 DEMO_SITE_BUDGET = 25 * 1024 * 1024
 
