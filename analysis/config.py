@@ -65,6 +65,14 @@ class StudySettings:
         datasets such as FRGC forbid redistribution; when off, no face pixel reaches the site
         or the paper. The paper never shows faces. Datasets without images (synthetic,
         precomputed embeddings) get no gallery, with a note on the Overview page, not an error.
+        It also adds a "Face detections" page per image dataset (every detected box, score and
+        landmark on a seeded sample of photos, :mod:`report.pages.detections`).
+    publish_vectors : bool
+        Publish the embedding vectors on the site: one Parquet file per (dataset, network) with
+        every row's vector (subsets are row selections of it, never copies) and the TensorBoard
+        Projector TSV pair of the explorer's points. Off by default: embeddings are biometric
+        templates and datasets such as FRGC forbid redistributing derived biometric data; the
+        site then carries the 2-D maps, identities, items, clusters, flags and scores only.
     build_site, build_paper : bool
         Run ``mkdocs build`` / ``latexmk`` after writing the sources.
     authors : list of str or str
@@ -97,6 +105,7 @@ class StudySettings:
     output_dir: Path = Path(".")
     cache_dir: Path = Path(".cache")
     galleries: bool = False
+    publish_vectors: bool = False
     build_site: bool = True
     build_paper: bool = True
     authors: tuple[str, ...] | str = ()

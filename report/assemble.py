@@ -5,11 +5,11 @@ knows the timings, the tables and the files that exist.
 """
 from __future__ import annotations
 
-from report.model import Admonition, Page, Report, spans
-from report.pages import methods
+from report.model import Admonition, Explorer, Page, Report, spans
+from report.pages import detections, methods
 from report.pages.comparisons import comparisons_page
 from report.pages.data import data_page
-from report.pages.explorer import cell_page as explorer_page
+from report.pages.explorer import cell_page as explorer_page, link_audit_page
 from report.pages.naming import naming_pages
 from report.pages.overview import gallery_pages, overview_page
 from report.pages.paper import abstract, paper_sections
@@ -33,15 +33,20 @@ def build_report(results: StudyResults) -> Report:
     seed = cfg.study.seed
     pages: list[Page] = []
     for inp in results.inputs:
-        pages.append(data_page(inp, seed, discovered_clusters(results, inp.spec.name)))
+        pages.append(data_page(inp, seed, discovered_clusters(results, inp.spec.name),
+                               publish_vectors=cfg.study.publish_vectors, galleries=cfg.study.galleries))
+        if inp.spec.name in results.detections:  # [study] galleries = true, image datasets only
+            pages.append(detections.page(results.detections[inp.spec.name]))
     gallery = gallery_pages(results)
     named = naming_pages(results)  # a named dataset's discovery page: how the names reached this build's faces
     for cell in results.cells:
+        audit_at = None
         if cell in named:
             pages.append(named[cell])
         for step in cell_steps():
             res = results.cell_results.get(step.name, {}).get(cell)
             if res is not None:
+                audit_at = len(pages) if step.name == "audit" else audit_at
                 pages.append(step.page(results.contexts[cell], res))
             elif cell in results.cell_skips.get(step.name, {}):
                 ctx = results.contexts[cell]
@@ -51,6 +56,9 @@ def build_report(results: StudyResults) -> Report:
         explorer = explorer_page(results, cell)
         if explorer is not None:
             pages.append(explorer)
+            if audit_at is not None:  # suspect tables link to their points on the explorer
+                mapped = next(b for b in explorer.blocks() if isinstance(b, Explorer)).points["item"]
+                pages[audit_at] = link_audit_page(pages[audit_at], results.contexts[cell], mapped)
         if cell in gallery:
             pages.append(gallery[cell])
     for step in dataset_steps():

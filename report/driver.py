@@ -14,11 +14,13 @@ from pathlib import Path
 
 from analysis.config import StudyConfig
 from analysis.embedding.store import EmbeddingStore, atomic_write_text
-from report import console, render
+from report import console, publishing, render
 from report.disk import writing_into
 from report import site as site_renderer
 from report.assemble import build_report, discovered_clusters
 from report.escape import slugify
+from report.detections_stage import add_detections
+from report.explorer_stage import add_neighbours
 from report.locks import build_locks
 from report.model import Report
 from report.ownership import claim_output_dir, record, remove_staging_leftovers, write_manifest
@@ -73,9 +75,11 @@ def _run_locked(config: StudyConfig, progress: bool, build_site: bool | None, bu
     with stage("analyses", progress), writing_into(cache_dir, "cache", CACHE_SETTING):
         results = compute_all(config, inputs, build, progress)
     build.timings["analyses"] = time.perf_counter() - t0
+    results = add_neighbours(config, results, build)  # the explorer's click-to-neighbours lists
     if config.study.galleries:
         t0 = time.perf_counter()
         results = add_galleries(config, results, build)
+        results = add_detections(config, results, build)  # detection-overlay pages, privacy-gated like galleries
         build.timings["galleries"] = time.perf_counter() - t0
     # The recogniser of each labelled image dataset, for `predict`: beside the outputs, never published.
     build.models = export_recognizers(results, Path(config.study.output_dir), warn=build.warnings.append)
@@ -119,7 +123,10 @@ def render_all(report: Report, results: StudyResults, build: BuildLog, site: boo
     config_text = cfg.source.read_text(encoding="utf-8-sig")  # a byte-order mark is no part of the config
     pages.append(reproducibility_page(results, config_text, timings_frame(results)))
     pages.append(values_page(report, pages))
-    pages.append(downloads_page(pages, has_pdf=paper, embedding_files=links, galleries=bool(results.galleries)))
+    vector_sets = publishing.vector_sets(results, pages)  # empty unless [study] publish_vectors = true
+    pages.append(downloads_page(pages, has_pdf=paper, embedding_files=links, galleries=bool(results.galleries),
+                                publish_vectors=cfg.study.publish_vectors,
+                                vector_files=publishing.vector_links(vector_sets)))
     figures, tables = render.collect(pages)
     # The researcher's pages and LaTeX files, read and checked (every key known) before anything is drawn or written.
     values = value_index(report.values)
@@ -146,7 +153,8 @@ def render_all(report: Report, results: StudyResults, build: BuildLog, site: boo
         build.warnings.extend(f"LaTeX: {w}" if w.startswith(("LaTeX", "Package")) else w for w in warnings)
         if (out / "paper" / ZIP_NAME).is_file():
             copied["downloads/paper-source.zip"] = out / "paper" / ZIP_NAME
-    render.write_docs(pages, tables, digests, fig_cache, out / "docs", pdf, embedding_files, copied, values)
+    render.write_docs(pages, tables, digests, fig_cache, out / "docs", pdf, embedding_files, copied, values,
+                      tuple(vector_sets))
     record(out, ["mkdocs.yml", ".site-inputs.sha256"])
     render.write_theme(out)
     atomic_write_text(out / "mkdocs.yml", site_renderer.mkdocs_config(cfg.study.title, cfg.study.site_url, pages,

@@ -17,6 +17,8 @@ import unicodedata
 # Markdown, decoded by the browser, and keep the search index readable. "(", ")" and ":" stay
 # as they are: a link needs "](" and an autolink "<", both escaped, so alone they are text.
 _MD_SPECIAL = set("\\`*_{}[]<>#+!|~^$&\"")
+_MD_TABLE = {ord(c): f"&#{ord(c)};" for c in _MD_SPECIAL}
+_HTML_TABLE = {ord(c): f"&#{ord(c)};" for c in "<>&\"'`"}
 #: Longest text shown in one table cell (the CSV keeps the full value).
 CELL_MAX_LEN = 200
 
@@ -36,7 +38,7 @@ def md(text: object, max_len: int | None = None) -> str:
     s = _clean(str(text), max_len)
     if not s:
         return "\u2014"
-    return "".join(f"&#{ord(c)};" if c in _MD_SPECIAL else c for c in s)
+    return s.translate(_MD_TABLE)
 
 
 def md_block_start(text: str) -> str:
@@ -54,7 +56,7 @@ def md_block_start(text: str) -> str:
 def html(text: object) -> str:
     """Escape text for an HTML attribute or element (alt text, titles)."""
     s = _clean(str(text), None)
-    return "".join(f"&#{ord(c)};" if c in "<>&\"'`" else c for c in s)
+    return s.translate(_HTML_TABLE)
 
 
 _LATEX_MAP = {
@@ -111,6 +113,8 @@ def latex(text: object) -> str:
 
 
 def _clean(s: str, max_len: int | None = None) -> str:
+    if s.isascii() and s.isprintable():  # the common case: nothing to normalise, replace or drop
+        return s if max_len is None or len(s) <= max_len else s[: max_len - 1] + "\u2026"
     s = unicodedata.normalize("NFC", s)
     s = re.sub(r"[\r\n\t\f\v]+", " ", s)
     s = "".join(c for c in s if unicodedata.category(c) not in ("Cc", "Cf", "Cs", "Co", "Cn") or c == " ")
@@ -152,9 +156,21 @@ def csv_frame(frame):
 
     Numeric columns are left alone (``-0.5`` in a float column is a number, not a formula).
     """
-    out = frame.copy()
-    out.columns = [csv_cell(c) if isinstance(c, str) else c for c in out.columns]
-    for col in out.columns:
-        if out[col].dtype == object or str(out[col].dtype) in ("string", "str"):
-            out[col] = out[col].map(lambda v: csv_cell(v) if isinstance(v, str) else v)
-    return out
+    import pandas as pd
+
+    names = [csv_cell(c) if isinstance(c, str) else c for c in frame.columns]
+    if len(set(names)) != len(names):  # duplicate headers: column by column on a copy
+        out = frame.copy()
+        out.columns = names
+        for j in range(out.shape[1]):
+            out.iloc[:, j] = _csv_column(out.iloc[:, j])
+        return out
+    # One pass over the columns into a new frame (a rebuild writes some 200 tables).
+    return pd.DataFrame({name: _csv_column(col) for name, (_, col) in zip(names, frame.items())}, index=frame.index)
+
+
+def _csv_column(col):
+    """A text column with every string cell through :func:`csv_cell`; other columns unchanged."""
+    if not (col.dtype == object or str(col.dtype) in ("string", "str")):
+        return col
+    return type(col)([csv_cell(v) if isinstance(v, str) else v for v in col.tolist()], index=col.index, dtype=col.dtype)

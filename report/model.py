@@ -147,6 +147,10 @@ class Table:
     site_columns : tuple of str or None
         The headline columns the site shows (the CSV and the paper keep every column); None:
         the site renderer decides (every column of a narrow table, see ``report.table_view``).
+    links : mapping of column to tuple of (str or None)
+        Site only: the cell of row ``i`` in that column links to ``links[column][i]``, a
+        docs-relative target with an optional fragment (``demo/net/all/explorer.md#item=a%2F1.jpg``);
+        None leaves the cell unlinked. The CSV and the paper keep the plain values.
     """
 
     key: str
@@ -156,6 +160,7 @@ class Table:
     in_paper: bool = False
     max_rows: int | None = 30
     site_columns: tuple[str, ...] | None = None
+    links: Mapping[str, tuple[str | None, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, eq=False)
@@ -211,19 +216,34 @@ class Explorer:
     Parameters
     ----------
     key : str
-        Unique id across the report; names the explorer data and the cell's Parquet/TSV exports.
+        Unique id across the report; names the explorer data and the cell's Parquet export.
     caption : str
     points : DataFrame
-        One row per mapped embedding: ``identity``, ``item``, ``cluster`` (int), ``flags`` (str,
-        ``""`` when none) and ``<map> x`` / ``<map> y`` columns for every 2-D map (``PCA x`` ...).
-    vectors : ndarray of shape (n_points, n_dims)
-        The embeddings of the same rows (for the Parquet and TensorBoard exports).
+        One row per mapped embedding: ``row`` (its position in the (dataset, network) embedding
+        set, i.e. in the published vectors file), ``identity``, ``item``, ``cluster`` (int),
+        ``flags`` (str, ``""`` when none), ``<map> x`` / ``<map> y`` for every 2-D map
+        (``PCA x`` ...) and any further per-row column (``embedding norm``, ``detection score``).
+    colour_by : tuple of (label, column) pairs
+        The columns a reader can colour the map by, in menu order; a numeric column gets a
+        colour scale, any other one a colour per category.
+    neighbours : object or None
+        :class:`analysis.statistics.neighbours.NeighbourLists` over the rows of ``points``
+        (nearest neighbours in the full space), or None.
+    source : tuple of str
+        ``(dataset, network, subset)`` of the cell.
+    links : mapping of str to str
+        Pages the explorer links back to, relative to the explorer page (``{"audit":
+        "audit.html"}``), and the anchors of their tables (``"audit#suspected mislabel"`` ...).
     """
 
     key: str
     caption: str
     points: pd.DataFrame
-    vectors: Any
+    colour_by: tuple[tuple[str, str], ...] = (("identity", "identity"), ("KMeans cluster", "cluster"),
+                                              ("audit status", "flags"))
+    neighbours: Any = None
+    source: tuple[str, ...] = ()
+    links: Mapping[str, str] = field(default_factory=dict)
 
 
 Block = Union[Paragraph, BulletList, Math, Admonition, Table, Figure, CodeBlock, Links, Explorer]

@@ -8,13 +8,35 @@ from __future__ import annotations
 
 import hashlib
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")  # headless and deterministic; set before pyplot is imported
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.colors import to_rgba  # noqa: E402
+def _pyplot():
+    """matplotlib's pyplot on the Agg backend, imported on first use.
+
+    Page builders import this module for their plot functions, but a rebuild whose figures are
+    all cached never draws: matplotlib (half a second to import) is then not loaded at all.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")  # headless and deterministic; set before pyplot is imported
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def to_rgba(c, alpha=None):
+    """:func:`matplotlib.colors.to_rgba`, imported on first use."""
+    from matplotlib.colors import to_rgba as convert
+
+    return convert(c, alpha)
+
+
+def __getattr__(name: str):
+    # ``plotting.plt`` for callers that use pyplot directly, loaded on first access.
+    if name == "plt":
+        return _pyplot()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 # A 20-colour qualitative palette readable on white and on dark backgrounds (tab20 reordered so
 # that neighbouring indices differ strongly), then shades of it for larger sets.
@@ -50,6 +72,7 @@ _STYLE = {
 
 def figure(width: float = 6.4, height: float = 4.0, ncols: int = 1, nrows: int = 1, **kwargs):
     """A new figure and axes in the report's style (sizes in inches)."""
+    plt = _pyplot()
     with plt.rc_context(_STYLE):
         fig, ax = plt.subplots(nrows, ncols, figsize=(width, height), layout="constrained", **kwargs)
     fig.set_facecolor("white")
@@ -77,7 +100,7 @@ def plain_tick_labels(fig) -> None:
 
 def style():
     """Context manager applying the report style (use around plotting code)."""
-    return plt.rc_context(_STYLE)
+    return _pyplot().rc_context(_STYLE)
 
 
 def identity_color(name: str) -> tuple[float, float, float, float]:
@@ -97,7 +120,7 @@ def identity_colors(names) -> np.ndarray:
 
 
 def close(fig) -> None:
-    plt.close(fig)
+    _pyplot().close(fig)
 
 
 def linkage_order(distances: np.ndarray) -> np.ndarray:

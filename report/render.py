@@ -10,7 +10,6 @@ from __future__ import annotations
 import errno
 import hashlib
 import inspect
-import io
 import os
 import shutil
 import subprocess
@@ -26,6 +25,7 @@ from report import exports
 from report import latex as latex_renderer
 from report import site as site_renderer
 from report.model import Explorer, Figure, Page, Report, Table
+from report.png import figure_png
 from report import ownership
 from report import paper_sources
 from report.paper_classes import paper_class
@@ -36,7 +36,7 @@ from report.user_latex import PaperInputs
 from analysis.embedding import lifeline
 from analysis.embedding.store import atomic_write_text, content_hash
 
-FIGURE_VERSION = "1"
+FIGURE_VERSION = "2"  # 2: PNGs encoded by report.png
 
 
 @dataclass(frozen=True)
@@ -99,7 +99,11 @@ def draw_figure(fig: Figure, png: Path | None, pdf: Path | None = None, width_in
         f = fig.plot(fig.data)
         plotting.plain_tick_labels(f)  # mathtext is off: log axes get plain labels
         plotting.readable_text(f)  # no text under 9 CSS px once the site scales the figure to its column
-        f.savefig(png if png is not None else io.BytesIO(), format="png", dpi=150, metadata={"Software": None})
+        # Rendered once at 150 dpi and encoded by report.png (a palette where it is invisible): the
+        # PDF below is laid out after this rendering whether or not the PNG was wanted.
+        data = figure_png(f, dpi=150)
+        if png is not None:
+            Path(png).write_bytes(data)
         if pdf is not None:
             w, h = f.get_size_inches()
             if w > width_in:
@@ -317,12 +321,14 @@ def build_paper(report: Report, paper_dir: Path, digests: dict[str, str], fig_ca
 # --------------------------------------------------------------------------- site
 def write_docs(pages: list[Page], tables: list[Table], digests: dict[str, str], fig_cache: Path, docs_dir: Path,
                pdf: Path | None, embedding_files: dict[str, str], copied_files: dict[str, Path] | None = None,
-               values=None) -> None:
+               values=None, vector_sets: tuple = ()) -> None:
     """Write docs/ atomically: build in a temporary sibling folder, then swap.
 
     ``embedding_files`` are text files and ``copied_files`` files copied as they are (the researcher's
     pages' images, the paper's sources), both by ``docs/``-relative path; ``values`` the registry by key
-    (:func:`report.values.index`), for the pages' :class:`report.model.Val` spans.
+    (:func:`report.values.index`), for the pages' :class:`report.model.Val` spans; ``vector_sets``
+    (:class:`report.exports.VectorSet`, ``[study] publish_vectors = true`` only) adds the vectors file
+    and the Projector pair of each (dataset, network).
     """
     parent = docs_dir.parent
     parent.mkdir(parents=True, exist_ok=True)
@@ -351,6 +357,7 @@ def write_docs(pages: list[Page], tables: list[Table], digests: dict[str, str], 
             shutil.copyfile(src, tmp / rel_path)
         explorers = [b for page in pages for b in page.blocks() if isinstance(b, Explorer)]
         exports.write_explorer_files(explorers, tmp)
+        exports.write_vector_files(list(vector_sets), tmp)
         exports.write_data_zip(tmp)
         site_assets.write_site_assets(tmp, with_plotly=bool(explorers))
         ownership.swap_in(tmp, docs_dir)

@@ -26,7 +26,7 @@ from report.model import (
     Strong, Table, Text, Explorer, Val,
 )
 from report.assets import ATLAS_CSS_FILE, EXPLORER_JS, MATHJAX_CONFIG_JS, MATHJAX_JS, PLOTLY_JS
-from report.exports import explorer_data_file
+from report.exports import explorer_data_file, neighbour_data_file
 from report.bibliography import parse as parse_bibtex
 from report.references import bibtex, label
 from report.table_view import table_view
@@ -159,6 +159,8 @@ class MarkdownRenderer:
         if isinstance(block, Table):
             view = table_view(block)
             header, rows = list(view.header), [list(r) for r in view.rows]
+            if block.links and not view.transposed:
+                rows = _linked_rows(block, header, rows, page_path)
             return {
                 "type": "table",
                 "anchor": Markup(block.key),
@@ -176,8 +178,11 @@ class MarkdownRenderer:
                 "type": "explorer",
                 "anchor": Markup(block.key),
                 "caption": block.caption,
+                "points": Markup(str(len(block.points))),
+                "points_text": f"{len(block.points):,d}",
                 "plotly": Markup(rel(PLOTLY_JS, page_path)),
                 "data": Markup(rel(explorer_data_file(block.key), page_path)),
+                "neighbours": Markup(rel(neighbour_data_file(block.key), page_path) if block.neighbours is not None else ""),
                 "script": Markup(rel(EXPLORER_JS, page_path)),
             }
         if isinstance(block, Figure):
@@ -215,6 +220,24 @@ class MarkdownRenderer:
                 for r in parse_bibtex(bibtex())
             ]
         return self.env.get_template("page.md.j2").render(page=view, **(extra or {}))
+
+
+def link_href(target: str, page_path: str) -> str:
+    """``rel`` for a docs-relative target that may carry a ``#fragment`` (kept as it is)."""
+    path, sep, fragment = target.partition("#")
+    return rel(path, page_path) + sep + fragment
+
+
+def _linked_rows(table: Table, header: list[str], rows: list[list[str]], page_path: str) -> list[list]:
+    """``rows`` with the cells of ``table.links`` columns wrapped in Markdown links (text escaped here)."""
+    for col, targets in table.links.items():
+        if str(col) not in header:
+            continue
+        j = header.index(str(col))
+        for i, row in enumerate(rows):
+            if i < len(targets) and targets[i]:
+                row[j] = Markup(f"[{md(row[j])}]({link_href(targets[i], page_path)})")
+    return rows
 
 
 def has_math(page: Page) -> bool:

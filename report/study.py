@@ -87,6 +87,8 @@ class StudyResults:
     compute_seconds: dict[str, float]  # "step/cell" -> seconds when first computed
     galleries: dict[Cell, "CellGallery"] = field(default_factory=dict)  # only with [study] galleries = true
     gallery_notes: tuple[str, ...] = ()  # why a dataset or network has no gallery, faces not re-read
+    neighbours: dict[Cell, Any] = field(default_factory=dict)  # explorer: NeighbourLists of each cell's mapped rows
+    detections: dict[str, Any] = field(default_factory=dict)  # dataset -> detection overlays (galleries = true only)
 
 
 @dataclass(frozen=True, eq=False)

@@ -118,6 +118,8 @@ def test_every_page_loads_cleanly(served_site, browser):
     n_formulas = 0
     for rel in pages:
         page.goto(base + rel, wait_until="load")
+        if page.locator(".atlas-explorer").count():  # its scripts load lazily: let them finish (and draw)
+            page.wait_for_selector(".atlas-explorer[data-drawn]", timeout=60000)
         # Force lazy images to load, then check every one decoded.
         page.evaluate("document.querySelectorAll('img[loading=lazy]').forEach(i => i.loading = 'eager')")
         page.wait_for_function("Array.from(document.images).every(i => i.complete)", timeout=20000)
@@ -180,47 +182,188 @@ def _explorer_pages(site: Path) -> list[str]:
 
 
 def _wait_for_points(page) -> int:
+    page.wait_for_selector(".atlas-explorer[data-drawn]", timeout=60000)
     page.wait_for_function(
         "() => { const gd = document.querySelector('.atlas-plot');"
         " return gd && gd._fullData && gd._fullData.some(t => t.x && t.x.length); }", timeout=30000)
-    return page.evaluate("() => document.querySelector('.atlas-plot')._fullData.reduce((n, t) => n + t.x.length, 0)")
+    return page.evaluate("() => document.querySelector('.atlas-plot')._fullData"
+                         ".filter(t => !/^search/.test(t.name)).reduce((n, t) => n + t.x.length, 0)")
+
+
+_POINT_JS = """(which) => {
+  // Screen position of a point of the largest coloured group (the last base trace), as Plotly draws it.
+  const gd = document.querySelector('.atlas-plot'); const L = gd._fullLayout; const r = gd.getBoundingClientRect();
+  const base = gd._fullData.filter(t => !/^search/.test(t.name));
+  const t = base[base.length - 1]; const i = which % t.x.length;
+  return {x: r.left + L._size.l + L.xaxis.l2p(t.x[i]), y: r.top + L._size.t + L.yaxis.l2p(t.y[i])};
+}"""
+
+
+def _explorer_context(browser, base: str, outside: list[str], errors: list[str]):
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+    _local_only(context, base, outside)
+    page = context.new_page()
+    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    return context, page
 
 
 def test_explorer_draws_points_and_hover_names_the_identity(served_site, browser):
     site, base = served_site
     explorers = _explorer_pages(site)
     assert explorers, "no explorer page"
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
     outside: list[str] = []
-    _local_only(context, base, outside)
-    page = context.new_page()
     errors: list[str] = []
-    page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-    page.on("pageerror", lambda e: errors.append(str(e)))
+    context, page = _explorer_context(browser, base, outside, errors)
     page.goto(base + explorers[0], wait_until="load")
     n = _wait_for_points(page)
-    assert n >= 50
+    assert n >= 50 and n == int(page.get_attribute(".atlas-explorer", "data-points"))
     plot = page.locator(".atlas-plot")
     assert _ink(plot.screenshot()) > 500, "the explorer plot is blank"
-    # Hover the first point of the largest coloured group, where Plotly puts it on screen.
-    xy = page.evaluate("""() => {
-      const gd = document.querySelector('.atlas-plot'); const L = gd._fullLayout;
-      const t = gd._fullData[gd._fullData.length - 1]; const r = gd.getBoundingClientRect();
-      return {x: r.left + L._size.l + L.xaxis.l2p(t.x[0]), y: r.top + L._size.t + L.yaxis.l2p(t.y[0]),
-              identity: t.customdata[0][0]};
-    }""")
+    # The map uses the whole content width: no table of contents beside it.
+    widths = page.evaluate("() => [document.querySelector('.atlas-plot').getBoundingClientRect().width,"
+                           " document.querySelector('.md-content').getBoundingClientRect().width]")
+    assert widths[0] >= 0.95 * widths[1] and widths[0] >= 950, widths
+    assert not page.locator(".md-sidebar--secondary").is_visible()
+    xy = page.evaluate(_POINT_JS, 0)
     page.mouse.move(xy["x"], xy["y"])
-    page.wait_for_selector(".hoverlayer .hovertext", timeout=10000)
-    assert xy["identity"] in page.locator(".hoverlayer .hovertext").first.text_content()
-    # Colour by cluster and by audit status, switch maps, and search an identity.
+    page.wait_for_selector(".atlas-tooltip:not([hidden])", timeout=10000)
+    identity = page.locator(".atlas-tooltip").text_content().split("\n")[0]
+    assert identity and identity in page.evaluate("() => Array.from(document.querySelectorAll('datalist option'))"
+                                                  ".map(o => o.value)")
+    # Switch maps; search an identity.
     selects = page.locator(".atlas-controls select")
-    for value in ("cluster", "audit"):
-        selects.nth(1).select_option(value)
     for value in page.eval_on_selector(".atlas-controls select", "s => Array.from(s.options).map(o => o.value)"):
         selects.nth(0).select_option(value)
         assert _wait_for_points(page) == n
-    page.locator(".atlas-controls input[type=search]").fill(xy["identity"])
+    page.locator(".atlas-controls input[type=search]").fill(identity)
     page.wait_for_function("() => document.querySelector('.atlas-plot')._fullData.some(t => t.name.startsWith('search: '))")
+    assert not errors, errors[:10]
+    assert not outside, outside[:10]
+    context.close()
+
+
+def test_explorer_colours_by_every_column(served_site, browser):
+    site, base = served_site
+    outside: list[str] = []
+    errors: list[str] = []
+    context, page = _explorer_context(browser, base, outside, errors)
+    page.goto(base + _explorer_pages(site)[0], wait_until="load")
+    n = _wait_for_points(page)
+    colour = page.locator(".atlas-controls select").nth(1)
+    labels = page.evaluate("() => Array.from(document.querySelectorAll('.atlas-controls select')[1].options)"
+                           ".map(o => o.textContent)")
+    assert labels[:4] == ["identity", "KMeans cluster", "audit status", "embedding norm"], labels
+    for label in labels:
+        colour.select_option(label=label)
+        assert _wait_for_points(page) == n, label
+        traces = page.evaluate("() => document.querySelector('.atlas-plot')._fullData.map(t => ({name: t.name,"
+                               " scale: !!t.marker.showscale, colours: Array.isArray(t.marker.color) ||"
+                               " ArrayBuffer.isView(t.marker.color)}))")
+        if label == "embedding norm":  # a numeric column: one colour scale, per-point colours
+            assert any(t["scale"] and t["colours"] for t in traces), traces
+        else:  # categories: at most ten named colours and one grey rest
+            assert not any(t["scale"] for t in traces) and len(traces) <= 11, traces
+        if label == "audit status":
+            assert {t["name"] for t in traces} >= {"no flag", "suspected mislabel"}, traces
+        page.screenshot(path=str(SCREENSHOTS / f"explorer-colour-{label.replace(' ', '-')}.png"))
+    assert not errors, errors[:10]
+    context.close()
+
+
+def test_click_on_a_point_lists_and_rings_its_nearest_neighbours(served_site, browser):
+    site, base = served_site
+    outside: list[str] = []
+    errors: list[str] = []
+    context, page = _explorer_context(browser, base, outside, errors)
+    page.goto(base + _explorer_pages(site)[0], wait_until="load")
+    _wait_for_points(page)
+    xy = page.evaluate(_POINT_JS, 3)
+    page.mouse.click(xy["x"], xy["y"])  # a real click on a drawn point
+    page.wait_for_selector(".atlas-point table.atlas-list", timeout=10000)
+    item = page.locator(".atlas-point .atlas-title").text_content()
+    assert page.evaluate("() => decodeURIComponent(location.hash)") == f"#item={item}"
+    rows = page.locator(".atlas-point table.atlas-list tbody tr")
+    assert rows.count() == 10
+    cosines = [float(rows.nth(i).locator("td").nth(3).text_content()) for i in range(10)]
+    assert cosines == sorted(cosines, reverse=True) and -1 <= min(cosines) and max(cosines) <= 1
+    listed = [rows.nth(i).locator("td").nth(1).text_content() for i in range(10)]
+    assert item not in listed
+    # The ten neighbours are ringed on the map, at the positions of those items.
+    rings = page.evaluate("() => document.querySelector('.atlas-plot')._fullLayout.shapes.map(s => s.name)")
+    assert rings.count("neighbour") == 10 and rings.count("selected") == 1, rings
+    page.screenshot(path=str(SCREENSHOTS / "explorer-neighbours.png"), full_page=True)
+    # A neighbour's link selects that point.
+    rows.nth(0).locator("a").click()
+    page.wait_for_function(f"() => document.querySelector('.atlas-point .atlas-title').textContent === {listed[0]!r}")
+    assert not errors, errors[:10]
+    assert not outside, outside[:10]
+    context.close()
+
+
+def test_box_selection_lists_the_points_and_downloads_them_as_csv(served_site, browser):
+    import csv
+
+    site, base = served_site
+    outside: list[str] = []
+    errors: list[str] = []
+    context, page = _explorer_context(browser, base, outside, errors)
+    page.goto(base + _explorer_pages(site)[0], wait_until="load")
+    n = _wait_for_points(page)
+    page.locator(".atlas-controls select").nth(2).select_option("select")
+    box = page.evaluate("() => { const gd = document.querySelector('.atlas-plot'); const L = gd._fullLayout;"
+                        " const r = gd.getBoundingClientRect(); return {x: r.left + L._size.l, y: r.top + L._size.t,"
+                        " w: L._size.w, h: L._size.h}; }")
+    x0, y0 = box["x"] + 0.05 * box["w"], box["y"] + 0.05 * box["h"]
+    x1, y1 = box["x"] + 0.95 * box["w"], box["y"] + 0.6 * box["h"]
+    page.mouse.move(x0, y0)
+    page.mouse.down()
+    page.mouse.move(x1, y1, steps=12)
+    page.mouse.up()
+    page.wait_for_selector(".atlas-selection .atlas-download", timeout=10000)
+    text = page.locator(".atlas-selection .atlas-caption").text_content()
+    selected = int(text.split()[0])
+    assert 0 < selected < n
+    with page.expect_download() as download:
+        page.locator(".atlas-selection .atlas-download").click()
+    rows = list(csv.reader(open(download.value.path(), encoding="utf-8")))
+    header, body = rows[0], rows[1:]
+    assert header[:2] == ["item", "identity"] and header[-2:] == ["PCA x", "PCA y"]
+    assert len(body) == selected and len({r[0] for r in body}) == selected
+    # Every row lies inside the dragged box (in data coordinates).
+    lo_hi = page.evaluate(f"""() => {{ const L = document.querySelector('.atlas-plot')._fullLayout;
+      return [L.xaxis.p2l({0.05 * box['w']}), L.xaxis.p2l({0.95 * box['w']}), L.yaxis.p2l({0.6 * box['h']}),
+              L.yaxis.p2l({0.05 * box['h']})]; }}""")
+    for r in body:
+        x, y = float(r[-2]), float(r[-1])
+        assert lo_hi[0] - 1e-3 <= x <= lo_hi[1] + 1e-3 and lo_hi[2] - 1e-3 <= y <= lo_hi[3] + 1e-3, (x, y, lo_hi)
+    page.screenshot(path=str(SCREENSHOTS / "explorer-selection.png"), full_page=True)
+    assert not errors, errors[:10]
+    context.close()
+
+
+def test_audit_rows_link_to_their_points_and_the_explorer_links_back(served_site, browser):
+    site, base = served_site
+    audit = next(p for p in _pages(site) if p.endswith("/audit.html"))
+    outside: list[str] = []
+    errors: list[str] = []
+    context, page = _explorer_context(browser, base, outside, errors)
+    page.goto(base + audit, wait_until="load")
+    links = page.locator("table a[href*='explorer.html#item=']")
+    assert links.count() >= 5
+    item = links.first.text_content()
+    links.first.click()
+    page.wait_for_url("**/explorer.html#item=*")
+    _wait_for_points(page)
+    assert page.locator(".atlas-point .atlas-title").text_content() == item
+    assert page.evaluate("() => document.querySelector('.atlas-plot')._fullLayout.shapes.some(s => s.name === 'selected')")
+    back = page.locator(".atlas-point a[href^='audit.html#']")
+    assert back.count() >= 1
+    back.first.click()
+    page.wait_for_url("**/audit.html#*")
+    anchor = page.evaluate("() => location.hash.slice(1)")
+    assert page.locator(f"[id='{anchor}']").count() == 1
     assert not errors, errors[:10]
     assert not outside, outside[:10]
     context.close()

@@ -326,3 +326,62 @@ def test_value_keys_of_hostile_names_are_slugs_and_print_in_the_paper(hostile):
     assert any(k.startswith(prefix) and k.endswith("/similarity/eer") for k in keys), prefix
     log = (out / "paper" / "report.log").read_text(errors="replace")
     assert "Atlas value" not in log  # every key the paper prints is defined
+
+
+_INJECTED = ("() => document.querySelectorAll('.atlas-explorer script, .atlas-explorer iframe, .atlas-explorer img,"
+             " .atlas-explorer [onload], .atlas-explorer [onerror], .atlas-point a[href^=javascript]').length")
+
+
+@pytest.mark.slow
+def test_explorer_shows_hostile_names_as_text(hostile):
+    """Click, hover, search, select and download in the explorer of the hostile study: names stay text."""
+    playwright = pytest.importorskip("playwright.sync_api")
+    exe = chromium_path()
+    if exe is None:
+        pytest.skip("chromium not installed")
+    out, results = hostile[0], hostile[1]
+    names = set(results.inputs[0].embeddings[NETWORK].identities.tolist())
+    (explorer,) = sorted((out / "site").rglob("explorer.html"))
+    dialogs, errors = [], []
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=exe, args=["--no-sandbox", "--disable-gpu"])
+        page = browser.new_page(viewport={"width": 1280, "height": 900}, accept_downloads=True)
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        page.on("pageerror", lambda e: errors.append(str(e)) if "search" not in str(e) else None)
+        page.goto(explorer.as_uri(), wait_until="load")
+        page.wait_for_selector(".atlas-explorer[data-drawn]", timeout=60000)
+        legend = set(page.locator(".legendtext").all_text_contents())
+        assert legend and legend - {"identities"} and any("<" in t for t in legend), legend  # names drawn as typed
+        box = page.evaluate("() => { const gd = document.querySelector('.atlas-plot'); const L = gd._fullLayout;"
+                            " const r = gd.getBoundingClientRect(); const t = gd._fullData[gd._fullData.length - 1];"
+                            " return {x: r.left + L._size.l + L.xaxis.l2p(t.x[0]), y: r.top + L._size.t + L.yaxis.l2p(t.y[0]),"
+                            " left: r.left + L._size.l, top: r.top + L._size.t, w: L._size.w, h: L._size.h}; }")
+        page.mouse.move(box["x"], box["y"])
+        page.wait_for_selector(".atlas-tooltip:not([hidden])", timeout=10000)
+        assert page.locator(".atlas-tooltip").text_content().split("\n")[0] in names
+        page.mouse.click(box["x"], box["y"])
+        page.wait_for_selector(".atlas-point .atlas-title", timeout=10000)
+        assert page.locator(".atlas-point .atlas-title").text_content().endswith(">.jpg")
+        assert page.locator(".atlas-point dd").first.text_content() in names
+        page.locator(".atlas-controls input[type=search]").fill("<script>")
+        page.wait_for_function("() => document.querySelector('.atlas-plot')._fullData.some(t => t.name.startsWith('search: '))")
+        page.locator(".atlas-controls select").nth(2).select_option("select")
+        page.mouse.move(box["left"] + 2, box["top"] + 2)
+        page.mouse.down()
+        page.mouse.move(box["left"] + box["w"] - 2, box["top"] + box["h"] - 2, steps=10)
+        page.mouse.up()
+        page.wait_for_selector(".atlas-selection .atlas-download", timeout=10000)
+        with page.expect_download() as download:
+            page.locator(".atlas-selection .atlas-download").click()
+        rows = list(csv.reader(open(download.value.path(), encoding="utf-8")))
+        assert page.evaluate(_INJECTED) == 0
+        browser.close()
+    assert not dialogs and not errors, (dialogs, errors)
+    assert len(rows) > 100
+    for row in rows[1:]:
+        for cell in row:
+            assert cell[:1] not in ("=", "+", "@", "\t", "\r"), cell
+            assert "\u202e" not in cell
+            if cell.startswith("-"):
+                float(cell)
+    assert any(cell.startswith("'=HYPERLINK") for row in rows for cell in row)

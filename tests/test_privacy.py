@@ -27,6 +27,8 @@ def test_no_input_image_reaches_the_outputs(tmp_path):
     assert "faces,dlib,cpu:0: no onnxruntime session (dlib on the CPU)" in devices
     input_hashes = {hashlib.sha256(b).hexdigest() for b in inputs}
     out = tmp_path / "out"
+    # No detection-overlay page either (it shows photos): only galleries = true adds one.
+    assert not results.detections and not list((out / "docs").rglob("*detections*"))
     raster = {".jpg", ".jpeg", ".png", ".webp", ".avif", ".bmp", ".gif"}
     for folder in ("docs", "site", "paper"):
         for f in (out / folder).rglob("*"):

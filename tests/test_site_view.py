@@ -5,8 +5,6 @@ report.assets, report.pages.junk and the site renderer's math/script rules.
 """
 from __future__ import annotations
 
-import io
-import zipfile
 
 import numpy as np
 import pandas as pd
@@ -15,7 +13,7 @@ import pytest
 from report import format as fmt
 from report.bibliography import parse
 from report.escape import md, md_block_start
-from report.model import Explorer, InlineMath, Math, P, Page, Section, Table
+from report.model import InlineMath, Math, P, Page, Section, Table
 from report.references import bibtex
 from report.table_view import MAX_COLUMNS, table_view
 
@@ -139,49 +137,7 @@ def test_site_assets_are_copied_and_missing_mathjax_is_an_error(tmp_path, monkey
 
 
 # --------------------------------------------------------------------------- exports
-def _explorer() -> Explorer:
-    points = pd.DataFrame({
-        "identity": ["a", "a", "</script>"], "item": ["a/1.jpg", "a/2.jpg", "x\ty.jpg"], "cluster": [0, 0, 1],
-        "flags": ["", "near-duplicate", "suspected mislabel"], "PCA x": [0.1, 0.2, 0.3], "PCA y": [1.0, 2.0, 3.0],
-    })
-    return Explorer("demo-net-all-explorer", "c", points, np.arange(12, dtype=np.float32).reshape(3, 4))
-
-
-def test_parquet_has_vectors_coordinates_and_labels():
-    import pyarrow.parquet as pq
-
-    from report.exports import parquet_bytes
-
-    table = pq.read_table(io.BytesIO(parquet_bytes(_explorer())))
-    assert set(table.column_names) >= {"identity", "item", "cluster", "flags", "PCA x", "PCA y", "vector"}
-    assert table.column("vector").to_pylist()[2] == [8.0, 9.0, 10.0, 11.0]
-    assert parquet_bytes(_explorer()) == parquet_bytes(_explorer())
-
-
-def test_projector_tsv_and_explorer_script_are_safe():
-    from report.exports import explorer_data_js, projector_tsv
-
-    vec, meta = projector_tsv(_explorer())
-    assert vec.splitlines()[1] == "4\t5\t6\t7"
-    rows = meta.splitlines()
-    assert rows[0] == "identity\titem\tcluster\tflags" and len(rows) == 4
-    assert all(len(r.split("\t")) == 4 for r in rows)
-    js = explorer_data_js(_explorer())
-    assert "</script>" not in js and js.startswith("window.ATLAS_EXPLORER")
-
-
-def test_data_zip_holds_every_csv_and_parquet_and_is_deterministic(tmp_path):
-    from report.exports import ZIP_NAME, write_data_zip, write_explorer_files
-
-    (tmp_path / "tables").mkdir()
-    (tmp_path / "tables" / "t.csv").write_text("a\n1\n")
-    write_explorer_files([_explorer()], tmp_path)
-    write_data_zip(tmp_path)
-    first = (tmp_path / ZIP_NAME).read_bytes()
-    names = zipfile.ZipFile(io.BytesIO(first)).namelist()
-    assert names == ["tables/t.csv", "downloads/demo-net-all-explorer.parquet"]
-    write_data_zip(tmp_path)
-    assert (tmp_path / ZIP_NAME).read_bytes() == first
+# The data files (explorer script, Parquet, vectors, Projector TSV, zip) are tested in tests/test_exports.py.
 
 
 # --------------------------------------------------------------------------- figures

@@ -48,6 +48,15 @@ def test_wilson_interval_matches_the_closed_form():
     assert np.isnan(wilson_interval(0, 0).low)
 
 
+@pytest.mark.parametrize("confidence", [0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999, 0.97])
+def test_z_quantiles_equal_scipy_to_the_last_bit(confidence):
+    from scipy.stats import norm
+
+    from analysis.statistics.uncertainty import two_sided_z
+
+    assert two_sided_z(confidence) == float(norm.ppf(1 - (1 - confidence) / 2))
+
+
 def test_tar_is_not_estimable_with_few_impostor_pairs_above_the_threshold():
     far = np.array([0.0, 0.005, 0.01, 0.2, 1.0])
     tar = np.array([0.0, 0.6, 0.8, 0.95, 1.0])

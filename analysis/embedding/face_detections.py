@@ -50,3 +50,20 @@ def _several_faces(trace: pd.DataFrame, kept: pd.DataFrame) -> tuple[np.ndarray,
     items = kept["item"].astype(str)
     n_faces = 1.0 + items.map(n_other).fillna(0).to_numpy(np.float64)
     return n_faces, items.map(best_other).to_numpy(np.float64)
+
+
+def kept_scores(trace: pd.DataFrame, items) -> np.ndarray:
+    """The detector score of the face each embedding item was computed from (NaN when unknown).
+
+    An item is an image path (one face per image) or ``<path>#<face index>``
+    (``face_selection = "all"``); the score is that of the trace row the face was kept from.
+    """
+    from analysis.embedding.face_worker import KEPT_STATUSES
+
+    kept = trace[trace["status"].astype(str).isin(KEPT_STATUSES)]
+    paths = kept["item"].astype(str).tolist()
+    faces = kept["face_index"].astype(np.int64).tolist()
+    scores = kept["score"].astype(np.float64).tolist()
+    by_face = {f"{p}#{f}": s for p, f, s in zip(paths, faces, scores)}
+    best = {p: s for p, s, st in zip(paths, scores, kept["status"].astype(str)) if st == "kept"}
+    return np.array([by_face.get(str(i), best.get(str(i), np.nan)) for i in items], dtype=np.float64)

@@ -27,8 +27,6 @@ from itertools import combinations
 from typing import Mapping
 
 import numpy as np
-from scipy.stats import spearmanr
-from sklearn.neighbors import NearestNeighbors
 
 from analysis.statistics.audit.image_audit import centroid_scores
 from analysis.types import EmbeddingSet, l2_normalize
@@ -186,6 +184,8 @@ def align(embs: Mapping[str, EmbeddingSet]) -> tuple[np.ndarray, np.ndarray, dic
 
 def _knn(x: np.ndarray, k: int) -> np.ndarray:
     """Indices of the ``k`` nearest other rows (cosine on unit rows), ties broken by index."""
+    from sklearn.neighbors import NearestNeighbors
+
     nn = NearestNeighbors(n_neighbors=k + 1, algorithm="brute", metric="euclidean").fit(x)
     dist, idx = nn.kneighbors(x)
     # Drop the row itself (duplicates may put it second, so remove by identity, not by column).
@@ -246,6 +246,8 @@ def neighbour_jaccard(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def _spearman(a: np.ndarray, b: np.ndarray) -> float:
+    from scipy.stats import spearmanr
+
     ok = np.isfinite(a) & np.isfinite(b)
     if ok.sum() < 3 or np.ptp(a[ok]) == 0 or np.ptp(b[ok]) == 0:
         return float("nan")

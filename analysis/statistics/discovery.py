@@ -32,8 +32,6 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.cluster import HDBSCAN, AgglomerativeClustering, KMeans
-from sklearn.metrics import adjusted_rand_score, calinski_harabasz_score, davies_bouldin_score, silhouette_samples
 
 from analysis.types import EmbeddingSet, l2_normalize
 
@@ -212,6 +210,8 @@ def _relabel(labels: np.ndarray) -> np.ndarray:
 
 
 def _kmeans(x: np.ndarray, k: int, params: DiscoveryParams, seed: int) -> tuple[np.ndarray, float]:
+    from sklearn.cluster import KMeans
+
     model = KMeans(n_clusters=k, init="k-means++", n_init=params.n_init, random_state=seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # duplicate faces: fewer distinct points than k
@@ -260,6 +260,9 @@ def analyze_discovery(emb: EmbeddingSet, params: DiscoveryParams, random_state: 
     ValueError
         Fewer than 4 faces (nothing to cluster).
     """
+    from sklearn.cluster import AgglomerativeClustering, HDBSCAN
+    from sklearn.metrics import adjusted_rand_score, calinski_harabasz_score, davies_bouldin_score, silhouette_samples
+
     n = emb.n_samples
     if n < 4:
         raise ValueError(f"identity discovery needs at least 4 faces, got {n}")

@@ -16,7 +16,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.neighbors import NearestNeighbors
 from threadpoolctl import threadpool_limits
 
 from analysis.statistics.search.centroid_pairs import matrix_identities
@@ -176,6 +175,8 @@ _DENSE_NEIGHBOURS_MAX = 2048
 
 def _two_nearest(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Distances of each row to its first and second nearest other rows (duplicates give 0)."""
+    from sklearn.neighbors import NearestNeighbors
+
     if len(x) > _DENSE_NEIGHBOURS_MAX:
         dist, _ = NearestNeighbors(n_neighbors=3).fit(x).kneighbors(x)
         return dist[:, 1], dist[:, 2]

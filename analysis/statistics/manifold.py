@@ -34,9 +34,6 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-from sklearn.cluster import KMeans
-from sklearn.manifold import trustworthiness
-from sklearn.metrics import adjusted_rand_score
 
 from analysis.statistics.pca_solver import pca as pca_by_shape
 from analysis.types import EmbeddingSet
@@ -318,6 +315,10 @@ def analyze_manifold(emb: EmbeddingSet, params: ManifoldParams, random_state: in
     ManifoldResult
         Same input and seed give byte-identical coordinates.
     """
+    from sklearn.cluster import KMeans
+    from sklearn.manifold import trustworthiness
+    from sklearn.metrics import adjusted_rand_score
+
     names = emb.identity_names
     if len(names) < 2:
         raise ValueError(f"manifold maps need at least 2 identities, got {len(names)}; choose a larger subset")

@@ -12,6 +12,7 @@ from report.escape import slugify
 from report.format import count
 from report.model import Code, Figure, P, Page, Paragraph, Section, Strong, Table
 from report.pages.faces import face_sections
+from report.publishing import published_paragraph
 from report.study import embedding_summary
 from report.values import data_entries
 
@@ -47,7 +48,8 @@ _WORDS = {"n_samples": "embeddings", "n_dims": "dimensions", "n_identities": "id
           "images_per_identity_max": "max images per identity"}
 
 
-def data_page(inp, seed: int, discovery: Mapping[str, Any] | None = None) -> Page:
+def data_page(inp, seed: int, discovery: Mapping[str, Any] | None = None, publish_vectors: bool = False,
+              galleries: bool = False) -> Page:
     name = inp.spec.name
     key = f"data-{_slug(name)}"
     first = inp.embeddings[sorted(inp.embeddings)[0]]
@@ -117,6 +119,7 @@ def data_page(inp, seed: int, discovery: Mapping[str, Any] | None = None) -> Pag
                       trace, max_rows=15),
             )))
     sections.extend(face_sections(inp, key, discovery or {}))  # face CSVs; discovered clusters (network -> result)
+    sections.append(Section("What the site publishes", (published_paragraph(publish_vectors, galleries),)))
     return Page(path=("data", name), title=name, intro=tuple(intro), sections=tuple(sections), synthetic=synthetic,
                 nav_titles=("Data",))
 

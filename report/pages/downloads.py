@@ -1,8 +1,9 @@
 """The Downloads page: the paper, one zip of all data, then every file grouped by dataset / network / subset."""
 from __future__ import annotations
 
-from report.exports import ZIP_NAME, parquet_file, projector_files
+from report.exports import ZIP_NAME, parquet_file
 from report.model import Code, Explorer, Links, P, Page, Section, Table
+from report.publishing import published_paragraph
 
 
 def _group(page: Page) -> tuple[str, ...]:
@@ -15,25 +16,27 @@ def _group(page: Page) -> tuple[str, ...]:
 
 
 def downloads_page(pages: list[Page], has_pdf: bool, embedding_files: list[tuple[str, str]],
-                   galleries: bool = False) -> Page:
-    """The Downloads page; ``galleries`` says whether gallery pages show face images."""
-    published = ("Face images appear only in the figures of the gallery pages (galleries = true), never as files to "
-                 "download." if galleries else "Face images are not published.")
+                   galleries: bool = False, publish_vectors: bool = False,
+                   vector_files: list[tuple[str, str]] = ()) -> Page:
+    """The Downloads page; ``galleries`` says whether gallery pages show face images, ``vector_files``
+    lists the vectors and Projector files published with ``publish_vectors = true``."""
     blocks = [
         P("Every table of the site as CSV (UTF-8, raw unformatted values), the paper, the metadata of every embedding "
-          "set, and per cell the mapped embeddings as Parquet (vectors, 2-D coordinates, identity, item, cluster, audit "
-          "flags) and as TensorBoard Projector files. " + published),
+          "set, and per cell the mapped points as Parquet (2-D coordinates, identity, item, cluster, audit flags, "
+          "embedding norm and detector score)."),
+        published_paragraph(publish_vectors, galleries),
         Links(tuple([("Paper (PDF)", "downloads/report.pdf"),
                      ("Paper sources: everything the PDF was compiled from, for latexmk or Overleaf (zip)",
                       "downloads/paper-source.zip")] if has_pdf else [])
-              + (("Every CSV table and Parquet file in one zip", ZIP_NAME),
+              + (("Every CSV table and cell Parquet file in one zip (no vectors)", ZIP_NAME),
                  ("Every reported value with its key, for \\atlasvalue{...} and {{ value(...) }} (CSV; the Values page "
                   "explains the keys)", "tables/values.csv"),
                  ("Labels of the paper's figures and tables, for \\ref{...} (CSV)", "tables/labels.csv"))
-              + tuple(embedding_files)),
+              + tuple(embedding_files) + tuple(vector_files)),
         P("Open a cell's Parquet file in Apple's Embedding Atlas with ", Code("pip install embedding-atlas"), " then ",
-          Code("embedding-atlas <file>.parquet"), "; in the TensorBoard Embedding Projector (projector.tensorflow.org, "
-          "Load) choose the cell's vectors TSV, then its metadata TSV."),
+          Code("embedding-atlas <file>.parquet --x 'PCA x' --y 'PCA y'"),
+          "; in the TensorBoard Embedding Projector (projector.tensorflow.org, Load) choose a Projector vectors TSV, then "
+          "its metadata TSV (its subsets column selects a subset's rows)." if vector_files else "."),
     ]
     groups: dict[tuple[str, ...], list[tuple[str, str]]] = {}
     for page in pages:
@@ -42,10 +45,7 @@ def downloads_page(pages: list[Page], has_pdf: bool, embedding_files: list[tuple
             if isinstance(b, Table):
                 entries.append((f"{page.title}: {b.caption} (CSV)", f"tables/{b.key}.csv"))
             elif isinstance(b, Explorer):
-                vec, meta = projector_files(b.key)
-                entries += [(f"{page.title}: points with vectors (Parquet)", parquet_file(b.key)),
-                            (f"{page.title}: vectors for TensorBoard Projector (TSV)", vec),
-                            (f"{page.title}: metadata for TensorBoard Projector (TSV)", meta)]
+                entries.append((f"{page.title}: mapped points, coordinates and labels (Parquet)", parquet_file(b.key)))
     sections = tuple(
         Section(" / ".join(group), (Links(tuple(entries)),), level=2)
         for group, entries in groups.items() if entries

@@ -1,6 +1,7 @@
 """The Overview page: key findings, the study grid, where to go next, the galleries' summary."""
 from __future__ import annotations
 
+import dataclasses
 import sys
 
 import numpy as np
@@ -10,6 +11,7 @@ from report.format import count, plural
 from report.escape import slugify
 from report.model import Bullets, Code, Links, P, Page, Section, Strong, Table, Text, spans
 from report.pages import galleries
+from report.publishing import published_paragraph
 from report.steps import cell_steps
 from report.study import StudyResults
 
@@ -88,6 +90,7 @@ def overview_page(results: StudyResults, has_pdf: bool) -> Page:
             "labels look wrong. Every number, figure and table is computed by ", Code("build_report.py"),
             " from the config ", Code(cfg.source.name), "; the paper (PDF) is built from the same results.",
         ),
+        published_paragraph(cfg.study.publish_vectors, cfg.study.galleries),
     ]
     findings = key_findings(results)
     sections = [Section("Key findings", (Bullets(*findings),) if findings else (P("No cell could be analysed."),))]
@@ -120,5 +123,9 @@ def overview_page(results: StudyResults, has_pdf: bool) -> Page:
     )))
     gallery = galleries.overview_section(cfg.study.galleries, list(gallery_pages(results).values()), results.gallery_notes)
     if gallery is not None:
+        if results.detections:  # the detection-overlay pages show face images too
+            gallery = dataclasses.replace(gallery, blocks=(*gallery.blocks, P(
+                "Detection overlays (every detected box, score and landmark on a sample of photos) are on the Data pages: ",
+                ", ".join(f"{name}: face detections" for name in sorted(results.detections)), ".")))
         sections.append(gallery)
     return Page(path=("index",), title="Overview", intro=tuple(intro), sections=tuple(sections), synthetic=synthetic)

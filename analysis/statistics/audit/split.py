@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.cluster.vq import kmeans2
 from threadpoolctl import threadpool_limits
 
 from analysis.statistics.audit.params import AuditParams
@@ -40,6 +39,7 @@ def _two_means(x: np.ndarray, random_state: int, n_init: int = 3) -> np.ndarray:
     identity, KMeans' per-call validation and thread-pool set-up cost about 12 ms against 1 ms
     of arithmetic, and an audit runs it for every one of a thousand identities.
     """
+    from scipy.cluster.vq import kmeans2
     import warnings
 
     x = np.asarray(x, dtype=np.float64)

@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.metrics import confusion_matrix
 
 #: Above this many identities the confusion matrix is kept sparse (scipy CSR).
 DENSE_MAX_IDENTITIES = 10_000
@@ -53,6 +52,8 @@ def _shown(pa: np.ndarray, pb: np.ndarray, max_identities: int) -> np.ndarray:
 def confusion_summary(y: np.ndarray, pred: np.ndarray, names: np.ndarray, classifier: str, top_confused: int,
                       max_identities: int) -> ConfusionSummary:
     """The ``top_confused`` most confused pairs (errors both ways), ties by identity order."""
+    from sklearn.metrics import confusion_matrix
+
     k = len(names)
     if k > DENSE_MAX_IDENTITIES:
         return _sparse_summary(y, pred, names, classifier, top_confused, max_identities)

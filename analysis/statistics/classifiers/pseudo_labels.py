@@ -4,8 +4,6 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-from sklearn.cluster import KMeans
-from sklearn.exceptions import ConvergenceWarning
 
 from analysis.statistics.search.centre_search import nearest_centre, use_index
 from analysis.statistics.clustering.clustering import LARGE_FIT_ROWS_PER_CLUSTER
@@ -26,6 +24,9 @@ def pseudo_labels(x: np.ndarray, k: int, random_state: int, max_iter: int = 20, 
     rows (0: never) at a tenth of them; there, with 1,024 or more centres, every row is assigned
     through a FAISS index of the centres, its search appended to ``searches``.
     """
+    from sklearn.cluster import KMeans
+    from sklearn.exceptions import ConvergenceWarning
+
     n = len(x)
     fit = np.arange(n) if n <= max_samples else np.sort(np.random.default_rng(random_state).choice(n, max_samples, replace=False))
     k = int(min(k, len(fit)))

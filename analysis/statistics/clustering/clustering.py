@@ -34,7 +34,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.cluster import DBSCAN, HDBSCAN
 
 from analysis.statistics.pca_solver import pca as pca_by_shape
 from analysis.statistics.clustering import metrics
@@ -201,6 +200,8 @@ def analyze_clustering(emb: EmbeddingSet, params: ClusteringParams, random_state
     ValueError
         With fewer than 2 identities or 4 rows.
     """
+    from sklearn.cluster import HDBSCAN
+
     names = emb.identity_names
     n = emb.n_samples
     if len(names) < 2:
@@ -368,6 +369,8 @@ def _dbscan(dist: np.ndarray, ys: np.ndarray, params: ClusteringParams) -> tuple
     label-free rule that also works when the knee of the k-distance curve sits among impostor
     distances (identities with fewer than ``min_samples`` images).
     """
+    from sklearn.cluster import DBSCAN
+
     ms = params.dbscan_min_samples
     # k-distance: distance to the ms-th nearest row counting the row itself, as DBSCAN counts it
     # in min_samples: the radius at which the row becomes a core point.

@@ -15,7 +15,6 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.cluster import KMeans, MiniBatchKMeans
 
 from analysis.statistics.search.centre_search import CentreSearch, nearest_centre, use_index
 from analysis.statistics.clustering.scores import ExternalScores
@@ -76,6 +75,8 @@ def kmeans_init(k: int, n_fit: int, params: ClusteringParams) -> str:
 
 
 def _fit_kmeans(x_fit: np.ndarray, k: int, params: ClusteringParams, random_state: int):
+    from sklearn.cluster import KMeans, MiniBatchKMeans
+
     init = kmeans_init(k, len(x_fit), params)
     if params.minibatch:
         model = MiniBatchKMeans(

@@ -30,10 +30,6 @@ from dataclasses import dataclass
 import warnings
 
 import numpy as np
-from sklearn import metrics as _skm
-from sklearn.exceptions import UndefinedMetricWarning
-from sklearn.metrics import pairwise_distances_chunked
-from sklearn.metrics.cluster import contingency_matrix, pair_confusion_matrix
 
 __all__ = [
     "PairCounts",
@@ -157,6 +153,8 @@ def purity_score(labels_true, labels_pred) -> float:
     clustering that never mixes classes (all singletons score 1: purity alone rewards
     over-splitting; read it with inverse purity or BCubed recall).
     """
+    from sklearn.metrics.cluster import contingency_matrix
+
     t, p = check_clusterings(labels_true, labels_pred)
     c = contingency_matrix(t, p, sparse=True).tocsc()
     return float(c.max(axis=0).toarray().sum() / len(t))
@@ -183,6 +181,8 @@ class PairCounts:
 
 def pair_counts(labels_true, labels_pred) -> PairCounts:
     """Pair confusion counts over unordered pairs (scikit-learn counts ordered pairs: halved here)."""
+    from sklearn.metrics.cluster import pair_confusion_matrix
+
     t, p = check_clusterings(labels_true, labels_pred)
     c = pair_confusion_matrix(t, p)  # rows: same class? (0 no, 1 yes); columns: same cluster?
     return PairCounts(tp=int(c[1, 1]) // 2, fp=int(c[0, 1]) // 2, fn=int(c[1, 0]) // 2, tn=int(c[0, 0]) // 2)
@@ -228,6 +228,8 @@ def bcubed_precision_recall_fscore(labels_true, labels_pred, beta: float = 1.0) 
     -------
     precision, recall, fscore : float
     """
+    from sklearn.metrics.cluster import contingency_matrix
+
     t, p = check_clusterings(labels_true, labels_pred)
     c = contingency_matrix(t, p, sparse=True).tocoo()
     n = len(t)
@@ -241,16 +243,22 @@ def bcubed_precision_recall_fscore(labels_true, labels_pred, beta: float = 1.0) 
 
 def rand_index(labels_true, labels_pred) -> float:
     """Rand index (scikit-learn ``rand_score``): share of pairs on which both labelings agree."""
+    from sklearn import metrics as _skm
+
     return float(_skm.rand_score(*check_clusterings(labels_true, labels_pred)))
 
 
 def adjusted_rand(labels_true, labels_pred) -> float:
     """Adjusted Rand index (scikit-learn ``adjusted_rand_score``); 0 for chance, 1 for identity, >= -0.5."""
+    from sklearn import metrics as _skm
+
     return float(_skm.adjusted_rand_score(*check_clusterings(labels_true, labels_pred)))
 
 
 def normalized_mutual_info(labels_true, labels_pred) -> float:
     """NMI with arithmetic normalisation (scikit-learn ``normalized_mutual_info_score``)."""
+    from sklearn import metrics as _skm
+
     return float(_skm.normalized_mutual_info_score(*check_clusterings(labels_true, labels_pred)))
 
 
@@ -261,6 +269,7 @@ def adjusted_mutual_info(labels_true, labels_pred) -> float:
     expected-MI term is summed once per distinct pair of sizes (same value to rounding; scikit-learn's
     loop over every pair takes minutes with thousands of classes and clusters).
     """
+    from sklearn import metrics as _skm
     from analysis.statistics.clustering.mutual_info import GROUPED_MIN_CELLS, adjusted_mutual_info_grouped
 
     t, p = check_clusterings(labels_true, labels_pred)
@@ -276,12 +285,16 @@ def silhouette_samples(X, labels, metric: str = "euclidean") -> np.ndarray:
     ``metric="precomputed"`` takes a square distance matrix as ``X``, so that one matrix serves
     the silhouettes of many clusterings of the same rows.
     """
+    from sklearn import metrics as _skm
+
     X, codes = check_internal(X, labels)
     return _skm.silhouette_samples(X, codes, metric=metric).astype(np.float64)
 
 
 def silhouette(X, labels, metric: str = "euclidean", sample_size: int | None = None, random_state: int = 0) -> float:
     """Mean silhouette (scikit-learn ``silhouette_score``), on a seeded sample when ``sample_size`` is set."""
+    from sklearn import metrics as _skm
+
     X, codes = check_internal(X, labels)
     if sample_size is not None and sample_size >= len(X):
         sample_size = None
@@ -407,6 +420,9 @@ def dunn_index(X, labels, metric: str = "euclidean", working_memory: int | None 
         NaN, with an :class:`UndefinedMetricWarning`, when every cluster has zero diameter
         (singletons or duplicates): the ratio is then 0/0 or x/0, undefined rather than infinite.
     """
+    from sklearn.exceptions import UndefinedMetricWarning
+    from sklearn.metrics import pairwise_distances_chunked
+
     X, codes = check_internal(X, labels)
     n = len(X)
     min_sep = np.inf

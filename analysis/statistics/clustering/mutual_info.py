@@ -23,7 +23,6 @@ References
 from __future__ import annotations
 
 import numpy as np
-from scipy.special import gammaln
 
 #: Above this many (class x cluster) pairs the grouped expected-MI term replaces scikit-learn's loop.
 GROUPED_MIN_CELLS = 1_000_000
@@ -39,6 +38,8 @@ def expected_mutual_info_grouped(a: np.ndarray, b: np.ndarray, n: int) -> float:
     n : int
         Number of samples (``a.sum() == b.sum() == n``).
     """
+    from scipy.special import gammaln
+
     ua, ca = np.unique(np.asarray(a, dtype=np.int64), return_counts=True)
     ub, cb = np.unique(np.asarray(b, dtype=np.int64), return_counts=True)
     ai = ua[:, None].astype(np.float64)

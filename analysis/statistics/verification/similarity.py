@@ -30,7 +30,6 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
-from sklearn.metrics.pairwise import cosine_similarity, euclidean_distances
 
 from analysis.statistics.search.centroid_pairs import matrix_identities, nearest_other_centroids, paired_cosine_distance
 from analysis.statistics.search.large_sets import group_sums_blocks, own_centroid_distances
@@ -233,6 +232,8 @@ def analyze_similarity(
     -------
     SimilarityResult
     """
+    from sklearn.metrics.pairwise import cosine_similarity, euclidean_distances
+
     names = emb.identity_names
     k = len(names)
     if k < 2:

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
-from sklearn.metrics import roc_auc_score, roc_curve
 
 from analysis.statistics.verification.pair_histograms import PairHistograms
 from analysis.types import EmbeddingSet
@@ -85,6 +84,8 @@ def verification_metrics(h: PairHistograms, far_levels: Sequence[float] = (1e-2,
     ----------
     .. [1] Daugman, "Biometric decision landscapes", University of Cambridge TR-482 (2000).
     """
+    from sklearn.metrics import roc_auc_score, roc_curve
+
     levels = tuple(float(f) for f in far_levels)
     n_bins = len(h.genuine)
     nan = float("nan")
