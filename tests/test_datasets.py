@@ -289,6 +289,10 @@ def test_celebrity_config_loads():
     cfg = load_config(REPO / "configs" / "celebrity-faces.toml")
     (spec,) = cfg.datasets
     assert spec.kind == "folder" and spec.options.root.name == "celebrity-faces"
-    assert [n.kind for n in cfg.networks] == ["dlib"]
+    # Two real networks (issue 23): dlib's ResNet on dlib's detector, mobileface through the ArcFace
+    # path on its own SCRFD detector.
+    assert [(n.name, n.kind) for n in cfg.networks] == [("dlib-resnet", "dlib"), ("mobileface", "arcface")]
+    mobile = cfg.networks[1].options
+    assert mobile.model_path.name == "mobileface-raw.onnx" and mobile.detector_path.name == "scrfd_2.5g.onnx"
     assert cfg.subsets == ("all", "min-5")
     assert cfg.study.cache_dir == (REPO / ".cache").resolve()
