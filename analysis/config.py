@@ -29,6 +29,7 @@ from analysis.statistics.discovery import DiscoveryParams
 from analysis.statistics.geometry import GeometryParams
 from analysis.statistics.manifold import ManifoldParams
 from analysis.statistics.recognizer import RecognitionParams
+from analysis.statistics.verification.differentials.params import DifferentialsParams
 from analysis.statistics.verification.similarity import SimilarityParams
 from analysis.statistics.subsets import parse_subset
 
@@ -119,12 +120,15 @@ class StudySettings:
 class DatasetSpec:
     """One ``[[datasets]]`` entry: a name, an adapter ``kind`` and its options.
 
-    ``options`` is the adapter's own frozen options object (see :mod:`analysis.embedding.datasets`).
+    ``options`` is the adapter's own frozen options object (see :mod:`analysis.embedding.datasets`);
+    ``groups`` the entry's group keys (``group_columns``, ``metadata_file``...), a
+    :class:`analysis.embedding.datasets.groups.GroupOptions`, for every kind.
     """
 
     name: str
     kind: str
     options: Any
+    groups: Any = None
 
 
 @dataclass(frozen=True)
@@ -153,7 +157,7 @@ class StudyConfig:
     subsets : tuple of str
         Subset specifications (``all``, ``balanced-6``, ``min-10``, ``range-5-10``), see
         :mod:`analysis.statistics.subsets`.
-    geometry, similarity, clustering, manifold, classifiers, audit, crossnet, discovery
+    geometry, similarity, clustering, manifold, classifiers, audit, crossnet, discovery, differentials
         Per-analysis parameters (``discovery``: identity discovery on unlabelled datasets;
         ``recognition``: the recogniser exported for ``predict``).
     extraction : Any
@@ -176,6 +180,7 @@ class StudyConfig:
     extraction: Any = None
     discovery: DiscoveryParams = field(default_factory=DiscoveryParams)
     recognition: RecognitionParams = field(default_factory=RecognitionParams)
+    differentials: DifferentialsParams = field(default_factory=DifferentialsParams)
 
 
 # Tables whose content maps one-to-one onto a params dataclass.
@@ -189,6 +194,7 @@ _SECTION_TYPES: dict[str, type] = {
     "crossnet": CrossNetworkParams,
     "discovery": DiscoveryParams,
     "recognition": RecognitionParams,
+    "differentials": DifferentialsParams,
 }
 
 
@@ -283,6 +289,14 @@ def _build_spec(spec_cls, entry, index, table, options_type, base):
     except ValueError as exc:
         raise ConfigError(f"{where}: {exc}") from exc
     rest = {k: v for k, v in entry.items() if k not in ("name", "kind")}
+    if spec_cls is DatasetSpec:  # group keys are the same for every dataset kind
+        from analysis.embedding.datasets.groups import GROUP_KEYS, GroupOptions
+
+        _reject_unknown(rest, {f.name for f in dataclasses.fields(opts_cls)} | GROUP_KEYS, where)
+        groups = build_dataclass(GroupOptions, {k: v for k, v in rest.items() if k in GROUP_KEYS}, where=where, base=base)
+        rest = {k: v for k, v in rest.items() if k not in GROUP_KEYS}
+        return spec_cls(name=name, kind=kind, options=build_dataclass(opts_cls, rest, where=where, base=base),
+                        groups=groups)
     options = build_dataclass(opts_cls, rest, where=where, base=base)
     return spec_cls(name=name, kind=kind, options=options)
 

@@ -99,6 +99,17 @@ _ENTRIES: dict[str, tuple[str, str]] = {
     and Grisel, Olivier and Blondel, Mathieu and Prettenhofer, Peter and Weiss, Ron and Dubourg, Vincent and Vanderplas, Jake
     and Passos, Alexandre and Cournapeau, David and Brucher, Matthieu and Perrot, Matthieu and Duchesnay, {\\'E}douard},
   journal={Journal of Machine Learning Research}, volume={12}, pages={2825--2830}, year={2011}}"""),
+    "grother2019nistir8280": ("Grother et al., NIST IR 8280", """@techreport{grother2019nistir8280,
+  title={Face Recognition Vendor Test ({FRVT}) Part 3: Demographic Effects},
+  author={Grother, Patrick and Ngan, Mei and Hanaoka, Kayee},
+  institution={National Institute of Standards and Technology}, number={NIST IR 8280}, year={2019},
+  doi={10.6028/NIST.IR.8280}}"""),
+    "iso19795part1": ("ISO/IEC 19795-1", """@misc{iso19795part1,
+  title={ISO/IEC 19795-1:2021 Information Technology -- Biometric Performance Testing and Reporting -- Part 1: Principles and Framework},
+  author={{ISO/IEC JTC 1/SC 37}}, howpublished={International Organization for Standardization}, year={2021}}"""),
+    "iso19795part10": ("ISO/IEC 19795-10", """@misc{iso19795part10,
+  title={ISO/IEC 19795-10:2024 Information Technology -- Biometric Performance Testing and Reporting -- Part 10: Quantifying Biometric System Performance Variation across Demographic Groups},
+  author={{ISO/IEC JTC 1/SC 37}}, howpublished={International Organization for Standardization}, year={2024}}"""),
 }
 
 

@@ -118,7 +118,7 @@ def _results_section(results: StudyResults, by_path: dict) -> PaperSection:
 
 def _result_title(name: str, title: str) -> str:
     return {"similarity": "Verification", "manifold": "Two-dimensional maps", "audit": "Label audit",
-            "classifiers": "Identity classifiers"}.get(name, title)
+            "classifiers": "Identity classifiers", "differentials": "Demographic and covariate differentials"}.get(name, title)
 
 
 # --------------------------------------------------------------------------- prose sections

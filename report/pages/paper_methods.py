@@ -181,7 +181,22 @@ def estimators_section(results) -> PaperSection:
          + (f"; above {cl.cv_max_rows:,d} images the nearest-centroid and k-NN classifiers on all identities are "
             "scored on the first fold only, with a Wilson interval over its predictions." if _one_fold(results) else "."),),
         (f"2-D maps: at most {m.max_samples:,d} seeded rows; trustworthiness with k = {m.trust_neighbors}.",),
+        *_differentials_bullet(results),
     ),))
+
+
+def _differentials_bullet(results) -> tuple:
+    """How the differentials were computed, when some cell has group columns."""
+    if not results.cell_results.get("differentials"):
+        return ()
+    d = results.config.differentials.following(results.config.similarity)
+    levels = ", ".join(f"{f:g}" for f in d.fmr_levels)
+    return ((f"Differentials: one threshold per FMR ({levels}) over all non-mated pairs of a cell, as for TAR@FAR; at "
+             f"each, every group's FNMR and FMR with {d.bootstrap_reps} replicates of the bootstrap over identities, the "
+             f"thresholds held fixed; groups with fewer than {d.min_identities} identities shown without interval and "
+             f"left out of the max/min ratios; a group's FMR at level f reported only when the group holds at least "
+             f"{d.min_impostor_pairs}/f non-mated pairs; images without a group value "
+             + ("left out of every group." if d.missing == "exclude" else "a group of their own."),),)
 
 
 def _one_fold(results) -> bool:
