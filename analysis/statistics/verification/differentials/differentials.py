@@ -292,7 +292,7 @@ def _analyse_column(c: _Column, x, labels, k, cm: ColumnMated, nm: _NonMated, po
             nonmated_pairs=int(nm.population[g, g]), eer=float(v.eer), eer_threshold=float(v.eer_threshold),
             d_prime=float(v.d_prime), fnmr=tuple(rate(fnmr_est, fnmr_rates[g], reps_fnmr, li) for li in range(L)),
             fmr=tuple(rate(fmr_est, fmr_rates[g], reps_fmr, li) for li in range(L)), few_identities=bool(few[g])))
-    ratios = tuple(_ratio(metric, li, op.level, est, reps, groups, few, p.confidence)
+    ratios = tuple(_ratio(metric, li, op.level, est, reps, groups, few, p)
                    for metric, est, reps in (("FNMR", fnmr_est, reps_fnmr), ("FMR", fmr_est, reps_fmr))
                    for li, op in enumerate(points))
     cross_fmr, cross_pairs, cross_sampled, cross_ok = _cross(nm, points, G, p.min_impostor_pairs)
@@ -327,12 +327,13 @@ def _within_pairs(x, labels, codes, g, nm: _NonMated, p, random_state, column, s
     return stratum_pairs(x, labels, codes, g, g, p.n_bins, budget, np.random.default_rng(seed), thresholds)
 
 
-def _ratio(metric, li, level, est, reps, groups, few, confidence) -> GroupRatio:
+def _ratio(metric, li, level, est, reps, groups, few, p: DifferentialsParams) -> GroupRatio:
+    confidence = p.confidence
     ok = [g for g in range(len(groups)) if not few[g] and np.isfinite(est[g, li])]
     if len(ok) < 2:
-        why = ("one group" if len(groups) == 1 else
-               f"{len(ok)} group(s) with at least the minimum identities and an estimable {metric}")
-        return GroupRatio(metric, level, math.nan, None, "", "", len(ok), f"fewer than two groups to compare ({why})")
+        why = ("a single group" if len(groups) == 1 else
+               f"{len(ok)} with an estimable {metric} and at least {p.min_identities} identities")
+        return GroupRatio(metric, level, math.nan, None, "", "", len(ok), f"fewer than two groups to compare: {why}")
     vals = est[ok, li]
     hi, lo = ok[int(np.argmax(vals))], ok[int(np.argmin(vals))]
     if vals.max() == 0:
