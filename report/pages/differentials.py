@@ -373,6 +373,24 @@ def _compare_figures(column: str, entries) -> list:
     return out
 
 
+def discussion(results: Mapping[Cell, DifferentialsResult]) -> list[tuple]:
+    """Bullets of the paper's Discussion: what the differentials support and what limits them here."""
+    if not results:
+        return []
+    few = sorted({g.name for r in results.values() for c in r.columns for g in c.groups if g.few_identities})
+    items = [("Group differentials are read at thresholds set over all pairs, as a deployed system sets them; a "
+              "ratio's interval is that of the two groups it names, while the max/min over several groups is biased "
+              "upwards by the choice of the extreme pair, so a ratio whose interval holds 1 is no evidence of a "
+              "differential.",)]
+    if few:
+        items.append((f"Group(s) {', '.join(few)} have fewer than {next(iter(results.values())).params.min_identities} "
+                      "identities in some cell: their rates are shown without an interval and enter no ratio.",))
+    if any(r.planted for r in results.values()):
+        items.append(("The demo's differential was planted by its generator; that the analysis finds it, and finds "
+                      "nothing in the column with no planted effect, checks the method, not any network.",))
+    return items
+
+
 def headline(r: DifferentialsResult) -> str:
     """One sentence for the Overview page and the paper: per column, the groups with the highest FNMR and FMR."""
     bits = []

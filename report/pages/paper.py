@@ -13,7 +13,7 @@ import numpy as np
 
 from report.format import count
 from report.model import Admonition, Bullets, Cite, Figure, P, Page, PaperSection, Ref, Table, spans
-from report.pages import paper_findings as pf
+from report.pages import differentials, paper_findings as pf
 from report.pages.overview import overview_page
 from report.pages.paper_methods import refs_sentence, data_section, methods_section
 from report.steps import cell_steps, dataset_steps
@@ -172,6 +172,7 @@ def _discussion(results: StudyResults) -> PaperSection:
     if any(r.uncertainty is not None and r.uncertainty.subsampled for r in sim.values()):
         items.append(("Bootstrap replicates were drawn from a seeded sample of the embeddings; point estimates use "
                       "every pair.",))
+    items += differentials.discussion(results.cell_results.get("differentials", {}))
     items.append(("2-D maps (t-SNE ", Cite("vandermaaten2008tsne"), ", UMAP ", Cite("mcinnes2018umap"),
                   ") distort distances; trustworthiness says how much local structure survives, not global layout.",))
     items.append(("Label-noise candidates are suspicions ranked by evidence, not verified errors.",))
