@@ -13,7 +13,8 @@ accumulates everything the differentials read from them:
 
 Identities are multiplied in padded batches (one ``(B, m, m)`` stack of products, ``m`` the largest
 identity of the batch, identities sorted by size so the padding is small): the work is
-``sum_i n_i^2 d``. Products are binned as
+``sum_i n_i^2 d``, and the counting runs on the dense blocks (entries that are no pair go to a dump
+bin), never gathering pair by pair. Products are binned as
 :func:`analysis.statistics.verification.pair_histograms.pair_histograms` bins them.
 """
 from __future__ import annotations
@@ -21,6 +22,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 
 #: Identities with more images than this are paired by row blocks instead of a padded batch.
 BIG_IDENTITY = 1024
@@ -63,24 +65,33 @@ class _Accumulator:
         self.s2 = [np.zeros(nc) for nc in n_codes]
         self.across = [0 for _ in n_codes]
 
-    def add(self, first: np.ndarray, second: np.ndarray, ident: np.ndarray, s: np.ndarray, half: float) -> None:
-        """Pairs ``(first[e], second[e])`` of identity ``ident[e]`` with augmented products ``s[e]``."""
-        q = np.minimum(s.astype(np.intp), self.n_bins - 1)  # a product rounding past cosine 1 is in the last bin
-        self.hist += np.bincount(q, minlength=self.n_bins)
-        passed = np.zeros(len(q), dtype=np.int64)
+    def add(self, row_ids: np.ndarray, col_ids: np.ndarray, ident: np.ndarray, s: np.ndarray, pair: np.ndarray,
+            half: float) -> None:
+        """Blocks of products ``s`` (B, r, c) between rows ``row_ids`` (B, r) and ``col_ids`` (B, c) of identities
+        ``ident`` (B,), counting the entries where ``pair`` is set.
+
+        Everything is dense on the blocks (entries that are no pair go to a dump bin): streaming passes over a
+        few million contiguous values instead of gathering each pair.
+        """
+        n_bins, L = self.n_bins, len(self.thresholds)
+        q = np.minimum(s.astype(np.intp), n_bins - 1)  # a product rounding past cosine 1 is in the last bin
+        self.hist += np.bincount(np.where(pair, q, n_bins).ravel(), minlength=n_bins + 1)[:n_bins]
+        passed = np.zeros(q.shape, dtype=np.intp)
         for t in self.thresholds:
             passed += q >= t
         cos = (s.astype(np.float64) - half) / half
         for c, (codes, nc) in enumerate(zip(self.codes, self.n_codes)):
-            ci, cj = codes[first], codes[second]
-            inside = (ci == cj) & (ci < nc - 1)
-            g = ci[inside]
-            self.per[c] += np.bincount((ident[inside] * nc + g) * (len(self.thresholds) + 1) + passed[inside],
-                                       minlength=len(self.per[c]))
-            self.chist[c] += np.bincount(g * self.n_bins + q[inside], minlength=len(self.chist[c]))
-            self.s1[c] += np.bincount(g, weights=cos[inside], minlength=nc)
-            self.s2[c] += np.bincount(g, weights=cos[inside] ** 2, minlength=nc)
-            self.across[c] += int(((ci != cj) & (ci < nc - 1) & (cj < nc - 1)).sum())
+            ci, cj = codes[row_ids][:, :, None], codes[col_ids][:, None, :]
+            inside = pair & (ci == cj) & (ci < nc - 1)
+            where = np.where(inside, ci, nc)  # group code of the pair, nc for no group
+            key = (ident[:, None, None] * nc + where) * (L + 1) + passed
+            size = len(self.per[c])
+            self.per[c] += np.bincount(np.where(inside, key, size).ravel(), minlength=size + 1)[:size]
+            size = len(self.chist[c])
+            self.chist[c] += np.bincount(np.where(inside, where * n_bins + q, size).ravel(), minlength=size + 1)[:size]
+            self.s1[c] += np.bincount(where.ravel(), weights=cos.ravel(), minlength=nc + 1)[:nc]
+            self.s2[c] += np.bincount(where.ravel(), weights=(cos * cos).ravel(), minlength=nc + 1)[:nc]
+            self.across[c] += int((pair & (ci != cj) & (ci < nc - 1) & (cj < nc - 1)).sum())
 
     def result(self) -> MatedStats:
         L = len(self.thresholds)
@@ -110,6 +121,13 @@ def mated_stats(x: np.ndarray, labels: np.ndarray, codes: list[np.ndarray], n_co
     batch_rows : int, default=8192
         Rows of identities multiplied in one padded batch.
     """
+    # Thousands of small products: one BLAS thread (threads spin-waiting on each small product cost more
+    # than they share, as for the per-identity PCA of the geometry).
+    with threadpool_limits(limits=1):
+        return _mated_stats(x, labels, codes, n_codes, n_bins, thresholds, batch_rows)
+
+
+def _mated_stats(x, labels, codes, n_codes, n_bins, thresholds, batch_rows) -> MatedStats:
     labels = np.asarray(labels)
     k = int(labels.max()) + 1 if len(labels) else 0
     acc = _Accumulator(k, [np.asarray(c, dtype=np.int64) for c in codes], list(n_codes), n_bins, thresholds)
@@ -131,8 +149,8 @@ def mated_stats(x: np.ndarray, labels: np.ndarray, codes: list[np.ndarray], n_co
         left = np.concatenate([block * half, np.full((len(block), 1), half, np.float32)], axis=1).reshape(len(ids), m, -1)
         right = np.concatenate([block, np.ones((len(block), 1), np.float32)], axis=1).reshape(len(ids), m, -1)
         s = np.matmul(left, np.ascontiguousarray(right.transpose(0, 2, 1)))
-        bb, ii, jj = np.nonzero(valid[:, :, None] & valid[:, None, :] & np.triu(np.ones((m, m), dtype=bool), 1)[None])
-        acc.add(rows[bb, ii], rows[bb, jj], labels[rows[bb, ii]], s[bb, ii, jj], float(half))
+        pair = valid[:, :, None] & valid[:, None, :] & np.triu(np.ones((m, m), dtype=bool), 1)[None]
+        acc.add(rows, rows, labels[rows[:, 0]], s, pair, float(half))
         at = end
     for i in (i for i in by_size if sizes[i] > BIG_IDENTITY):
         rows = order[starts[i] : starts[i] + sizes[i]]
@@ -141,6 +159,6 @@ def mated_stats(x: np.ndarray, labels: np.ndarray, codes: list[np.ndarray], n_co
         right = np.hstack([block, np.ones((len(block), 1), np.float32)])
         for a in range(0, len(rows), 512):
             s = left[a : a + 512] @ right[a:].T
-            ii, jj = np.nonzero(np.arange(a, len(rows))[None, :] > np.arange(a, min(a + 512, len(rows)))[:, None])
-            acc.add(rows[a + ii], rows[a + jj], np.full(len(ii), labels[rows[0]]), s[ii, jj], float(half))
+            pair = np.arange(a, len(rows))[None, :] > np.arange(a, min(a + 512, len(rows)))[:, None]
+            acc.add(rows[None, a : a + 512], rows[None, a:], labels[rows[:1]], s[None], pair[None], float(half))
     return acc.result()
