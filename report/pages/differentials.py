@@ -252,7 +252,8 @@ def _column_section(ctx: CellContext, r: DifferentialsResult, col: ColumnDiffere
             f"Each {col.column} group on its own ({ctx.label}): its mated and non-mated pairs, and the EER and d-prime "
             "of its own score distributions (a threshold chosen for the group alone)."),
             frame=groups_frame(col), formats={"EER": ".2%", "d-prime": ".2f"}, max_rows=None,
-            site_columns=("group", "identities", "mated pairs", "non-mated pairs", "EER", "d-prime", "note")),
+            site_columns=("group", "identities", "mated pairs", "non-mated pairs", "EER", "d-prime")
+            + (("note",) if any(g.few_identities for g in col.groups) else ())),
     ]
     return Section(title, tuple(blocks))
 

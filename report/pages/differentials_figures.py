@@ -135,12 +135,12 @@ def plot_cross_fmr(d: CrossData):
                     text = "n.e." if not (d.estimable[li, i, j] and math.isfinite(v)) else (
                         "0" if v == 0 else f"{v:.1e}".replace("e-0", "e-"))
                     dark = math.isfinite(rel[i, j]) and abs(rel[i, j]) > 1.2
-                    ax.text(j, i, text, ha="center", va="center", fontsize=8,
+                    ax.text(j, i, text, ha="center", va="center", fontsize=10 if g <= 4 else 8,
                             color="white" if dark else ("#777777" if text == "n.e." else "black"))
     if image is not None:
         bar = fig.colorbar(image, ax=list(axes[0]), shrink=0.85, ticks=[-2, -1, 0, 1, 2])
         bar.ax.set_yticklabels(["1/100", "1/10", "target", "10x", "100x"])
-        bar.set_label("FMR between the two groups / target")
+        bar.set_label("FMR / target")
     plotting.readable_text(fig)
     return fig
 
