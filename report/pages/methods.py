@@ -57,8 +57,8 @@ _DIFFERENTIALS = Section("Demographic and covariate differentials", (
       "images are both in ", InlineMath("g"), ", and ", InlineMath(r"\mathcal N_{gh}"), " the non-mated pairs with one "
       "image in ", InlineMath("g"), " and one in ", InlineMath("h"), ","),
     Math(r"\mathrm{FNMR}_g(\tau) = \frac{|\{(i,j)\in\mathcal M_g : s_{ij}<\tau\}|}{|\mathcal M_g|},\quad "
-         r"\mathrm{FMR}_g(\tau) = \frac{|\{(i,j)\in\mathcal N_g : s_{ij}\ge\tau\}|}{|\mathcal N_g|},\quad "
-         r"\mathrm{FMR}_{gh}(\tau) = \frac{|\{(i,j)\in\mathcal N_{gh} : s_{ij}\ge\tau\}|}{|\mathcal N_{gh}|}."),
+         r"\mathrm{FMR}_g(\tau) = \frac{|\{(i,j)\in\mathcal N_g : s_{ij}\ge\tau\}|}{|\mathcal N_g|},"),
+    Math(r"\mathrm{FMR}_{gh}(\tau) = \frac{|\{(i,j)\in\mathcal N_{gh} : s_{ij}\ge\tau\}|}{|\mathcal N_{gh}|}."),
     P("The differential of a rate ", InlineMath("r"), " at a threshold is the ratio of the highest group to the lowest, ",
       InlineMath(r"R = \max_g r_g / \min_g r_g"), ", over the groups with enough identities; NIST's heatmaps show ",
       InlineMath(r"\mathrm{FMR}_{gh}"), " for every pair of groups, here divided by the target so that white means as "
