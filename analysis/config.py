@@ -12,15 +12,14 @@ means the same thing whatever the current directory is.
 from __future__ import annotations
 
 import dataclasses
-import math
-import difflib
 import tomllib
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+# ConfigError and build_dataclass are imported from here by the rest of the project.
+from analysis.config_fields import ConfigError, build_dataclass  # noqa: F401
+from analysis.config_fields import reject_unknown as _reject_unknown
 from analysis.statistics.classifiers.classifiers import ClassifierParams
 from analysis.statistics.audit.audit import AuditParams
 from analysis.statistics.clustering.clustering import ClusteringParams
@@ -30,6 +29,7 @@ from analysis.statistics.geometry import GeometryParams
 from analysis.statistics.identification.params import IdentificationParams
 from analysis.statistics.manifold import ManifoldParams
 from analysis.statistics.recognizer import RecognitionParams
+from analysis.statistics.verification.differentials.params import DifferentialsParams
 from analysis.statistics.verification.similarity import SimilarityParams
 from analysis.statistics.subsets import parse_subset
 from analysis.publishing import PaperSettings, SiteSettings, check_outside_outputs
@@ -37,10 +37,6 @@ from analysis.publishing import PaperSettings, SiteSettings, check_outside_outpu
 
 #: Values of ``[study] backend`` (see :mod:`report.backend`).
 BACKENDS = ("loky", "serial", "dask")
-
-
-class ConfigError(ValueError):
-    """A study config that cannot be used; the message names the key and the fix."""
 
 
 @dataclass(frozen=True)
@@ -130,12 +126,15 @@ class StudySettings:
 class DatasetSpec:
     """One ``[[datasets]]`` entry: a name, an adapter ``kind`` and its options.
 
-    ``options`` is the adapter's own frozen options object (see :mod:`analysis.embedding.datasets`).
+    ``options`` is the adapter's own frozen options object (see :mod:`analysis.embedding.datasets`);
+    ``groups`` the entry's group keys (``group_columns``, ``metadata_file``...), a
+    :class:`analysis.embedding.datasets.groups.GroupOptions`, for every kind.
     """
 
     name: str
     kind: str
     options: Any
+    groups: Any = None
 
 
 @dataclass(frozen=True)
@@ -164,7 +163,8 @@ class StudyConfig:
     subsets : tuple of str
         Subset specifications (``all``, ``balanced-6``, ``min-10``, ``range-5-10``), see
         :mod:`analysis.statistics.subsets`.
-    geometry, similarity, clustering, manifold, classifiers, audit, crossnet, discovery, identification
+    geometry, similarity, clustering, manifold, classifiers, audit, crossnet, discovery, identification,
+    differentials
         Per-analysis parameters (``discovery``: identity discovery on unlabelled datasets;
         ``recognition``: the recogniser exported for ``predict``; ``identification``: 1:N search,
         whose ``junk_labels`` are ``[study] junk_labels``).
@@ -191,6 +191,7 @@ class StudyConfig:
     paper: PaperSettings = field(default_factory=PaperSettings)
     site: SiteSettings = field(default_factory=SiteSettings)
     identification: IdentificationParams = field(default_factory=IdentificationParams)
+    differentials: DifferentialsParams = field(default_factory=DifferentialsParams)
 
 
 # Tables whose content maps one-to-one onto a params dataclass.
@@ -205,6 +206,7 @@ _SECTION_TYPES: dict[str, type] = {
     "discovery": DiscoveryParams,
     "recognition": RecognitionParams,
     "identification": IdentificationParams,
+    "differentials": DifferentialsParams,
 }
 
 
@@ -341,6 +343,14 @@ def _build_spec(spec_cls, entry, index, table, options_type, base):
     except ValueError as exc:
         raise ConfigError(f"{where}: {exc}") from exc
     rest = {k: v for k, v in entry.items() if k not in ("name", "kind")}
+    if spec_cls is DatasetSpec:  # group keys are the same for every dataset kind
+        from analysis.embedding.datasets.groups import GROUP_KEYS, GroupOptions
+
+        _reject_unknown(rest, {f.name for f in dataclasses.fields(opts_cls)} | GROUP_KEYS, where)
+        groups = build_dataclass(GroupOptions, {k: v for k, v in rest.items() if k in GROUP_KEYS}, where=where, base=base)
+        rest = {k: v for k, v in rest.items() if k not in GROUP_KEYS}
+        return spec_cls(name=name, kind=kind, options=build_dataclass(opts_cls, rest, where=where, base=base),
+                        groups=groups)
     options = build_dataclass(opts_cls, rest, where=where, base=base)
     return spec_cls(name=name, kind=kind, options=options)
 
@@ -360,64 +370,6 @@ def _check_unique(names, what):
         seen.add(n)
 
 
-def _reject_unknown(table: Mapping[str, Any], known, where: str) -> None:
-    for key in table:
-        if key not in known:
-            hint = difflib.get_close_matches(key, list(known), n=1)
-            fix = f"did you mean {hint[0]!r}?" if hint else f"valid keys: {', '.join(sorted(known))}"
-            raise ConfigError(f"unknown key {key!r} in {where}; {fix}")
-
-
-def build_dataclass(cls: type, table: Mapping[str, Any], where: str, base: Path | None = None):
-    """Build a frozen dataclass ``cls`` from a TOML table, validating names and types.
-
-    Supported field types: ``bool``, ``int``, ``float`` (ints accepted), ``str``, ``Path``
-    (resolved against ``base`` and required to exist when the field name ends in ``path`` or
-    ``root``), ``X | None``, ``tuple[X, ...]`` and ``Literal[...]``.
-
-    Raises
-    ------
-    ConfigError
-        Naming the table, the key, what was expected and what was found.
-    """
-    if not isinstance(table, Mapping):
-        raise ConfigError(f"{where} must be a table")
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    _reject_unknown(table, set(fields), where)
-    hints = typing.get_type_hints(cls)
-    values = {}
-    for key, value in table.items():
-        values[key] = _coerce(value, hints[key], f"{where} {key}", base, must_exist=_is_input_path(key))
-    missing = [
-        name for name, f in fields.items()
-        if name not in values and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-    ]
-    if missing:
-        raise ConfigError(f"{where} is missing required key(s): {', '.join(missing)}")
-    try:
-        return cls(**values)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"{where}: {exc}") from exc
-
-
-def _is_input_path(key: str) -> bool:
-    return key.endswith("path") or key.endswith("root") or key.endswith("_file")
-
-
-def _type_name(tp) -> str:
-    return getattr(tp, "__name__", str(tp))
-
-
-def _checked_int(value: int, where: str) -> int:
-    """Reject integers no analysis can use: seeds outside numpy's range, anything outside int64."""
-    key = where.rsplit(" ", 1)[-1].split("[", 1)[0]
-    if "seed" in key and not 0 <= value < 2**32:
-        raise ConfigError(f"{where} must be between 0 and 2**32 - 1 (a numpy seed), got {value}")
-    if not -(2**63) <= value < 2**63:
-        raise ConfigError(f"{where} = {value} is out of range (a 64-bit integer)")
-    return value
-
-
 def normalise_subset(text: str, where: str = "subsets") -> str:
     """The canonical spelling of a subset (surrounding whitespace removed, ``min-04`` -> ``min-4``).
 
@@ -435,63 +387,3 @@ def normalise_subset(text: str, where: str = "subsets") -> str:
     return {"all": "all", "balanced": f"balanced-{spec.low}", "min": f"min-{spec.low}"}.get(
         spec.kind, f"range-{spec.low}-{spec.high}")
 
-
-def _coerce(value, tp, where, base, must_exist=False):
-    origin = typing.get_origin(tp)
-    args = typing.get_args(tp)
-    if origin in (typing.Union, types.UnionType):
-        non_none = [a for a in args if a is not type(None)]
-        if value is None:
-            return None
-        # Try each alternative in order (``tuple[str, ...] | str`` takes a list or a string).
-        errors = []
-        for alternative in non_none:
-            try:
-                return _coerce(value, alternative, where, base, must_exist)
-            except ConfigError as exc:
-                errors.append(str(exc))
-        raise ConfigError(errors[0] if len(errors) == 1 else " or ".join(errors))
-    if origin is typing.Literal:
-        if value not in args:
-            raise ConfigError(f"{where} must be one of {', '.join(map(repr, args))}, got {value!r}")
-        return value
-    if origin is tuple:
-        if not isinstance(value, list):
-            raise ConfigError(f"{where} must be a list, got {type(value).__name__} {value!r}")
-        item_type = args[0]
-        return tuple(_coerce(v, item_type, f"{where}[{i}]", base, must_exist) for i, v in enumerate(value))
-    if tp is Any:
-        return value
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(f"{where} must be true or false, got {value!r}")
-        return value
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{where} must be an integer, got {value!r}")
-        return _checked_int(value, where)
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{where} must be a number, got {value!r}")
-        if not math.isfinite(value):  # nan would silently pass every "x > 0" check
-            raise ConfigError(f"{where} must be a finite number, got {value!r}")
-        return float(value)
-    if tp is str:
-        if not isinstance(value, str):
-            raise ConfigError(f"{where} must be a string, got {value!r}")
-        return value
-    if tp is Path:
-        if not isinstance(value, str):
-            raise ConfigError(f"{where} must be a path string, got {value!r}")
-        p = Path(value).expanduser()
-        if base is not None and not p.is_absolute():
-            p = (base / p).resolve()
-        if must_exist and not p.exists():
-            raise ConfigError(
-                f"{where} = {value!r} resolves to {str(p)!r}, which does not exist; relative paths are "
-                f"taken from the config file's folder"
-            )
-        return p
-    if dataclasses.is_dataclass(tp):
-        return build_dataclass(tp, value, where, base)
-    raise ConfigError(f"{where}: unsupported field type {_type_name(tp)} (a bug in the params class)")

@@ -33,6 +33,11 @@ class EmbeddingSet:
         True for generated data; every page showing it says so.
     meta : mapping of str to str
         Provenance: model id, weights hash, preprocessing, generator parameters.
+    groups : tuple of (str, ndarray) pairs, default=()
+        Group columns for the demographic and covariate differentials: ``(column name, per-row
+        values)``, the values a fixed-width unicode array of shape ``(n_samples,)`` with ``""``
+        for a missing value (sex, age band, session, lighting...). Read by
+        :func:`analysis.embedding.datasets.groups.attach_groups`; part of the content hash.
     """
 
     dataset: str
@@ -42,6 +47,7 @@ class EmbeddingSet:
     items: np.ndarray
     synthetic: bool = False
     meta: Mapping[str, str] = field(default_factory=dict)
+    groups: tuple[tuple[str, np.ndarray], ...] = ()
 
     def __post_init__(self) -> None:
         if self.vectors.ndim != 2:
@@ -54,6 +60,24 @@ class EmbeddingSet:
             )
         if not np.isfinite(self.vectors).all():
             raise ValueError("vectors contain NaN or inf; drop those rows when loading (see analysis.embedding.datasets)")
+        names = [name for name, _ in self.groups]
+        if len(set(names)) != len(names) or not all(isinstance(name, str) and name for name in names):
+            raise ValueError(f"group column names must be unique non-empty strings, got {names}")
+        for name, values in self.groups:
+            if not isinstance(values, np.ndarray) or values.shape != (n,) or values.dtype.kind != "U":
+                raise ValueError(f"group column {name!r} must be a unicode array of shape ({n},), got "
+                                 f"{getattr(values, 'dtype', type(values))} {getattr(values, 'shape', '')}")
+
+    def __getstate__(self) -> dict:
+        # A set without group columns pickles, hence hashes in the analysis cache, as before the field
+        # existed: caches of studies without groups stay valid.
+        state = dict(self.__dict__)
+        if not state.get("groups"):
+            state.pop("groups", None)
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update({"groups": (), **state})
 
     @property
     def n_samples(self) -> int:
@@ -73,6 +97,18 @@ class EmbeddingSet:
         """Integer label codes (0..n_identities-1) following :attr:`identity_names`."""
         return np.unique(self.identities, return_inverse=True)[1].astype(np.int64)
 
+    @property
+    def group_columns(self) -> tuple[str, ...]:
+        """Names of the group columns, in config order."""
+        return tuple(name for name, _ in self.groups)
+
+    def group(self, name: str) -> np.ndarray:
+        """Per-row values of group column ``name`` (``""`` where missing)."""
+        for column, values in self.groups:
+            if column == name:
+                return values
+        raise KeyError(f"no group column {name!r}; columns: {', '.join(self.group_columns) or 'none'}")
+
     def normalized(self) -> np.ndarray:
         """L2-normalised copy of :attr:`vectors` (float32)."""
         return l2_normalize(self.vectors)
@@ -87,6 +123,7 @@ class EmbeddingSet:
             items=self.items[index],
             synthetic=self.synthetic,
             meta=self.meta,
+            groups=tuple((name, values[index]) for name, values in self.groups),
         )
 
 

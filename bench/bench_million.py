@@ -10,9 +10,11 @@ Issue #14 target 2: a million rows (about 40,000 identities, about 25 images eac
   block in float64.
 * Every analysis of :func:`report.steps.cell_steps` that runs on a labelled cell (geometry,
   similarity with FNMR at FMR, identification, clustering, manifold with t-SNE and UMAP on its
-  sample, classifiers, audit; not
+  sample, classifiers, audit, differentials; not
   identity discovery, which runs on unlabelled cells only) runs with the study's default params
-  in its own subprocess, one after the other, the vectors memory-mapped from the file.
+  in its own subprocess, one after the other, the vectors memory-mapped from the file. The set
+  carries two seeded group columns for the differentials (:func:`bench_groups`: ``sex`` per
+  identity, ``session`` per image).
   Each subprocess reports its compute time and its peak resident memory (``VmHWM``: data,
   libraries and everything the analysis allocated). The dataset step (cross-network) needs two
   networks and is not part of a one-cell suite.
@@ -50,7 +52,8 @@ sys.path.insert(0, str(ROOT))
 
 BLOCK_IDENTITIES = 2000
 MEAN_IMAGES = 25.0  # rows per identity of the default generator (measured: bench_analyses.py)
-ORDER = ("geometry", "similarity", "identification", "clustering", "manifold", "classifiers", "audit")
+ORDER = ("geometry", "similarity", "identification", "clustering", "manifold", "classifiers", "audit",
+         "differentials")
 
 
 # --------------------------------------------------------------------------- data
@@ -98,11 +101,24 @@ def make_data(n_rows: int, folder: Path) -> dict:
     return info
 
 
+def bench_groups(identities: np.ndarray) -> tuple[tuple[str, np.ndarray], ...]:
+    """Two seeded group columns for the differentials: ``sex`` per identity (2 values), ``session`` per image (3).
+
+    Drawn from the identity codes and row positions alone, so the data files need no regeneration.
+    """
+    codes = np.unique(identities, return_inverse=True)[1]
+    per_identity = np.random.default_rng([0, 0x5E7]).integers(0, 2, codes.max() + 1)
+    sex = np.array(["female", "male"])[per_identity[codes]]
+    session = np.array(["s1", "s2", "s3"])[np.random.default_rng([1, 0x5E7]).integers(0, 3, len(identities))]
+    return (("sex", sex.astype(str)), ("session", session.astype(str)))
+
+
 def load(folder: Path):
     from analysis.types import EmbeddingSet
 
-    return EmbeddingSet("bench", "a", np.load(folder / "vectors.npy", mmap_mode="r"), np.load(folder / "identities.npy"),
-                        np.load(folder / "items.npy"), synthetic=True)
+    identities = np.load(folder / "identities.npy")
+    return EmbeddingSet("bench", "a", np.load(folder / "vectors.npy", mmap_mode="r"), identities,
+                        np.load(folder / "items.npy"), synthetic=True, groups=bench_groups(identities))
 
 
 # --------------------------------------------------------------------------- worker
@@ -132,6 +148,9 @@ def _approximations(result) -> list[str]:
     s = getattr(result, "impostor_sample", None)
     if s is not None:
         notes.append(f"impostor pairs sampled: {s.n_sampled:,d}")
+    if getattr(result, "sampled", False) and hasattr(result, "impostor_pairs_binned"):  # differentials
+        notes.append(f"non-mated pairs sampled per pair of groups: {result.impostor_pairs_binned:,d} for the thresholds, "
+                     f"{len(result.columns)} columns")
     a = getattr(result, "knn_ann", None)
     if a is not None:
         notes.append(f"k-NN {a.method} nlist {a.nlist} nprobe {a.nprobe}: recall {a.recall:.4f} "

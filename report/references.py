@@ -131,6 +131,14 @@ _ENTRIES: dict[str, tuple[str, str]] = {
   title={PyEER: A Python Package for Biometric Systems Performance Evaluation},
   author={Aguado Mart{\\'i}nez, Manuel}, howpublished={Python package, version 0.5.6, github.com/manuelaguadomtz/pyeer},
   year={2017}}"""),
+    "grother2019nistir8280": ("Grother et al., NIST IR 8280", """@techreport{grother2019nistir8280,
+  title={Face Recognition Vendor Test ({FRVT}) Part 3: Demographic Effects},
+  author={Grother, Patrick and Ngan, Mei and Hanaoka, Kayee},
+  institution={National Institute of Standards and Technology}, number={NIST IR 8280}, year={2019},
+  doi={10.6028/NIST.IR.8280}}"""),
+    "iso19795part10": ("ISO/IEC 19795-10", """@misc{iso19795part10,
+  title={ISO/IEC 19795-10:2024 Information Technology -- Biometric Performance Testing and Reporting -- Part 10: Quantifying Biometric System Performance Variation across Demographic Groups},
+  author={{ISO/IEC JTC 1/SC 37}}, howpublished={International Organization for Standardization}, year={2024}}"""),
 }
 
 

@@ -24,10 +24,12 @@ from analysis.statistics.discovery import analyze_discovery
 from analysis.statistics.geometry import analyze_geometry
 from analysis.statistics.identification.identification import analyze_identification
 from analysis.statistics.manifold import analyze_manifold
+from analysis.statistics.verification.differentials.differentials import analyze_differentials
 from analysis.statistics.verification.similarity import analyze_similarity
 from analysis.types import Cell
 from report.contexts import CellContext, DatasetContext
-from report.pages import audit, classifiers, clustering, crossnet, discovery, geometry, identification, manifold, similarity
+from report.pages import (audit, classifiers, clustering, crossnet, differentials, discovery, geometry,
+                          identification, manifold, similarity)
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,12 @@ class CellStep:
     # "labelled": needs identity labels (skipped with a reason on unlabelled cells);
     # "unlabelled": runs only on cells of unlabelled datasets (identity discovery).
     labels: str = "labelled"
+    # Whether the analysis applies to a cell's embeddings at all (None: always); a cell it does not
+    # apply to gets no page and no warning (the differentials of a dataset without group columns).
+    applies: Callable[[Any], bool] | None = None
+    # Whether the analysis reads the set's group columns. The others receive the set without them, so
+    # that editing a metadata file recomputes only the analyses that read it.
+    groups: bool = False
 
     def enabled(self, config) -> bool:
         return bool(getattr(self.params(config), "enabled", True))
@@ -65,16 +73,19 @@ class DatasetStep:
 
 
 def _registry() -> tuple[tuple[CellStep, ...], tuple[DatasetStep, ...]]:
-    def cell(name, title, params, compute, module, labels="labelled") -> CellStep:
+    def cell(name, title, params, compute, module, labels="labelled", applies=None, groups=False) -> CellStep:
         return CellStep(name=name, title=title, params=params, compute=compute, page=module.page,
                         compare=getattr(module, "compare", None), paper_text=getattr(module, "PAPER_TEXT", ""),
-                        labels=labels)
+                        labels=labels, applies=applies, groups=groups)
 
     cell_steps = (
         cell("discovery", "Identity discovery", lambda c: c.discovery, analyze_discovery, discovery, labels="unlabelled"),
         cell("geometry", "Geometry", lambda c: c.geometry, analyze_geometry, geometry),
         cell("similarity", "Similarity", lambda c: c.similarity, analyze_similarity, similarity),
         cell("identification", "Identification", lambda c: c.identification, analyze_identification, identification),
+        # Shared settings (bins, exact/sampled switch, estimability, confidence) follow [similarity].
+        cell("differentials", "Differentials", lambda c: c.differentials.following(c.similarity), analyze_differentials,
+             differentials, applies=_has_groups, groups=True),
         cell("clustering", "Clustering", lambda c: c.clustering, analyze_clustering, clustering),
         cell("manifold", "Manifold", lambda c: c.manifold, analyze_manifold, manifold),
         cell("classifiers", "Classifiers", lambda c: c.classifiers, analyze_classifiers, classifiers),
@@ -85,6 +96,10 @@ def _registry() -> tuple[tuple[CellStep, ...], tuple[DatasetStep, ...]]:
                     page=crossnet.page, paper_text=getattr(crossnet, "PAPER_TEXT", "")),
     )
     return cell_steps, dataset_steps
+
+
+def _has_groups(emb) -> bool:
+    return bool(emb.groups)
 
 
 def cell_steps() -> tuple[CellStep, ...]:

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.embedding import datasets as dataset_adapters
+from analysis.embedding.datasets import groups as group_columns
 from analysis.config import DatasetSpec, StudyConfig
 from analysis.statistics.galleries import GalleryParams, GallerySelection, select_gallery
 from analysis.embedding.face_detections import face_detections
@@ -38,6 +39,7 @@ from analysis.types import Cell, EmbeddingSet
 from report.contexts import CellContext, DatasetContext
 from report.steps import cell_steps, dataset_steps
 from report.format import plural
+from report.skip_reasons import no_face_message, subset_too_small
 
 log = logging.getLogger("atlas")
 
@@ -131,16 +133,23 @@ def load_inputs(config: StudyConfig, store: EmbeddingStore, build: BuildLog, pro
                 else:
                     reused[name] = True
                 embs[name] = store.load(sub_key)
+            embs = {name: _with_groups(spec, e, *group_columns.group_data(_group_options(spec), e.items, generated=e.groups))
+                    for name, e in embs.items()}
             inp = DatasetInput(spec, embs, pd.DataFrame(columns=["network", "item", "reason"]), {}, reused, family)
         elif family == "embeddings":
             loaded = dataset_adapters.load_embeddings(spec.name, spec.options)
-            emb = loaded.embeddings
+            source = Path(getattr(spec.options, "embeddings_file", None) or getattr(spec.options, "labels_file", "")).name
+            emb = _with_groups(spec, loaded.embeddings, *group_columns.group_data(
+                _group_options(spec), loaded.embeddings.items, extra=loaded.columns, extra_source=source))
             skipped = loaded.skipped.assign(network=emb.network)
             inp = DatasetInput(spec, {emb.network: emb}, skipped, {}, {emb.network: False}, family)
         else:
             from analysis.embedding import extract
 
             manifest = dataset_adapters.build_manifest(spec.name, spec.options)
+            # Group columns are checked before any face is extracted, and attached after (and after naming).
+            group_data = group_columns.manifest_group_data(_group_options(spec), spec.options, manifest)
+            group_columns.check_group_columns(spec.name, _group_options(spec), group_data[1])
             image_nets = [n for n in config.networks if getattr(n.options, "FAMILY", "images") == "images"]
             if not image_nets:
                 raise ValueError(f"dataset {spec.name!r} holds images but the config has no image [[networks]] (arcface, dlib...)")
@@ -166,6 +175,7 @@ def load_inputs(config: StudyConfig, store: EmbeddingStore, build: BuildLog, pro
                     networks=[n.name for n in config.networks], junk_labels=config.study.junk_labels)
                 build.notes.extend(naming_notes(spec.name, naming))
                 build.warnings.extend(f"names of {spec.name}/{r.network}: {w.text}" for r in naming for w in r.carry.warnings)
+            embs = {name: _with_groups(spec, e, *group_data) for name, e in embs.items()}
             pairs = None
             if manifest.pairs is not None and len(manifest.pairs):
                 pairs = tuple(zip(manifest.pairs["path_a"].astype(str), manifest.pairs["path_b"].astype(str),
@@ -179,30 +189,21 @@ def load_inputs(config: StudyConfig, store: EmbeddingStore, build: BuildLog, pro
     return tuple(out)
 
 
-def subset_too_small(subset: str, part: EmbeddingSet, emb: EmbeddingSet) -> str:
-    """Why a subset's cell is not analysed (fewer than 2 identities left), with the counts and the fix."""
-    kept = len(np.unique(part.identities))
-    _, counts = np.unique(emb.identities, return_counts=True)
-    return (f"subset {subset!r} leaves {plural(kept, 'identity', 'identities')} of {len(counts)} (the largest has "
-            f"{plural(int(counts.max()), 'image')}); at least 2 are needed: lower its threshold or remove it from "
-            f"subsets")
+def _group_options(spec: DatasetSpec) -> group_columns.GroupOptions:
+    return spec.groups if spec.groups is not None else group_columns.GroupOptions()
 
 
-def no_face_message(dataset: str, network, manifest, skipped: pd.DataFrame, params) -> str:
-    """The error of an image dataset in which a network kept no face: where, how many, why, what to change."""
-    from analysis.embedding.extraction_params import resolve_detector
+def _with_groups(spec: DatasetSpec, emb: EmbeddingSet, data: pd.DataFrame, sources: dict) -> EmbeddingSet:
+    """``emb`` with the group columns its dataset entry asks for (none: without any)."""
+    return group_columns.attach_groups(spec.name, _group_options(spec), emb, data, sources)
 
-    reasons = skipped["reason"].value_counts() if len(skipped) else pd.Series(dtype=int)
-    why = ", ".join(f"{n} {reason}" for reason, n in sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0])))
-    if resolve_detector(params, network.options).kind == "insightface":
-        knobs = f"min_score = {params.min_score:g}, det_sizes = {list(params.det_sizes)}"
-    else:
-        knobs = (f"dlib_min_score = {params.dlib_min_score:g}, dlib_upsample = {params.dlib_upsample}, "
-                 f"detector_speed = {params.detector_speed!r}")
-    return (f"dataset {dataset!r}: network {network.name!r} kept no face in any of the "
-            f"{plural(manifest.n_images, 'image')} under {str(manifest.root)!r} ({why or 'nothing recorded'}); check "
-            f"that root holds photos of faces, or relax the detection in [extraction] ({knobs}, "
-            f"min_face_px = {params.min_face_px})")
+
+def without_groups(emb: EmbeddingSet) -> EmbeddingSet:
+    """``emb`` as the analyses that read no group column see it: without the columns and their provenance,
+    so that the analysis cache keys on the vectors and labels alone."""
+    if not emb.groups and "group_sources" not in emb.meta:
+        return emb
+    return dataclasses.replace(emb, groups=(), meta={k: v for k, v in emb.meta.items() if k != "group_sources"})
 
 
 #: Why a labelled analysis did not run on an unlabelled dataset (one line on its page).
@@ -310,9 +311,12 @@ def compute_all(config: StudyConfig, inputs, build: BuildLog, progress: bool) ->
                     build.warnings.append(f"{cell.dataset}/{cell.network}/{subset} not analysed: {reason}")
                     continue
                 cells.append(cell)
+                bare = without_groups(part)
                 contexts[cell] = CellContext(cell, spec.description, emb.synthetic, emb.n_dims, seed,
                                              config.study.junk_labels)
                 for step in steps:
+                    if step.applies is not None and not step.applies(part):  # e.g. differentials without groups
+                        continue
                     if (step.labels == "unlabelled") != unlabelled:
                         if unlabelled:  # a labelled analysis on unlabelled faces: say why, once per cell
                             cell_skips.setdefault(step.name, {})[cell] = NEEDS_LABELS
@@ -322,11 +326,13 @@ def compute_all(config: StudyConfig, inputs, build: BuildLog, progress: bool) ->
                     extra = {"pairs": inp.pairs} if step.name == "similarity" and inp.pairs and subset == "all" else {}
                     if step.name == "audit" and len(inp.trace.get(net, ())):  # detection doubts apart from label doubts
                         extra = {"detection": face_detections(inp.trace[net], str(emb.meta.get("detector", "")))}
-                    tasks.append(_Task(step, cell, (part, step.params(config), seed), extra, part.n_samples))
+                    tasks.append(_Task(step, cell, (part if step.groups else bare, step.params(config), seed), extra,
+                                       part.n_samples))
     for step in (s for s in dataset_steps() if s.enabled(config)):
         for inp in inputs:
             rows = sum(e.n_samples for e in inp.embeddings.values())
-            tasks.append(_Task(step, inp.spec.name, (inp.embeddings, step.params(config), seed), {}, rows))
+            embs = {name: without_groups(e) for name, e in inp.embeddings.items()}
+            tasks.append(_Task(step, inp.spec.name, (embs, step.params(config), seed), {}, rows))
 
     hits = [memory.cache(_timed(t.step.compute)).check_call_in_cache(*t.args, **t.kwargs) for t in tasks]
     outcomes: list[Any] = [None] * len(tasks)

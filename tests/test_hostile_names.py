@@ -70,6 +70,9 @@ PAYLOADS = [
 DATASET = "</title><script>alert('ds')</script>"
 NETWORK = "<img src=x onerror=alert('net')>$x$"
 TITLE = "<b>Study</b> & \\input{/etc/passwd} $5 {{ 7*7 }}"
+#: Group values of the differentials (per identity, cycled) and of a per-image covariate.
+GROUPS = ["<svg onload=alert('grp')>", "$\\input{/etc/passwd}$", "=HYPERLINK(\"http://x\",\"g\")", "\u202eevil\u202c"]
+SESSIONS = ["| a | b |", "{{ 7*7 }}"]
 AUTHORS = "\\write18{touch /tmp/pwned} & <script>alert('au')</script>"
 
 
@@ -80,12 +83,12 @@ def _toml_str(s: str) -> str:
 def write_study(folder: Path) -> Path:
     rng = np.random.default_rng(0)
     rows = []
-    for name in PAYLOADS:
+    for k, name in enumerate(PAYLOADS):
         centre = rng.standard_normal(24)
         for j in range(6):
             vec = centre + 0.5 * rng.standard_normal(24)
-            rows.append({"person_id": name, "image_file": f"{name}/<img {j}>.jpg",
-                         "embedding": "[" + ", ".join(f"{v:.6f}" for v in vec) + "]"})
+            rows.append({"person_id": name, "image_file": f"{name}/<img {j}>.jpg", "group": GROUPS[k % len(GROUPS)],
+                         "session": SESSIONS[j % 2], "embedding": "[" + ", ".join(f"{v:.6f}" for v in vec) + "]"})
     pd.DataFrame(rows).to_csv(folder / "hostile.csv", index=False)
     (folder / "study.toml").write_text(f'''
 subsets = ["all"]
@@ -101,6 +104,11 @@ name = {_toml_str(DATASET)}
 kind = "csv-embeddings"
 embeddings_file = "hostile.csv"
 network = {_toml_str(NETWORK)}
+group_columns = ["group", "session"]
+
+[differentials]
+min_identities = 5
+bootstrap_reps = 20
 
 [manifold]
 umap = false
@@ -132,6 +140,11 @@ def test_every_payload_survives_as_an_identity(hostile):
     emb = results.inputs[0].embeddings[NETWORK]
     # NA-like strings are identities, not missing values; every payload is kept.
     assert len(set(emb.identities)) == len(PAYLOADS)
+    # Hostile group values are groups like any other, on a page of their own.
+    assert set(emb.group("group")) == set(GROUPS) and set(emb.group("session")) == set(SESSIONS)
+    (diff,) = results.cell_results["differentials"].values()
+    assert [c.names for c in diff.columns] == [tuple(sorted(GROUPS)), tuple(sorted(SESSIONS))]
+    assert list((out / "docs").rglob("differentials.md"))
 
 
 @pytest.mark.slow

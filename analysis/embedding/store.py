@@ -44,8 +44,15 @@ def array_hash(*arrays: np.ndarray) -> str:
 
 
 def embedding_hash(emb: EmbeddingSet) -> str:
-    """Content hash of an embedding set (vectors, identities, items)."""
-    return array_hash(emb.vectors, emb.identities.astype(str), emb.items.astype(str))
+    """Content hash of an embedding set (vectors, identities, items, and group columns when it has any)."""
+    base = array_hash(emb.vectors, emb.identities.astype(str), emb.items.astype(str))
+    if not emb.groups:  # sets without groups keep the hash they always had
+        return base
+    return stable_hash([base, [(name, array_hash(values)) for name, values in emb.groups]])
+
+
+#: Column prefix of the group columns in an entry's ``rows.parquet``.
+GROUP_PREFIX = "group:"
 
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
@@ -94,6 +101,8 @@ class EmbeddingStore:
         meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
         rows = pd.read_parquet(folder / "rows.parquet")
         vectors = np.load(folder / "vectors.npy", allow_pickle=False)
+        groups = tuple((str(c)[len(GROUP_PREFIX):], rows[c].to_numpy(dtype=str)) for c in rows.columns
+                       if str(c).startswith(GROUP_PREFIX))
         return EmbeddingSet(
             dataset=meta["dataset"],
             network=meta["network"],
@@ -102,6 +111,7 @@ class EmbeddingStore:
             items=rows["item"].to_numpy(dtype=str),
             synthetic=bool(meta["synthetic"]),
             meta=dict(meta["provenance"]),
+            groups=groups,
         )
 
     def save(self, key: str, emb: EmbeddingSet, extra_files: Mapping[str, pd.DataFrame] | None = None) -> Path:
@@ -115,7 +125,8 @@ class EmbeddingStore:
         tmp = Path(tempfile.mkdtemp(dir=self.root, prefix=f".{key}."))
         try:
             np.save(tmp / "vectors.npy", np.ascontiguousarray(emb.vectors, dtype=np.float32), allow_pickle=False)
-            pd.DataFrame({"identity": emb.identities.astype(str), "item": emb.items.astype(str)}).to_parquet(
+            pd.DataFrame({"identity": emb.identities.astype(str), "item": emb.items.astype(str),
+                          **{GROUP_PREFIX + name: values.astype(str) for name, values in emb.groups}}).to_parquet(
                 tmp / "rows.parquet", index=False
             )
             for name, frame in (extra_files or {}).items():

@@ -13,6 +13,11 @@ generator reproduces the properties that matter for the analyses:
 * raw (un-normalised) vectors whose norms vary per identity around 15-30, as ArcFace norms do
   with image quality;
 * a few percent of mislabelled samples and a junk ``unknown`` group of structureless vectors;
+* optionally (``planted_groups``) two group columns for the demographic differentials: ``cohort``
+  per identity with a planted differential (cohort ``B``: the identities with the largest
+  within-identity spread, so a higher FNMR; cohort ``C``: identities whose centres are pulled
+  towards one shared direction, so that they lie closer together and match each other more often)
+  and ``session`` per image with no effect, both drawn from their own seeded generator;
 * several "network" views of the same latent identities (512-D and 128-D by default), each with
   its own rotation or projection, noise and per-identity difficulty.
 
@@ -49,6 +54,10 @@ class SyntheticDatasetOptions:
         Fraction of samples given the label of another identity.
     junk_fraction : float, default=0.03
         Fraction of extra structureless samples labelled ``unknown``.
+    planted_groups : bool, default=False
+        Add the ``cohort`` and ``session`` group columns with a planted differential (see the module
+        docstring). Off, the vectors are those of earlier versions bit for bit; on, only the rows of
+        cohort ``C`` move.
     seed : int, default=0
         Added to the study seed.
     """
@@ -61,6 +70,7 @@ class SyntheticDatasetOptions:
     latent_dim: int = 512
     mislabel_fraction: float = 0.02
     junk_fraction: float = 0.03
+    planted_groups: bool = False
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -70,6 +80,8 @@ class SyntheticDatasetOptions:
             raise ValueError("need 2 <= min_images <= max_images")
         if not (0 <= self.mislabel_fraction < 0.5 and 0 <= self.junk_fraction < 0.5):
             raise ValueError("mislabel_fraction and junk_fraction must be in [0, 0.5)")
+        if self.planted_groups and self.n_identities < 8:
+            raise ValueError("planted_groups needs n_identities >= 8 (four cohorts' worth of identities)")
 
 
 @dataclass(frozen=True)
@@ -188,6 +200,10 @@ def generate(
         Raw float32 vectors, rows ordered by true identity then image, junk last.
     """
     latent = _latent(opts, seed)
+    groups: tuple = ()
+    planted = ""
+    if opts.planted_groups:
+        latent, groups, planted = _plant_groups(latent, opts, seed)
     out = {}
     for name in sorted(networks):
         view = networks[name]
@@ -222,9 +238,51 @@ def generate(
                 "seed": str(seed),
                 "dataset_options": repr(opts),
                 "network_options": repr(view),
+                **({"planted_differential": planted} if planted else {}),
             },
+            groups=groups,
         )
     return out
+
+
+#: Share of the identities in cohorts B (largest spread) and C (centres pulled together); the rest is A.
+COHORT_SHARE = 0.25
+#: How far cohort C's centres are pulled towards their shared direction (before re-normalising).
+COHORT_PULL = 0.4
+
+
+def _plant_groups(latent: _Latent, opts: SyntheticDatasetOptions, seed: int) -> tuple[_Latent, tuple, str]:
+    """The planted cohorts and sessions (see the module docstring), from a generator of their own.
+
+    Cohort B is a selection (the identities with the largest within-identity spread), so it moves no
+    vector; cohort C's rows are shifted with their centre towards one shared direction, so only they move.
+    """
+    rng = np.random.default_rng([seed, opts.seed, 0xC0407])
+    k = opts.n_identities
+    size = max(2, int(round(COHORT_SHARE * k)))
+    widest = np.argsort(-latent.spreads, kind="stable")[:size]
+    rest = np.setdiff1d(np.arange(k), widest)
+    close = np.sort(rng.choice(rest, size=size, replace=False))
+    cohort = np.full(k, "A", dtype=object)
+    cohort[widest], cohort[close] = "B", "C"
+    direction = l2_normalize(rng.standard_normal((1, latent.centres.shape[1])))[0]
+    centres = latent.centres.copy()
+    centres[close] = l2_normalize(centres[close] + COHORT_PULL * direction)
+    codes = latent.true_codes
+    moved = np.isin(codes, close)
+    vectors = latent.vectors.copy()
+    vectors[moved] += (centres - latent.centres)[codes[moved]]
+    # Identity-level: a mislabelled row keeps its label's cohort (the label is what a metadata file would key on).
+    label_code = {identity_name(i): i for i in range(k)}
+    row_cohort = np.array([cohort[label_code[lab]] if lab in label_code else "" for lab in latent.labels], dtype=str)
+    session = np.where(rng.random(len(codes)) < 0.5, "S1", "S2").astype(str)
+    note = (f"cohort B holds the {size} identities with the largest within-identity spread (a higher FNMR is "
+            f"expected); cohort C holds {size} identities whose centres were pulled towards one shared direction "
+            f"(the direction added with weight {COHORT_PULL:g}, then re-normalised), so they lie closer together (a higher FMR is expected); "
+            "cohort A is the rest and the junk rows have no cohort; session (S1, S2) was drawn at random per image, "
+            "with no effect planted")
+    planted = _Latent(vectors, latent.true_codes, latent.labels, latent.items, centres, latent.spreads)
+    return planted, (("cohort", row_cohort), ("session", session)), note
 
 
 def planted_mislabels(emb: EmbeddingSet) -> np.ndarray:

@@ -44,6 +44,46 @@ _SIMILARITY = Section("Similarity and verification", (
       "estimable. Classifier accuracies carry Wilson intervals over their cross-validated predictions."),
 ))
 
+_DIFFERENTIALS = Section("Demographic and covariate differentials", (
+    P("Following NIST's demographic-differentials method ", Cite("grother2019nistir8280"), " and ISO/IEC 19795-10 ",
+      Cite("iso19795part10"), ", in the terms of ISO/IEC 19795-1 ", Cite("iso19795_1"), " (a false match is a "
+      "non-mated pair, two images of different people, accepted; a false non-match a mated pair rejected; FMR and FNMR "
+      "are the FAR and FRR of the verification section), one threshold per target false match rate ", InlineMath("f"),
+      " is fixed over all non-mated pairs ", InlineMath(r"\mathcal N"), " of a cell, as a deployed system fixes it for "
+      "everyone: the loosest bin edge whose FMR does not exceed the target,"),
+    Math(r"\tau_f = \min\{\tau : \mathrm{FMR}(\tau) \le f\},\qquad "
+         r"\mathrm{FMR}(\tau) = \frac{|\{(i,j)\in\mathcal N : s_{ij}\ge\tau\}|}{|\mathcal N|}."),
+    P("For a group ", InlineMath("g"), " of a group column (sex, age band, session, lighting), with ",
+      InlineMath(r"\mathcal M_g"), " the mated pairs and ", InlineMath(r"\mathcal N_g"), " the non-mated pairs whose two "
+      "images are both in ", InlineMath("g"), ", and ", InlineMath(r"\mathcal N_{gh}"), " the non-mated pairs with one "
+      "image in ", InlineMath("g"), " and one in ", InlineMath("h"), ","),
+    Math(r"\mathrm{FNMR}_g(\tau) = \frac{|\{(i,j)\in\mathcal M_g : s_{ij}<\tau\}|}{|\mathcal M_g|},\quad "
+         r"\mathrm{FMR}_g(\tau) = \frac{|\{(i,j)\in\mathcal N_g : s_{ij}\ge\tau\}|}{|\mathcal N_g|},"),
+    Math(r"\mathrm{FMR}_{gh}(\tau) = \frac{|\{(i,j)\in\mathcal N_{gh} : s_{ij}\ge\tau\}|}{|\mathcal N_{gh}|}."),
+    P("The differential of a rate ", InlineMath("r"), " at a threshold is the ratio of the highest group to the lowest, ",
+      InlineMath(r"R = \max_g r_g / \min_g r_g"), ", over the groups with enough identities; NIST's heatmaps show ",
+      InlineMath(r"\mathrm{FMR}_{gh}"), " for every pair of groups, here divided by the target so that white means as "
+      "promised. Each group's EER and d-prime use its own mated and non-mated pairs. Mated pairs across two groups (a "
+      "per-image covariate) belong to no group's FNMR; images without a value are left out of every group (or form one, "
+      "with ", Code('[differentials] missing = "group"'), ") but count in the global thresholds."),
+    P("Intervals come from the bootstrap over identities of the verification section with the thresholds held fixed: "
+      "an identity ", InlineMath("a"), " drawn ", InlineMath("w_a"), " times weighs its mated pairs by ", InlineMath("w_a"),
+      " and a non-mated pair between ", InlineMath("a"), " and ", InlineMath("b"), " by ", InlineMath("w_a w_b"), ", so "
+      "that with ", InlineMath("F_{ag}"), " the false non-matches of identity ", InlineMath("a"), " in ", InlineMath("g"),
+      ", ", InlineMath("A_{abg}"), " the false matches between ", InlineMath("a"), " and ", InlineMath("b"), " in ",
+      InlineMath("g"), " and ", InlineMath("n_{ag}"), " the images of ", InlineMath("a"), " in ", InlineMath("g"), ","),
+    Math(r"\mathrm{FNMR}^*_g = \frac{\sum_a w_a F_{ag}}{\sum_a w_a |\mathcal M_{ag}|},\qquad "
+         r"\mathrm{FMR}^*_g = \frac{\sum_{a<b} w_a w_b A_{abg}}{\sum_{a<b} w_a w_b\, n_{ag} n_{bg}}."),
+    P("The interval of a ratio is that of the ratio of the two groups it names, from the same replicates (recomputing "
+      "max/min in every replicate would never fall below 1). A group with fewer than ", Code("min_identities"),
+      " identities is shown but gets no interval and enters no ratio. A rate at target ", InlineMath("f"), " is "
+      "estimable only when the global threshold rests on at least ", Code("[similarity] min_impostor_pairs"),
+      " non-mated pairs and, for an FMR, the group holds at least ", InlineMath(r"m/f"), " non-mated pairs (",
+      InlineMath("m"), " that minimum). Above ", Code("[similarity] exact_max_rows"), " rows mated pairs stay exact and "
+      "non-mated pairs are a seeded sample drawn separately for every pair of groups (a stratified sample: a small group "
+      "gets as many pairs as a large one), the global thresholds read from the strata weighted by their sizes."),
+))
+
 _CLUSTERING = Section("Clustering and cluster metrics", (
     P("KMeans over a range of k, DBSCAN ", Cite("ester1996dbscan"), ", HDBSCAN ", Cite("campello2013hdbscan"),
       " and agglomerative clustering (ward, average, complete, single linkage) run on L2-normalised vectors. "
@@ -114,7 +154,8 @@ _DISCOVERY = Section("Unlabelled photos: identity discovery and recognition", (
       "the centroids of the other identities; otherwise it is unknown."),
 ))
 
-SECTIONS = (_GEOMETRY, _SIMILARITY, ISO_VERIFICATION, IDENTIFICATION, _CLUSTERING, _MANIFOLD, _CLASSIFIERS, PIPELINE, _DISCOVERY)
+SECTIONS = (_GEOMETRY, _SIMILARITY, ISO_VERIFICATION, _DIFFERENTIALS, IDENTIFICATION, _CLUSTERING, _MANIFOLD,
+            _CLASSIFIERS, PIPELINE, _DISCOVERY)
 
 
 def page() -> Page:

@@ -13,8 +13,9 @@ import sys
 
 import numpy as np
 
+from report.format import count
 from report.model import Admonition, Bullets, Cite, Figure, P, Page, PaperSection, Ref, Table, Val, spans
-from report.pages import paper_findings as pf
+from report.pages import differentials, paper_findings as pf
 from report.pages import paper_protocols as pp
 from report.pages.overview import overview_page
 from report.pages.paper_methods import refs_sentence, data_section, methods_section
@@ -114,7 +115,7 @@ def _results_section(results: StudyResults, by_path: dict) -> PaperSection:
 
 def _result_title(name: str, title: str) -> str:
     return {"similarity": "Verification", "manifold": "Two-dimensional maps", "audit": "Label audit",
-            "classifiers": "Identity classifiers"}.get(name, title)
+            "classifiers": "Identity classifiers", "differentials": "Demographic and covariate differentials"}.get(name, title)
 
 
 # --------------------------------------------------------------------------- prose sections
@@ -169,6 +170,7 @@ def _discussion(results: StudyResults) -> PaperSection:
     if any(r.uncertainty is not None and r.uncertainty.subsampled for r in sim.values()):
         items.append(("Bootstrap replicates were drawn from a seeded sample of the embeddings; point estimates use "
                       "every pair.",))
+    items += differentials.discussion(results.cell_results.get("differentials", {}))
     items.append(("2-D maps (t-SNE ", Cite("vandermaaten2008tsne"), ", UMAP ", Cite("mcinnes2018umap"),
                   ") distort distances; trustworthiness says how much local structure survives, not global layout.",))
     items.append(("Label-noise candidates are suspicions ranked by evidence, not verified errors.",))

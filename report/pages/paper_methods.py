@@ -197,6 +197,7 @@ def estimators_section(results) -> PaperSection:
          + (f"; above {cl.cv_max_rows:,d} images the nearest-centroid and k-NN classifiers on all identities are "
             "scored on the first fold only, with a Wilson interval over its predictions." if _one_fold(results) else "."),),
         (f"2-D maps: at most {m.max_samples:,d} seeded rows; trustworthiness with k = {m.trust_neighbors}.",),
+        *_differentials_bullet(results),
     ),))
 
 
@@ -209,6 +210,20 @@ def _identification_bullet(p) -> tuple:
             f"intervals; open set with a seeded {100 * p.unenrolled_share:g}% of the identities not enrolled, FNIR at "
             f"FPIR = {', '.join(f'{f:g}' for f in p.fpir_levels)} (rank 1, ", Cite("grother2019frvt1n"), "), reported "
             f"when at least {p.min_nonmated_above} non-mated searches score above the threshold.")
+
+
+def _differentials_bullet(results) -> tuple:
+    """How the differentials were computed, when some cell has group columns."""
+    if not results.cell_results.get("differentials"):
+        return ()
+    d = results.config.differentials.following(results.config.similarity)
+    levels = ", ".join(f"{f:g}" for f in d.fmr_levels)
+    return ((f"Differentials: one threshold per FMR ({levels}) over all non-mated pairs of a cell, as for TAR@FAR; at "
+             f"each, every group's FNMR and FMR with {d.bootstrap_reps} replicates of the bootstrap over identities, the "
+             f"thresholds held fixed; groups with fewer than {d.min_identities} identities shown without interval and "
+             f"left out of the max/min ratios; a group's FMR at level f reported only when the group holds at least "
+             f"{d.min_impostor_pairs}/f non-mated pairs; images without a group value "
+             + ("left out of every group." if d.missing == "exclude" else "a group of their own."),),)
 
 
 def _one_fold(results) -> bool:

@@ -132,6 +132,7 @@ def load_embeddings(name: str, options: Any) -> LoadedEmbeddings:
         table = _read_table(path, options, name)
         vectors, ok_rows, reasons = _vectors_from_table(table, options, name)
         identities, items = _labels_from_table(table, options.identity_column, options.item_column, name)
+        extra = _extra_columns(table, options, vector_columns=True)
         sources = [path]
     elif isinstance(options, NpyEmbeddingsOptions):
         path = Path(options.vectors_file)
@@ -141,7 +142,7 @@ def load_embeddings(name: str, options: Any) -> LoadedEmbeddings:
         if not np.issubdtype(raw.dtype, np.number) or np.iscomplexobj(raw):
             # complex: casting to float would silently drop the imaginary part
             raise ValueError(f"dataset {name!r}: {str(path)!r} has dtype {raw.dtype}; expected real numbers")
-        identities, items = _labels_from_file(Path(options.labels_file), options, name)
+        identities, items, extra = _labels_from_file(Path(options.labels_file), options, name)
         if len(identities) != raw.shape[0]:
             raise ValueError(
                 f"dataset {name!r}: {raw.shape[0]} vectors but {len(identities)} labels in "
@@ -156,9 +157,24 @@ def load_embeddings(name: str, options: Any) -> LoadedEmbeddings:
             f"dataset {name!r} ({type(options).__name__}) is not an embeddings file; "
             f"embedding kinds: csv-embeddings, parquet-embeddings, npy-embeddings"
         )
-    emb, skipped = _validated_set(name, options.network, vectors, ok_rows, reasons, identities, items, sources)
+    emb, skipped, kept = _validated_set(name, options.network, vectors, ok_rows, reasons, identities, items, sources)
     content = stable_hash([_file_sha256(p) for p in sources] + [type(options).__name__, repr(options)])
-    return LoadedEmbeddings(embeddings=emb, skipped=skipped, content_hash=content)
+    columns = None
+    if extra is not None and len(extra.columns):
+        columns = extra[kept].set_axis(pd.Index(emb.items, name="item"), axis=0)
+    return LoadedEmbeddings(embeddings=emb, skipped=skipped, content_hash=content, columns=columns)
+
+
+def _extra_columns(table: pd.DataFrame, options, vector_columns: bool = False) -> pd.DataFrame | None:
+    """The table's columns that are neither identity, item nor vector: candidate group columns."""
+    skip = {options.identity_column, options.item_column}
+    if vector_columns:
+        skip.add(getattr(options, "embedding_column", ""))
+        if getattr(options, "embedding_column", "") not in table.columns:  # one column per dimension
+            pattern = re.compile(options.dimension_regex)
+            skip |= {c for c in table.columns if pattern.match(str(c))}
+    keep = [c for c in table.columns if c not in skip]
+    return table[keep].reset_index(drop=True) if keep else None
 
 
 def _read_table(path: Path, options, name: str) -> pd.DataFrame:
@@ -275,12 +291,12 @@ def _labels_from_table(table: pd.DataFrame, identity_column: str, item_column: s
 
 def _labels_from_file(path: Path, options: NpyEmbeddingsOptions, name: str):
     suffix = path.suffix.lower()
-    if suffix in (".csv", ".tsv"):
-        table = read_csv_table(path, f"dataset {name!r}: labels_file", repr(options.identity_column),
-                               sep="\t" if suffix == ".tsv" else ",", dtype=str, keep_default_na=False)
-        return _labels_from_table(table, options.identity_column, options.item_column, name)
-    if suffix == ".parquet":
-        return _labels_from_table(pd.read_parquet(path), options.identity_column, options.item_column, name)
+    if suffix in (".csv", ".tsv", ".parquet"):
+        table = (pd.read_parquet(path) if suffix == ".parquet" else
+                 read_csv_table(path, f"dataset {name!r}: labels_file", repr(options.identity_column),
+                                sep="\t" if suffix == ".tsv" else ",", dtype=str, keep_default_na=False))
+        return (*_labels_from_table(table, options.identity_column, options.item_column, name),
+                _extra_columns(table, options))
     try:
         lines = path.read_text(encoding="utf-8-sig").splitlines()
     except UnicodeDecodeError:
@@ -289,7 +305,7 @@ def _labels_from_file(path: Path, options: NpyEmbeddingsOptions, name: str):
         lines.pop()
     identities = np.array([_norm_identity(x) for x in lines], dtype=object)
     items = np.array([f"row-{i:06d}" for i in range(len(lines))], dtype=object)
-    return identities, items
+    return identities, items, None
 
 
 def _cell_text(value: Any) -> str:
@@ -353,7 +369,7 @@ def _validated_set(name, network, vectors, ok_rows, reasons, identities, items, 
             "loader": "analysis.embedding.datasets.load_embeddings",
         },
     )
-    return emb, skipped
+    return emb, skipped, ok
 
 
 def _file_sha256(path: Path) -> str:

@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar
 
+import pandas as pd
+
 from analysis.embedding.datasets.manifest import (
     DUPLICATE_PATH,
     MISSING_VALUE,
@@ -218,3 +220,26 @@ def _list_csv(options: CsvManifestOptions, name: str):
             continue
         rows.append((rel, ident))
     return rows, skipped, root
+
+
+def csv_manifest_columns(options: CsvManifestOptions) -> pd.DataFrame:
+    """The manifest's other columns (not path or identity), indexed by the path as the manifest lists it.
+
+    Candidate group columns (sex, age band, session...) for :mod:`analysis.embedding.datasets.groups`;
+    a path listed twice keeps its first row, as :func:`_list_csv` does.
+    """
+    path = Path(options.manifest_file)
+    root = Path(options.root).resolve() if options.root is not None else path.resolve().parent
+    table = read_csv_table(path, "manifest_file", f"{options.path_column!r} and {options.identity_column!r}",
+                           dtype=str, keep_default_na=False)
+    extra = [c for c in table.columns if c not in (options.path_column, options.identity_column)]
+    rel = []
+    for p in table[options.path_column].astype(str).str.strip():
+        full = Path(p) if Path(p).is_absolute() else root / p
+        try:
+            rel.append(full.resolve().relative_to(root).as_posix() if p else "")
+        except ValueError:
+            rel.append("")
+    frame = table[extra].set_axis(pd.Index(rel, name="item"), axis=0)
+    frame = frame[(frame.index != "") & (table[options.identity_column].str.strip() != "").to_numpy()]
+    return frame[~frame.index.duplicated()]

@@ -96,11 +96,15 @@ class LoadedEmbeddings:
         Columns ``item`` and ``reason`` for every dropped row.
     content_hash : str
         Hash of the source file(s) and of the adapter options.
+    columns : DataFrame or None
+        The file's other columns (not identity, item or vector) for the kept rows, indexed by item:
+        candidate group columns (:mod:`analysis.embedding.datasets.groups`).
     """
 
     embeddings: EmbeddingSet
     skipped: pd.DataFrame
     content_hash: str
+    columns: pd.DataFrame | None = None
 
 
 # --------------------------------------------------------------------------------------------
