@@ -11,7 +11,6 @@ import select
 import signal
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -96,55 +95,68 @@ def test_build_killed_during_the_analyses_leaves_no_process_and_its_stdout_reach
     assert not list((tmp_path / "out").glob(".atlas-staging-*"))
 
 
-class _Unhandled(Exception):
-    """SIGTERM reached the test's own fallback handler: the code under test installed none."""
+def _run_script(code: str, cwd: Path) -> subprocess.CompletedProcess:
+    """Run ``code`` in a fresh interpreter: the signals below go to that process, never to pytest.
+
+    Signalling the test runner itself made the suite's process die of SIGSEGV in CI after hundreds
+    of other tests had left their threads and libraries in it; a real build always runs in its own
+    process, so that is what these tests reproduce.
+    """
+    return subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True, timeout=120)
 
 
-@pytest.fixture
-def sigterm_guard():
-    """A fallback SIGTERM handler, so that a regression fails the test instead of killing pytest."""
-    def fallback(signum, frame):
-        raise _Unhandled(signum)
+def test_sigterm_is_turned_into_an_interrupt_only_while_building(tmp_path):
+    code = f"""
+import os, signal, sys, threading, time
+sys.path.insert(0, {str(ROOT)!r})
+from report.cli import Terminated, stop_signals_as_interrupts
 
-    previous = signal.signal(signal.SIGTERM, fallback)
-    yield fallback
-    signal.signal(signal.SIGTERM, previous)
+def fallback(signum, frame):  # a regression reaches this handler instead of killing the process
+    print("UNHANDLED", flush=True)
+    os._exit(3)
 
-
-def test_sigterm_is_turned_into_an_interrupt_only_while_building(sigterm_guard):
-    from report.cli import Terminated, stop_signals_as_interrupts
-
-    before = signal.getsignal(signal.SIGTERM)
-    with pytest.raises(Terminated) as info:
-        with stop_signals_as_interrupts():
-            os.kill(os.getpid(), signal.SIGTERM)
-            time.sleep(5)  # the handler raises in this frame, long before the sleep ends
-    assert info.value.signum == signal.SIGTERM and isinstance(info.value, KeyboardInterrupt)
-    assert signal.getsignal(signal.SIGTERM) == before
-    done = []
-    worker = threading.Thread(target=lambda: done.append(stop_signals_as_interrupts().__enter__()))
-    worker.start()  # outside the main thread no handler can be installed: a no-op, not a crash
-    worker.join()
-    assert signal.getsignal(signal.SIGTERM) == before
-
-
-def test_sigterm_during_a_build_is_one_line_exit_143_and_removes_staging(tmp_path, monkeypatch, capsys, sigterm_guard):
-    """In-process: the driver's unwinding removes the staging folders it made, as for Ctrl-C."""
-    from report import cli, driver, ownership
-
-    config = write_small_config(tmp_path, n_identities=6, subsets='["all"]')
-
-    def build_then_terminated(*args, **kwargs):  # the locked part of a build, cut short by SIGTERM
-        out = Path(tmp_path / "out")
-        ownership.staging_dir(out, "docs")  # a staging folder in flight when the signal comes
+signal.signal(signal.SIGTERM, fallback)
+try:
+    with stop_signals_as_interrupts():
         os.kill(os.getpid(), signal.SIGTERM)
-        time.sleep(5)
+        time.sleep(5)  # the handler raises in this frame, long before the sleep ends
+    print("NOT RAISED")
+except Terminated as exc:
+    print("RAISED", exc.signum == signal.SIGTERM, isinstance(exc, KeyboardInterrupt), flush=True)
+print("RESTORED", signal.getsignal(signal.SIGTERM) is fallback)
+done = []
+worker = threading.Thread(target=lambda: done.append(stop_signals_as_interrupts().__enter__()))
+worker.start()  # outside the main thread no handler can be installed: a no-op, not a crash
+worker.join()
+print("THREAD", len(done), signal.getsignal(signal.SIGTERM) is fallback)
+"""
+    done = _run_script(code, tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.split("\n")[:3] == ["RAISED True True", "RESTORED True", "THREAD 1 True"], done.stdout
 
-    monkeypatch.setattr(driver, "_run_locked", build_then_terminated)
-    code = cli.main(["--config", str(config), "--quiet"])
-    assert code == 143
-    err = capsys.readouterr().err.strip().splitlines()
-    assert err[-1].startswith("error: stopped by SIGTERM")
+
+def test_sigterm_during_a_build_is_one_line_exit_143_and_removes_staging(tmp_path):
+    """The driver's unwinding removes the staging folders it made, as for Ctrl-C."""
+    config = write_small_config(tmp_path, n_identities=6, subsets='["all"]')
+    code = f"""
+import os, signal, sys, time
+from pathlib import Path
+sys.path.insert(0, {str(ROOT)!r})
+from report import cli, driver, ownership
+
+def build_then_terminated(*args, **kwargs):  # the locked part of a build, cut short by SIGTERM
+    ownership.staging_dir(Path({str(tmp_path / "out")!r}), "docs")  # a staging folder in flight
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(5)
+
+driver._run_locked = build_then_terminated
+sys.exit(cli.main(["--config", {str(config)!r}, "--quiet"]))
+"""
+    done = _run_script(code, tmp_path)
+    assert done.returncode == 143, done.stdout + done.stderr
+    err = done.stderr.strip().splitlines()
+    assert err[-1].startswith("error: stopped by SIGTERM"), done.stderr
+    assert "Traceback" not in done.stderr
     assert not list((tmp_path / "out").glob(".atlas-staging-*"))
 
 
