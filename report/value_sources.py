@@ -16,6 +16,7 @@ with ``{name}`` placeholders for the cell's keys (``report.pages.paper`` turns t
 from __future__ import annotations
 
 import math
+from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -103,10 +104,32 @@ def similarity_values(r) -> list[Entry]:
         else:
             lo, hi, txt = _bracket(est.interval if est else None, fixed)
             out.append(Entry(name, float(t), fixed(float(t)), what, lo, hi, txt))
+    if r.operating_points is not None:
+        out += operating_point_entries(r.operating_points)
     if r.pairs is not None:
         out.append(Entry("pairs-accuracy", float(r.pairs.accuracy_mean), pct(r.pairs.accuracy_mean, 2),
                          "accuracy of the pairs protocol (mean over folds)"))
     return out
+
+
+def operating_point_entries(op) -> list[Entry]:
+    """FNMR at each FMR level, ZeroFMR and ZeroFNMR, as the similarity page's ISO/IEC 19795-1 table shows them
+    (``report.pages.operating_points``: four decimals, the interval ``[low, high]``)."""
+    out = []
+    for row in op.fnmr_at_fmr:
+        name, what = f"fnmr-at-fmr-{far_slug(row.fmr)}", f"false non-match rate at a false match rate of {far_slug(row.fmr)}"
+        if not row.estimable:
+            out.append(Entry(name, None, NOT_ESTIMABLE, f"{what} ({row.reason})"))
+            continue
+        lo, hi, txt = _bracket(row.interval, lambda x: f"{x:.4f}")
+        out.append(Entry(name, float(row.fnmr), f"{row.fnmr:.4f}", what, lo, hi, txt))
+        out.append(Entry(f"threshold-at-fmr-{far_slug(row.fmr)}", float(row.threshold), f"{row.threshold:.4f}",
+                         f"cosine threshold of FMR {far_slug(row.fmr)}"))
+    z, zn = op.zero_fmr, op.zero_fnmr
+    return out + [
+        Entry("zero-fmr", float(z.value), f"{z.value:.4f}", "ZeroFMR: lowest FNMR with no non-mated pair accepted"),
+        Entry("zero-fnmr", float(zn.value), f"{zn.value:.4g}", "ZeroFNMR: lowest FMR with no mated pair rejected"),
+    ]
 
 
 def geometry_values(r) -> list[Entry]:
@@ -223,6 +246,69 @@ def discovery_values(r) -> list[Entry]:
     ]
 
 
+def identification_values(r) -> list[Entry]:
+    """Closed-set rank-1 and rank-5 and open-set FNIR at FPIR (``report.pages.identification``; Wilson intervals)."""
+    def rate(name: str, i, what: str) -> Entry:
+        lo, hi, txt = _bracket(i, lambda x: f"{100 * x:.2f}%")
+        return Entry(name, float(i.estimate), pct(i.estimate, 2), what, lo, hi, txt)
+
+    out = [Entry("templates", len(r.names), count(len(r.names)), "enrolled templates (identities) of the gallery"),
+           Entry("probes", int(r.n_probes), count(r.n_probes), "closed-set searches (probes)"),
+           rate("rank-1", r.rank1, "closed-set rank-1 identification rate")]
+    if r.rank5 is not None:
+        out.append(rate("rank-5", r.rank5, "closed-set rank-5 identification rate"))
+    if r.open_set is not None:
+        for f in r.open_set.fnir_at_fpir:
+            name, what = f"fnir-at-fpir-{far_slug(f.fpir)}", f"open-set FNIR at an FPIR of {far_slug(f.fpir)}"
+            if not f.estimable or f.interval is None:
+                out.append(Entry(name, None, NOT_ESTIMABLE, what + " (too few non-mated searches above the threshold)"))
+            else:
+                out.append(Entry(name, float(f.fnir), pct(f.fnir, 2), what, *_bracket(f.interval, lambda x: f"{100 * x:.2f}%")))
+    return out
+
+
+def differentials_values(r) -> list[Entry]:
+    """Per group column: the max/min ratio of FNMR and FMR at each global threshold with the groups it names, and
+    each group's FNMR (``report.pages.differentials``). Names are ``<column>-...`` with the column and group as
+    slugs (:func:`report.escape.slugify`: ``B`` is ``b-<hash>``, so that ``B`` and ``b`` never share a key)."""
+    from report.escape import slugify
+    from report.pages.differentials import ratio_interval_text, ratio_number
+
+    out: list[Entry] = []
+    for col in r.columns:
+        if col.skipped:
+            continue
+        c = slugify(col.column)
+        for ratio in col.ratios:
+            if not ratio.available:
+                continue
+            at = f"at-fmr-{far_slug(ratio.level)}"
+            metric = ratio.metric.lower()
+            bounds = ratio_interval_text(ratio)
+            i = ratio.interval if bounds else None
+            out += [
+                Entry(f"{c}-{metric}-ratio-{at}", float(ratio.estimate), ratio_number(ratio.estimate),
+                      f"highest over lowest {ratio.metric} across the {col.column} groups at the threshold of FMR "
+                      f"{far_slug(ratio.level)}", None if i is None else float(i.low),
+                      None if i is None else float(i.high), bounds),
+                Entry(f"{c}-{metric}-highest-{at}", ratio.highest, ratio.highest,
+                      f"{col.column} group of the highest {ratio.metric}"),
+                Entry(f"{c}-{metric}-lowest-{at}", ratio.lowest, ratio.lowest, f"{col.column} group of the lowest {ratio.metric}"),
+            ]
+        for g in col.groups:
+            for level, rate in zip(r.levels, g.fnmr):
+                if not rate.estimable:
+                    continue
+                lo, hi, txt = _bracket(rate.interval, lambda x: f"{100 * x:.2f}")
+                out.append(Entry(f"{c}-{slugify(g.name)}-fnmr-at-fmr-{far_slug(level)}", float(rate.estimate),
+                                 pct(rate.estimate, 2), f"FNMR of {col.column} = {g.name} at the global threshold of "
+                                 f"FMR {far_slug(level)}", lo, hi, txt))
+    # Two hostile columns or groups whose slugs join alike ("a" + "b-c", "a-b" + "c"): neither gets the key,
+    # so that no key ever names another group than it did on the last run (the page shows both).
+    shared = {n for n, k in Counter(e.name for e in out).items() if k > 1}
+    return [e for e in out if e.name not in shared]
+
+
 #: analysis (step name) -> its per-cell value source. Add one line per new analysis.
 CELL_VALUES: dict[str, Callable[[Any], list[Entry]]] = {
     "similarity": similarity_values,
@@ -232,6 +318,8 @@ CELL_VALUES: dict[str, Callable[[Any], list[Entry]]] = {
     "classifiers": classifiers_values,
     "audit": audit_values,
     "discovery": discovery_values,
+    "identification": identification_values,
+    "differentials": differentials_values,
 }
 
 #: analysis (dataset step name) -> its per-dataset value source (none yet: the cross-network

@@ -69,14 +69,21 @@ def ratio_text(r: GroupRatio) -> str:
     ratio."""
     if not r.available:
         return "\u2014"
+    bounds = ratio_interval_text(r)
+    return ratio_number(r.estimate) + (f" {bounds}" if bounds else "")
 
-    def one(v: float) -> str:
-        return "inf" if math.isinf(v) else f"{v:.2f}" if v < 10 else f"{v:.1f}" if v < 1000 else f"{v:,.0f}"
 
+def ratio_number(v: float) -> str:
+    """One ratio: ``6.2``, ``13.7``, ``inf``."""
+    return "inf" if math.isinf(v) else f"{v:.2f}" if v < 10 else f"{v:.1f}" if v < 1000 else f"{v:,.0f}"
+
+
+def ratio_interval_text(r: GroupRatio) -> str:
+    """``[2.2, 13.7]``; empty when the ratio has no interval."""
     i = r.interval
     if i is None or not (math.isfinite(i.low) or math.isinf(i.low)) or math.isnan(i.high):
-        return one(r.estimate)
-    return f"{one(r.estimate)} [{one(i.low)}, {one(i.high)}]"
+        return ""
+    return f"[{ratio_number(i.low)}, {ratio_number(i.high)}]"
 
 
 def separated(r: GroupRatio) -> bool | None:
