@@ -2,7 +2,7 @@
 
 Embedding vectors are biometric templates: with ``[study] publish_vectors = false`` (the
 default) no vector reaches the site, its zip or the paper, only what the maps and tables are
-made of (2-D coordinates, identities, items, clusters, audit flags and scores). With ``true``
+made of (2-D coordinates, identities, items, clusters, audit flags, scores and group columns). With ``true``
 each (dataset, network) gets one vectors file (every row once; subsets select rows of it) and
 one TensorBoard Projector pair (:mod:`report.exports`). Recogniser models (``models/``) and
 review folders stay beside the outputs in either case, never in the site.
@@ -28,7 +28,7 @@ def published_paragraph(publish_vectors: bool, galleries: bool = False) -> P:
                  "copy) and one TensorBoard Projector pair for its explorer's points. " + WHY + " Publish this site only "
                  "if you may redistribute them. Recogniser models and review folders are never published." + faces)
     return P("No embedding vector is published: the site and its zip carry the 2-D coordinates, identities, items, "
-             "clusters, audit flags and scores of each cell, not the vectors. " + WHY + " Set ",
+             "clusters, audit flags, scores and group columns (where the study has them) of each cell, not the vectors. " + WHY + " Set ",
              Code("[study] publish_vectors = true"), " to publish one vectors file per (dataset, network). Recogniser "
              "models and review folders are never published." + faces)
 

@@ -116,3 +116,34 @@ def test_built_demo_page_says_it_and_links_its_csv(demo_build):
         assert np.isfinite(frame["FNMR"]).all()
     methods = (out / "docs" / "methods.md").read_text(encoding="utf-8")
     assert "Demographic and covariate differentials" in methods and "NIST IR 8280" in methods
+
+
+def test_built_demo_explorer_colours_by_the_group_columns(demo_build):
+    """The map of a study with group columns can be coloured by each of them, row by row as the data says."""
+    import base64
+    import json
+
+    out, _, _, (results, _, _) = demo_build
+    emb = next(i for i in results.inputs if i.spec.name == "demo").embeddings["arcface-like-512"]
+    scripts = sorted((out / "docs" / "explorer").glob("*demo-arcface-like-512-all*"))
+    text = next(p.read_text(encoding="utf-8") for p in scripts if "ATLAS_EXPLORER" in p.read_text(encoding="utf-8"))
+    data = json.loads(text.split(" = ", 2)[-1].rstrip().rstrip(";"))
+    cols = {c["name"]: c for c in data["columns"]}
+    assert {"cohort", "session"} <= set(cols) and cols["identity"]["labels"]  # the explorer's own identity column stays
+    codes = np.frombuffer(base64.b64decode(cols["cohort"]["codes"]["b64"]), dtype="<" + cols["cohort"]["codes"]["dtype"])
+    shown = [cols["cohort"]["labels"][c] for c in codes]
+    by_item = dict(zip(emb.items.tolist(), (v or "(missing)" for v in emb.group("cohort").tolist())))
+    assert shown == [by_item[i] for i in data["items"]]
+    assert set(shown) == {"A", "B", "C", "(missing)"}  # the demo plants rows without a cohort
+
+
+def test_a_group_column_never_replaces_an_explorer_column():
+    from report.pages.explorer import group_label
+
+    taken: dict = {}
+    assert group_label("cohort", taken) == "cohort"
+    assert group_label("identity", taken) == "identity (group)"
+    assert group_label("PCA x", taken) == "PCA x (group)"
+    taken["sex (group)"] = 1
+    taken["sex"] = 1
+    assert group_label("sex", taken) == "sex (group 2)"

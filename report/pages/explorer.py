@@ -104,7 +104,9 @@ def colour_columns(points: pd.DataFrame) -> tuple[tuple[str, str], ...]:
     maps = {c for c in points.columns if c.endswith((" x", " y"))}
     rest = [c for c in points.columns if c not in known and c not in maps]
     # A numeric column without a single finite value (no detector score at all) offers nothing.
-    rest = [c for c in rest if points[c].dtype == object or np.isfinite(points[c].to_numpy(np.float64)).any()]
+    # (Text columns are pandas' string dtype, not object, under pandas 3: ask for numbers instead.)
+    rest = [c for c in rest if not pd.api.types.is_numeric_dtype(points[c])
+            or np.isfinite(points[c].to_numpy(np.float64)).any()]
     return fixed + tuple((c, c) for c in rest)
 
 
@@ -209,9 +211,26 @@ def link_audit_page(page_: Page, ctx: CellContext, mapped_items) -> Page:
         sections=tuple(dataclasses.replace(s, blocks=tuple(linked(b) for b in s.blocks)) for s in page_.sections))
 
 
+#: Columns the explorer computes itself: a group column of the same name is shown as ``<name> (group)``.
+RESERVED = frozenset({"row", "identity", "item", "cluster", "flags", NORM, DETECTION_SCORE})
+
+
+def group_label(name: str, taken) -> str:
+    """The explorer's column for group column ``name``: the name itself unless it would replace one of the
+    explorer's own columns (``identity``, a map's ``... x``) or one already taken."""
+    label = name
+    if label in RESERVED or label.endswith((" x", " y")) or label in taken:
+        label = f"{name} (group)"
+    n = 2
+    while label in RESERVED or label in taken:
+        label, n = f"{name} (group {n})", n + 1
+    return label
+
+
 def cell_page(results, cell) -> Page | None:
     """The explorer page of ``cell`` from the study results; None when its manifold analysis did not run."""
     from analysis.embedding.face_detections import kept_scores
+    from analysis.statistics.verification.differentials.results import MISSING_GROUP
     from analysis.statistics.subsets import parse_subset, select_subset
 
     m = results.cell_results.get("manifold", {}).get(cell)
@@ -227,8 +246,9 @@ def cell_page(results, cell) -> Page | None:
     trace = inp.trace.get(cell.network)
     if trace is not None and len(trace):
         extra[DETECTION_SCORE] = kept_scores(trace, part.items)
-    # Group columns (issue 23: the differentials analysis' per-row groups of an EmbeddingSet)
-    # join here, one entry each: extra[name] = values of part's rows, numeric or categorical.
+    for name, values in emb.groups:  # the differentials' group columns (sex, age band, session ...)
+        values = np.asarray(values)[rows].astype(str)
+        extra[group_label(name, extra)] = np.where(values == "", MISSING_GROUP, values)
     return page(results.contexts[cell], m, part.vectors, part.items, audit, rows=rows,
                 neighbours=getattr(results, "neighbours", {}).get(cell), extra_columns=extra,
                 vectors_published=bool(getattr(results.config.study, "publish_vectors", False)))
