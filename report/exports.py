@@ -228,7 +228,8 @@ def projector_tsv(v: VectorSet) -> tuple[str, str] | None:
     for i in range(len(p)):
         cells = [_tsv_cell(p.at[i, "identity"]), _tsv_cell(p.at[i, "item"]), str(int(p.at[i, "cluster"])),
                  _tsv_cell(p.at[i, "flags"] or "none")]
-        cells += [_number(p.at[i, c]) if p[c].dtype != object else _tsv_cell(p.at[i, c]) for c in extra]
+        # Numbers by dtype kind: text columns are pandas' string dtype (not object) under pandas 3.
+        cells += [_number(p.at[i, c]) if pd.api.types.is_numeric_dtype(p[c]) else _tsv_cell(p.at[i, c]) for c in extra]
         cells.append(_tsv_cell("; ".join(s for s in v.subsets if int(rows[i]) in member[s])))
         lines.append("\t".join(cells))
     return vec, "\n".join(lines) + "\n"

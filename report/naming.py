@@ -44,14 +44,36 @@ def _uncell(value: str) -> str:
     return value[1:] if value.startswith("'") and value[1:2] in ("=", "+", "-", "@", "\t", "\r") else value
 
 
-def previous_clusters(path: Path) -> dict[tuple[str, int], int] | None:
-    """``(original_file, face_index) -> cluster`` of a published clusters CSV; None when absent or unreadable."""
+def previous_clusters(path: Path) -> dict[tuple[str, int], tuple[int, tuple[float, ...]]] | None:
+    """``(original_file, face_index) -> (cluster, box)`` of a published clusters CSV (box NaN where the CSV has
+    none); None when absent or unreadable."""
     try:
         frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-        return {(_uncell(f), int(k)): int(c) for f, k, c in
-                zip(frame["original_file"], frame["face_index"], frame["cluster"])}
+        columns = ("x1", "y1", "x2", "y2")
+        boxes = (frame[list(columns)].apply(pd.to_numeric, errors="coerce").to_numpy(np.float64)
+                 if all(c in frame.columns for c in columns) else np.full((len(frame), 4), np.nan))
+        return {(_uncell(f), int(k)): (int(c), tuple(b)) for f, k, c, b in
+                zip(frame["original_file"], frame["face_index"], frame["cluster"], boxes)}
     except (OSError, ValueError, KeyError):
         return None
+
+
+def csv_binding(previous: dict, files: np.ndarray, items: np.ndarray, boxes: np.ndarray, min_iou: float) -> np.ndarray:
+    """The cluster each face had in the last discovery build's CSV, or -1: absent, or its box there does not
+    overlap this face's box by ``min_iou`` (the photo was replaced under its name, or another detector
+    ordered the faces of a group photo differently: the name written for that face is not this one's)."""
+    from analysis.statistics.name_matching import box_iou
+
+    out = np.full(len(files), -1, dtype=np.int64)
+    for row, (f, item) in enumerate(zip(files, items)):
+        hit = previous.get((f, face_index_of(item)))
+        if hit is None:
+            continue
+        cluster, box = hit
+        if np.isfinite(box).all() and not box_iou(np.asarray(box), boxes[row])[0, 0] >= min_iou:
+            continue
+        out[row] = cluster
+    return out
 
 
 def face_keys(emb: EmbeddingSet, trace: pd.DataFrame, manifest: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -111,7 +133,7 @@ def name_clusters(embeddings: dict[str, EmbeddingSet], names_file: Path, discove
             recorded, bound = found.clusters.astype(np.int64), "the clusters of this build's discovery"
             previous = previous_clusters(clusters_csv(output_dir, dataset, net)) if output_dir is not None else None
             if previous:
-                from_csv = np.array([previous.get((f, face_index_of(i)), -1) for f, i in zip(files, emb.items)])
+                from_csv = csv_binding(previous, files, emb.items, boxes, carry_params.min_iou)
                 if (from_csv >= 0).any():
                     recorded = from_csv
                     bound = (f"the clusters of the last discovery build's {clusters_csv(output_dir, dataset, net).name}, "

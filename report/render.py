@@ -204,7 +204,7 @@ def pdf_is_readable(pdf: Path) -> bool:
     if not pdf.is_file() or pdf.stat().st_size < 64:
         return False
     if shutil.which("pdfinfo"):
-        proc = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True)
+        proc = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True, errors="replace")
         return proc.returncode == 0 and "Pages:" in proc.stdout
     try:
         import pypdf
@@ -293,9 +293,13 @@ def build_paper(report: Report, paper_dir: Path, digests: dict[str, str], fig_ca
         for name, src in figures.items():
             shutil.copyfile(src, staged / "figures" / name)
         env = paper_sources.search_env(user, dict(os.environ, SOURCE_DATE_EPOCH="0", FORCE_SOURCE_DATE="1"))
+        # -no-shell-escape: a researcher's file runs no program, not even TeX Live's restricted list.
+        # errors="replace": TeX writes the 8-bit bytes of a box's text (a name with an accent) into its
+        # messages as they are, not as UTF-8; decoding them strictly stopped the build.
         proc = subprocess.run(
-            ["latexmk", "-pdf", "-interaction=nonstopmode", "-halt-on-error", "-file-line-error", "report.tex"],
-            cwd=staged, env=env, capture_output=True, text=True,
+            ["latexmk", "-pdf", "-no-shell-escape", "-interaction=nonstopmode", "-halt-on-error", "-file-line-error",
+             "report.tex"],
+            cwd=staged, env=env, capture_output=True, text=True, errors="replace",
             preexec_fn=lifeline.kill_with_parent,  # no orphan latexmk writing after a kill -9
         )
         log_text = (staged / "report.log").read_text(errors="replace") if (staged / "report.log").is_file() else ""
@@ -402,7 +406,7 @@ def build_site(output_dir: Path) -> tuple[Path, bool]:
     proc = subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "--clean", "-q", "-f", "mkdocs.yml",
          "-d", str(staged)],
-        cwd=output_dir, capture_output=True, text=True, preexec_fn=lifeline.kill_with_parent,
+        cwd=output_dir, capture_output=True, text=True, errors="replace", preexec_fn=lifeline.kill_with_parent,
         env=dict(os.environ, SOURCE_DATE_EPOCH="0", NO_MKDOCS_2_WARNING="1", DISABLE_MKDOCS_2_WARNING="true"),
     )
     if proc.returncode != 0 or not (staged / "index.html").is_file():

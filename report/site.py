@@ -336,7 +336,8 @@ def mkdocs_config(title: str, site_url: str, pages, after_overview=()) -> str:
                 {"media": "(prefers-color-scheme: dark)", "scheme": "slate", "primary": "indigo", "accent": "indigo",
                  "toggle": {"icon": "material/brightness-4", "name": "Switch to light mode"}},
             ],
-            "features": ["navigation.sections", "navigation.top", "navigation.footer", "search.highlight", "toc.follow"],
+            "features": ["navigation.sections", "navigation.prune", "navigation.top", "navigation.footer", "search.highlight",
+                         "toc.follow"],
         },
         # glightbox: click a figure to see it full size (its JS/CSS are copied into the site). Not
         # Material's "offline" plugin: from file:// it loads a shim from unpkg.com.

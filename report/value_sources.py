@@ -22,6 +22,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from analysis.statistics.levels import level_slug
 from analysis.statistics.uncertainty import wilson_interval
 from report.format import count, fixed, num, pct
 
@@ -71,7 +72,7 @@ def _bracket(i, fmt: Callable[[float], str]) -> tuple[float | None, float | None
 
 def far_slug(far: float) -> str:
     """``1e-3`` for 0.001: the FAR level as it appears in keys and labels."""
-    return f"{far:.0e}".replace("e-0", "e-").replace("e+0", "e")
+    return level_slug(far)
 
 
 # --------------------------------------------------------------------------- per-cell sources

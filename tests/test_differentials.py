@@ -305,3 +305,17 @@ def test_mated_pairs_of_large_identities_go_by_row_blocks(small, monkeypatch):
     assert a.across == b.across and (a.per_identity.sum(axis=2) == b.per_identity.sum(axis=2)).all()
     # float32 products of other shapes may round a pair across a bin edge: a handful at most
     assert np.abs(a.per_identity - b.per_identity).sum() <= 4 and np.abs(batched.hist - blocks.hist).sum() <= 8
+
+
+def test_a_value_spelled_like_the_missing_group_keeps_its_own_group(small):
+    """A real value "(missing)" and the rows without a value are two groups with two names, never one name twice."""
+    values = small.group("light").copy()
+    present = np.flatnonzero(values != "")
+    values = values.astype(f"<U{max(values.dtype.itemsize // 4, len(MISSING_GROUP))}")
+    values[present[: len(present) // 3]] = MISSING_GROUP
+    groups = tuple((name, values if name == "light" else v) for name, v in small.groups)
+    r = analyze_differentials(dataclasses.replace(small, groups=groups), DifferentialsParams(bootstrap_reps=0,
+                              missing="group"), 0)
+    light = next(c for c in r.columns if c.column == "light")
+    assert len(set(light.names)) == len(light.names) and MISSING_GROUP in light.names
+    assert next(g for g in light.groups if g.name == MISSING_GROUP).rows == len(present) // 3

@@ -168,3 +168,23 @@ def test_published_paragraph_says_what_and_why():
     on = " ".join(getattr(s, "text", "") for s in published_paragraph(True).parts)
     assert "No embedding vector is published" in off and "biometric templates" in off and "publish_vectors = true" in off
     assert "one vectors file" in on and "biometric templates" in on
+
+
+def test_projector_metadata_carries_text_group_columns():
+    """A study's group columns (pandas' string dtype) are text cells of the Projector metadata, guarded like the rest.
+
+    Before, any column that was not of object dtype was formatted as a number: with publish_vectors = true the
+    demo's ``cohort`` column stopped the build (``ufunc 'isfinite' not supported``).
+    """
+    import dataclasses
+
+    v = _vector_set()
+    points = v.explorer.points.copy()
+    points["cohort"] = pd.array(["A", "B", "=C", "", "B", "A"], dtype="string")
+    v = dataclasses.replace(v, explorer=dataclasses.replace(v.explorer, points=points))
+    _, meta = projector_tsv(v)
+    lines = meta.splitlines()
+    header = lines[0].split("\t")
+    assert "cohort" in header
+    col = [line.split("\t")[header.index("cohort")] for line in lines[1:]]
+    assert col[:3] == ["A", "B", "'=C"]

@@ -218,3 +218,12 @@ def test_a_full_disk_while_writing_the_lock_is_one_error_and_the_old_lock_stays(
     with pytest.raises(ConfigError, match="cannot write the names lock .*No space left on device"):
         run_naming(tmp_path, photos + singles(0, 3, start=6))
     assert lock.read_bytes() == before
+
+
+@pytest.mark.parametrize("share", [0.5, 0.25, 0.0, 1.5])
+def test_carry_min_share_must_be_above_one_half(share):
+    """At 0.5 a discovered cluster split two and two between Tom and Angelina named its new face Tom (the smaller id)."""
+    from analysis.statistics.discovery import DiscoveryParams
+
+    with pytest.raises(ValueError, match="carry_min_share"):
+        DiscoveryParams(carry_min_share=share)

@@ -179,3 +179,30 @@ def test_names_file_traps_fail_at_config_load_before_any_extraction(tmp_path):
         load_config(config)
     names.write_text("cluster,name\n0,Ann\n1,Bob\n", encoding="utf-8")
     assert load_config(config).datasets[0].options.names_file == names.resolve()
+
+
+def test_the_first_binding_through_the_clusters_csv_checks_each_faces_box(tmp_path):
+    """A photo replaced under its name, or faces of a group photo in another order, between the discovery build and
+    the first named build: the CSV's cluster is not bound to a face whose box does not overlap the CSV's box."""
+    import numpy as np
+    import pandas as pd
+
+    from report.naming import csv_binding, previous_clusters
+
+    path = tmp_path / "clusters.csv"
+    pd.DataFrame({"original_file": ["a.jpg", "g.jpg", "g.jpg", "=b.jpg"], "face_index": [0, 0, 1, 0],
+                  "cluster": [3, 1, 2, 4], "score": [0.9] * 4, "x1": [10, 0, 100, 5], "y1": [10, 0, 0, 5],
+                  "x2": [60, 50, 150, 55], "y2": [60, 50, 50, 55], "silhouette": [0.1] * 4}).to_csv(path, index=False)
+    path.write_text(path.read_text().replace("=b.jpg", "'=b.jpg"), encoding="utf-8")  # the CSV's formula guard
+    previous = previous_clusters(path)
+    files = np.array(["a.jpg", "g.jpg", "g.jpg", "=b.jpg", "new.jpg"], dtype=object)
+    items = np.array(["a.jpg", "g.jpg#0", "g.jpg#1", "=b.jpg", "new.jpg"], dtype=object)
+    same = np.array([[11, 10, 60, 61], [0, 0, 50, 50], [100, 0, 150, 50], [5, 5, 55, 55], [0, 0, 9, 9]], float)
+    assert csv_binding(previous, files, items, same, 0.5).tolist() == [3, 1, 2, 4, -1]
+    swapped = same[[0, 2, 1, 3, 4]]  # the detector now finds the right face first
+    assert csv_binding(previous, files, items, swapped, 0.5).tolist() == [3, -1, -1, 4, -1]
+    replaced = same.copy()
+    replaced[0] = [200, 200, 260, 260]  # another photo under the name a.jpg
+    assert csv_binding(previous, files, items, replaced, 0.5)[0] == -1
+    pd.read_csv(path).drop(columns=["x1", "y1", "x2", "y2"]).to_csv(path, index=False)  # an older CSV: no boxes
+    assert csv_binding(previous_clusters(path), files, items, replaced, 0.5).tolist() == [3, 1, 2, 4, -1]

@@ -108,17 +108,7 @@ def _kernel_lifeline(parent: int) -> None:
     only in a direct child of the build. Pools started from a short-lived thread (the extraction
     runs its shards in one) keep the watchdog alone, or their workers would die with that thread.
     """
-    import signal
-    import sys
-
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
+    if not _request_pdeathsig():
         return
     if os.getppid() != parent:  # the build died before the request: nobody will send the signal
         os._exit(70)
@@ -130,14 +120,21 @@ def kill_with_parent() -> None:
     Linux ``prctl(PR_SET_PDEATHSIG, SIGKILL)``; elsewhere nothing (the staging folder they write
     into is removed by the next build anyway).
     """
-    import ctypes
+    _request_pdeathsig()
+
+
+def _request_pdeathsig() -> bool:
+    """``prctl(PR_SET_PDEATHSIG, SIGKILL)`` on Linux; False where it is not available."""
     import signal
     import sys
 
     if not sys.platform.startswith("linux"):
-        return
+        return False
     try:
+        import ctypes
+
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # 1 = PR_SET_PDEATHSIG
     except (OSError, AttributeError):
-        pass
+        return False
+    return True

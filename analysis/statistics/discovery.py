@@ -90,9 +90,13 @@ class DiscoveryParams:
                 raise ValueError(f"{name} must be at least 2")
         if self.n_init < 1:
             raise ValueError("n_init must be at least 1")
-        for name in ("carry_min_share", "carry_min_anchor"):
-            if not 0.0 < getattr(self, name) <= 1.0:
-                raise ValueError(f"{name} is a share in (0, 1]")
+        # Above one half: a discovered cluster split evenly between two named ones is a conflict, never a
+        # tie broken by cluster id (which named the new face after the smaller id).
+        if not 0.5 < self.carry_min_share <= 1.0:
+            raise ValueError("carry_min_share is a share in (0.5, 1]: a new face joins a named cluster only when "
+                             "more than half of its discovered cluster's recorded faces are that cluster's")
+        if not 0.0 < self.carry_min_anchor <= 1.0:
+            raise ValueError("carry_min_anchor is a share in (0, 1]")
         if not 0.0 <= self.agglomerative_threshold <= 2.0:
             raise ValueError("agglomerative_threshold is a cosine distance in [0, 2] (0 = automatic)")
 

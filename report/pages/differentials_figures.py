@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from analysis.statistics import levels
 from report import plotting
 
 #: One colour per FMR level, the same in every figure of the page.
@@ -27,7 +28,7 @@ def short(name: str, chars: int = LABEL_CHARS) -> str:
 
 def level_text(level: float) -> str:
     """``1e-3`` for 0.001."""
-    return f"{level:.0e}".replace("e-0", "e-")
+    return levels.level_text(level)
 
 
 @dataclass(frozen=True, eq=False)

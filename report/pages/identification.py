@@ -11,6 +11,7 @@ import pandas as pd
 from analysis.statistics.identification.identification import IdentificationResult
 from analysis.statistics.uncertainty import wilson_interval
 from analysis.types import Cell
+from analysis.statistics.levels import level_text
 from report import plotting
 from report.contexts import CellContext
 from report.escape import slugify
@@ -30,7 +31,7 @@ TABLE_RANKS = (1, 2, 3, 5, 10, 20)
 
 
 def fpir_label(f: float) -> str:
-    return f"FNIR at FPIR {f:.0e}".replace("e-0", "e-")
+    return f"FNIR at FPIR {level_text(f)}"
 
 
 # --------------------------------------------------------------------------- figures

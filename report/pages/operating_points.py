@@ -15,6 +15,7 @@ import pandas as pd
 
 from analysis.statistics.verification.operating_points import OperatingPoints
 from analysis.statistics.verification.similarity import SimilarityResult
+from analysis.statistics.levels import level_text
 from report import plotting
 from report.contexts import CellContext
 from report.format import count, pct
@@ -23,7 +24,7 @@ from report.model import Figure, P, Section, Strong, Table
 
 def fmr_label(f: float) -> str:
     """``FNMR at FMR 1e-4`` (with spaces, so that a narrow table column can wrap its header)."""
-    return f"FNMR at FMR {f:.0e}".replace("e-0", "e-")
+    return f"FNMR at FMR {level_text(f)}"
 
 
 # --------------------------------------------------------------------------- table

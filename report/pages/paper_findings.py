@@ -17,6 +17,7 @@ import pandas as pd
 
 from analysis.statistics.uncertainty import Interval, TarAtFar, compare_intervals, wilson_interval
 from analysis.types import Cell
+from analysis.statistics.levels import level_text
 from report.format import fixed, pct
 from report.model import P, Paragraph, Ref, Table, Val
 from report.values import cell_key
@@ -39,7 +40,7 @@ def interval_text(i: Interval, kind: str = "pct") -> str:
 
 
 def far_label(f: float) -> str:
-    return f"{f:.0e}".replace("e-0", "e-")
+    return level_text(f)
 
 
 def tar_text(t: TarAtFar) -> str:

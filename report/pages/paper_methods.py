@@ -11,6 +11,7 @@ from __future__ import annotations
 import pandas as pd
 
 from analysis.statistics.subsets import parse_subset
+from analysis.statistics.levels import level_text
 from report.model import Bullets, Cite, Code, P, PaperSection, Ref, Table, Val
 from report.pages import methods
 from report.values import cell_key, dataset_key, network_key
@@ -178,7 +179,7 @@ def estimators_section(results) -> PaperSection:
          f"whose FAR does not exceed it, reported only when at least {s.min_impostor_pairs} impostor pairs score above "
          "its threshold; d-prime uses exact means and variances.",),
         ("Verification in ISO/IEC 19795-1 terms ", Cite("iso19795_1"), ": FNMR at FMR = "
-         + ", ".join(f"{f:.0e}".replace("e-0", "e-") for f in s.fmr_levels) + " from the same ROC (FNMR = 1 - TAR, with its estimability rule "
+         + ", ".join(level_text(f) for f in s.fmr_levels) + " from the same ROC (FNMR = 1 - TAR, with its estimability rule "
          "and bootstrap), FMR100 and FMR1000 (FNMR at FMR 1e-2 and 1e-3), ZeroFMR and ZeroFNMR; DET curves on "
          "normal-deviate axes.",),
         _identification_bullet(cfg.identification),

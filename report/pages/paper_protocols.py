@@ -11,6 +11,7 @@ import math
 import pandas as pd
 
 from analysis.statistics.uncertainty import compare_intervals
+from analysis.statistics.levels import level_text
 from report.model import P, Paragraph, Ref, Table
 from report.pages.paper_findings import _drop_single_dataset, interval_text
 
@@ -18,7 +19,7 @@ FNMR_TABLE = "paper-fnmr-at-fmr"
 
 
 def _level(f: float) -> str:
-    return f"{f:.0e}".replace("e-0", "e-")
+    return level_text(f)
 
 
 def fnmr_table(similarity: dict, confidence: float) -> Table | None:

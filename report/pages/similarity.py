@@ -11,6 +11,7 @@ from analysis.statistics.verification.pair_histograms import PairHistograms
 from analysis.statistics.verification.similarity import SimilarityResult
 from analysis.statistics.verification.verification import Verification
 from analysis.types import Cell
+from analysis.statistics.levels import level_text
 from report import plotting
 from report.format import fixed, pct, pm
 from report.pages.junk import junk_note
@@ -118,7 +119,7 @@ def plot_roc(d: _RocData):
     for f, t, est in zip(v.far_levels, v.tar_at_far, ok_levels):
         if np.isfinite(t) and est:
             ax.plot([f], [t], "o", color=plotting.SECOND, ms=5)
-            ax.annotate(f"{t:.3f} @ {f:.0e}", (f, t), textcoords="offset points", xytext=(4, -10), fontsize=7)
+            ax.annotate(f"{t:.3f} @ {level_text(f)}", (f, t), textcoords="offset points", xytext=(4, -10), fontsize=7)
     if np.isfinite(v.eer):
         ax.plot([v.eer], [1 - v.eer], "s", color="black", ms=4, label=f"EER = {v.eer:.3f}")
         ax.legend(loc="lower right")
@@ -214,7 +215,7 @@ def page(ctx: CellContext, r: SimilarityResult) -> Page:
         est = u.tar_at_far[i] if u is not None else None
         value = (f"not estimable ({est.accepted_impostors:,d} impostor pairs above the threshold)"
                  if est is not None and not est.estimable else fixed(float(t)) + _ci_text(est.interval if est else None))
-        tar_bits += [f"{'; ' if tar_bits else ''}TAR at FAR {f:.0e}: ", Strong(value)]
+        tar_bits += [f"{'; ' if tar_bits else ''}TAR at FAR {level_text(f)}: ", Strong(value)]
     inside = int((r.nearest.margin < 0).sum())
     intro = [
         P(

@@ -10,10 +10,11 @@ import numpy as np
 import pandas as pd
 
 from analysis.statistics.verification.similarity import SimilarityResult
+from analysis.statistics.levels import level_text
 
 
 def far_label(f: float) -> str:
-    return f"TAR@FAR={f:.0e}".replace("e-0", "e-")
+    return f"TAR@FAR={level_text(f)}"
 
 
 # --------------------------------------------------------------------------- tables
@@ -50,7 +51,7 @@ def verification_frame(r: SimilarityResult) -> pd.DataFrame:
             rows.append((far_label(f), float("nan"), "", f"not estimable: {est.reason}"))
         else:
             rows.append((far_label(f), float(t), ci(est.interval if est else None), ""))
-        rows.append((f"threshold at FAR={f:.0e}".replace("e-0", "e-"), float(thr), "", ""))
+        rows.append((f"threshold at FAR={level_text(f)}", float(thr), "", ""))
     level = f"{100 * u.confidence:.0f}% interval" if u is not None else "interval"
     return pd.DataFrame({"metric": [a[0] for a in rows], "value": [a[1] for a in rows],
                          level: [a[2] for a in rows], "note": [a[3] for a in rows]})

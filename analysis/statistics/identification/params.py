@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from analysis.statistics.levels import check_levels
+
 
 @dataclass(frozen=True)
 class IdentificationParams:
@@ -71,8 +73,7 @@ class IdentificationParams:
             raise ValueError(f"unenrolled_share must be in [0, 1) (0 turns the open set off), got {self.unenrolled_share}")
         if not 1 <= self.max_rank <= 1000:
             raise ValueError(f"max_rank must be in [1, 1000], got {self.max_rank}")
-        if not all(0 < f < 1 for f in self.fpir_levels):
-            raise ValueError(f"fpir_levels must be rates in (0, 1) such as [0.01, 0.001], got {list(self.fpir_levels)}")
+        check_levels("fpir_levels", self.fpir_levels, allow_empty=True)
         if self.min_nonmated_above < 1 or self.top_confusions < 1:
             raise ValueError("min_nonmated_above and top_confusions must be >= 1")
         if not 0 < self.confidence < 1:

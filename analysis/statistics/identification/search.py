@@ -143,6 +143,11 @@ def _cells(templates: np.ndarray, order: np.ndarray, bounds: np.ndarray, enrolle
     return _Cells(tuple(members), tuple(bases), tuple(n_enr), cell_of, pos, templates)
 
 
+#: Scores within this of the mate's count as ties (against the probe): a few float32 rounding steps
+#: of a cosine, so that identical templates tie however BLAS splits a product into tiles.
+TIE_ATOL = 4 * float(np.finfo(np.float32).eps)
+
+
 def _scan_part(cells: _Cells, q, mate: np.ndarray, probes: np.ndarray, enrolled: np.ndarray, open_set: bool,
                max_rank: int) -> dict:
     """Outcome fields of some probes from the templates of their probed cells (``probes``: cell ids per probe).
@@ -195,8 +200,12 @@ def _scan_part(cells: _Cells, q, mate: np.ndarray, probes: np.ndarray, enrolled:
             s = q[qs] @ base.T
             mt = mate[qs]
             own = np.flatnonzero(cells.cell_of[mt] == c)
+            # The mate's score from this same product: einsum and BLAS round a float32 dot product
+            # differently, and a template identical to the mate's (one photo filed under two names)
+            # scored a rounding step below it, which ranked a tie in the probe's favour.
+            sm[qs[own]] = s[own, cells.pos_in_cell[mt[own]]]
             s[own, cells.pos_in_cell[mt[own]]] = -np.inf  # the mate is scored apart, once
-            ge = s >= sm[qs][:, None]
+            ge = s >= (sm[qs] - TIE_ATOL)[:, None]
             # Enrolled columns first: the open-set counts and maximum are those of the leading block.
             head = np.count_nonzero(ge[:, :n_enr], axis=1)
             beats[qs] += head + np.count_nonzero(ge[:, n_enr:], axis=1)
@@ -224,27 +233,15 @@ def _scan(cells: _Cells, q, mate: np.ndarray, probes: np.ndarray, enrolled: np.n
     """:func:`_scan_part` over parts of :data:`~analysis.statistics.search.ivf_blas.SEARCH_PART` probes on
     threads (one per BLAS thread of the process, single-threaded BLAS in each), as
     :func:`analysis.statistics.search.ivf_blas.search_cells` does; the parts do not depend on the thread count."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from threadpoolctl import threadpool_limits
-
-    from analysis.blocks import usable_cores
-    from analysis.statistics.search.ivf_blas import SEARCH_PART
+    from analysis.statistics.search.ivf_blas import SEARCH_PART, in_parts
 
     open_set = not bool(np.all(enrolled))
-    starts = list(range(0, len(q), SEARCH_PART)) or [0]
-    threads = usable_cores()
 
     def part(a: int) -> dict:
         return _scan_part(cells, np.ascontiguousarray(q[a:a + SEARCH_PART], dtype=np.float32), mate[a:a + SEARCH_PART],
                           probes[a:a + SEARCH_PART], enrolled, open_set, max_rank)
 
-    with threadpool_limits(limits=1, user_api="blas"):
-        if threads > 1 and len(starts) > 1:
-            with ThreadPoolExecutor(min(threads, len(starts))) as pool:
-                parts = list(pool.map(part, starts))
-        else:
-            parts = [part(a) for a in starts]
+    parts = in_parts(part, len(q))
     return {name: np.concatenate([p[name] for p in parts]) for name in parts[0]}
 
 

@@ -162,27 +162,32 @@ def search_cells(index: CellIndex, queries: np.ndarray, k: int, probes: np.ndarr
     (1.52x), the same neighbours. The parts and their
     single-threaded products do not depend on how many threads ran them, so neither does the result.
     """
+    q = np.ascontiguousarray(queries, dtype=np.float32)
+    probes = np.asarray(probes)
+
+    def part(a: int) -> tuple[np.ndarray, np.ndarray]:
+        return _search_part(index, q[a : a + SEARCH_PART], k, probes[a : a + SEARCH_PART], metric)
+
+    parts = in_parts(part, len(q))
+    return np.concatenate([v for v, _ in parts]), np.concatenate([i for _, i in parts])
+
+
+def in_parts(part, n: int) -> list:
+    """``[part(0), part(SEARCH_PART), ...]`` over ``n`` queries: one thread per core this process may use, each
+    with single-threaded BLAS (see :func:`search_cells`); the results do not depend on the thread count."""
     from concurrent.futures import ThreadPoolExecutor
 
     from threadpoolctl import threadpool_limits
 
     from analysis.blocks import usable_cores
 
-    q = np.ascontiguousarray(queries, dtype=np.float32)
-    probes = np.asarray(probes)
-    starts = list(range(0, len(q), SEARCH_PART)) or [0]
+    starts = list(range(0, n, SEARCH_PART)) or [0]
     threads = usable_cores()
-
-    def part(a: int) -> tuple[np.ndarray, np.ndarray]:
-        return _search_part(index, q[a : a + SEARCH_PART], k, probes[a : a + SEARCH_PART], metric)
-
     with threadpool_limits(limits=1, user_api="blas"):
         if threads > 1 and len(starts) > 1:
             with ThreadPoolExecutor(min(threads, len(starts))) as pool:
-                parts = list(pool.map(part, starts))
-        else:
-            parts = [part(a) for a in starts]
-    return np.concatenate([v for v, _ in parts]), np.concatenate([i for _, i in parts])
+                return list(pool.map(part, starts))
+        return [part(a) for a in starts]
 
 
 def _search_part(index: CellIndex, q: np.ndarray, k: int, probes: np.ndarray, metric: str,

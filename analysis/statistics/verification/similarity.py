@@ -38,6 +38,7 @@ from analysis.statistics.uncertainty import VerificationUncertainty, bootstrap_v
 from analysis.statistics.verification.operating_points import FMR_LEVELS, OperatingPoints, operating_points, required_levels
 from analysis.statistics.verification.sampled_pairs import ImpostorSample, sampled_pair_histograms
 from analysis.statistics.verification.verification import PairsProtocolResult, Verification, pairs_protocol, verification_metrics
+from analysis.statistics.levels import check_levels
 from analysis.types import EmbeddingSet
 
 
@@ -109,10 +110,8 @@ class SimilarityParams:
             raise ValueError(f"n_bins must be in [10, 1e6], got {self.n_bins}; 4000 gives a 5e-4 cosine resolution")
         if self.block_rows < 1:
             raise ValueError(f"block_rows must be >= 1, got {self.block_rows}")
-        if not self.far_levels or not all(0 < f < 1 for f in self.far_levels):
-            raise ValueError(f"far_levels must be a non-empty tuple of rates in (0, 1), got {self.far_levels}")
-        if not all(0 < f < 1 for f in self.fmr_levels):
-            raise ValueError(f"fmr_levels must be rates in (0, 1) such as [1e-3, 1e-4], got {list(self.fmr_levels)}")
+        check_levels("far_levels", self.far_levels)
+        check_levels("fmr_levels", self.fmr_levels, allow_empty=True)
         if self.top_n < 1 or self.heatmap_max_identities < 2:
             raise ValueError("top_n >= 1 and heatmap_max_identities >= 2 are required")
         if self.pairs_folds < 2:

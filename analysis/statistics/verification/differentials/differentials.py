@@ -75,7 +75,10 @@ def _column(name: str, values: np.ndarray, p: DifferentialsParams) -> _Column:
     missing = values == ""
     present = np.unique(values[~missing])
     as_group = p.missing == "group" and bool(missing.any())
-    names = [str(v) for v in present] + ([MISSING_GROUP] if as_group else [])
+    missing_name = MISSING_GROUP
+    while missing_name in set(present.tolist()):  # a real value spelled "(missing)" keeps its own group
+        missing_name += "*"
+    names = [str(v) for v in present] + ([missing_name] if as_group else [])
     skipped = ""
     if not names:
         skipped = "no row has a value in this column"

@@ -11,6 +11,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Literal
 
+from analysis.statistics.levels import check_levels
+
 
 @dataclass(frozen=True)
 class DifferentialsParams:
@@ -62,10 +64,7 @@ class DifferentialsParams:
     confidence: float | None = None
 
     def __post_init__(self) -> None:
-        if not self.fmr_levels or not all(0 < f < 1 for f in self.fmr_levels):
-            raise ValueError(f"fmr_levels must be a non-empty list of rates in (0, 1), got {self.fmr_levels}")
-        if len(set(self.fmr_levels)) != len(self.fmr_levels):
-            raise ValueError(f"fmr_levels must not repeat a level, got {self.fmr_levels}")
+        check_levels("fmr_levels", self.fmr_levels)
         if self.min_identities < 2 or not 2 <= self.max_groups <= 100:
             raise ValueError("min_identities must be >= 2 and max_groups in [2, 100]")
         if self.bootstrap_reps < 0 or self.bootstrap_impostor_pairs < 1 or self.block_rows < 1:
