@@ -295,6 +295,7 @@ def parse_config(raw: Mapping[str, Any], source: Path, overrides: Mapping[str, A
     sections["identification"] = dataclasses.replace(sections["identification"], junk_labels=study.junk_labels)
     extraction = build_dataclass(extract.ExtractionParams, raw.get("extraction", {}), where="[extraction]", base=base)
     for problem in (config_checks.pair_key_error(config_checks.network_pairs(dataset_specs, network_specs)),
+                    config_checks.page_name_error(d.name for d in dataset_specs),
                     config_checks.cache_dir_error(study.cache_dir, study.output_dir)):
         if problem:
             raise ConfigError(problem)

@@ -67,6 +67,19 @@ def pair_key_error(pairs: Iterable[tuple[str, str]]) -> str | None:
             f"(recogniser folder models/{key}, figure and table keys); rename one of the datasets or networks")
 
 
+def page_name_error(datasets: Iterable[str]) -> str | None:
+    """Datasets whose pages would share a file: the Data page of ``celeb-detections`` is the detection page of
+    ``celeb`` (``data/celeb-detections.md``, :mod:`report.pages.detections`); one overwrote the other."""
+    names = list(datasets)
+    data_pages = {slugify(n): n for n in names}
+    for n in names:
+        other = data_pages.get(slugify(f"{n}-detections"))
+        if other is not None:
+            return (f"datasets {n!r} and {other!r} would share the page data/{slugify(other)}.md (the detection "
+                    f"page of {n!r} is named after it); rename {other!r}")
+    return None
+
+
 def cache_dir_error(cache_dir: Path, output_dir: Path) -> str | None:
     """Why ``cache_dir`` may not be used with ``output_dir`` (inside a folder every build replaces), or None."""
     cache, out = Path(cache_dir).resolve(), Path(output_dir).resolve()

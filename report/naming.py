@@ -106,9 +106,23 @@ def name_clusters(embeddings: dict[str, EmbeddingSet], names_file: Path, discove
         table = read_names_file(names_file, networks=networks, junk_labels=junk_labels)
     except ValueError as exc:  # a user-edited file: one clear line, not a traceback
         raise ConfigError(str(exc)) from None
+    unnamed = sorted(net for net, emb in embeddings.items() if emb.n_samples and (emb.identities == UNLABELLED).all())
+    general = sorted({r.cluster for r in table.rows if not r.network})
+    if len(unnamed) > 1 and general:
+        # Each network's discovery is its own clustering: cluster 0 of one network is not cluster 0 of the
+        # other, so a row for "every network" named other people's faces in the second one.
+        raise ConfigError(
+            f"names_file {str(names_file)!r}: {len(general)} row(s) without a network (cluster "
+            f"{', '.join(map(str, general[:5]))}{', ...' if len(general) > 5 else ''}) would apply to every network, but "
+            f"the clusters of {', '.join(map(repr, unnamed))} are numbered by each network's own discovery; add a "
+            "network column and name the clusters of each network from its own clusters table")
     lock_file = lock_path(names_file)
     locked_sets = read_lock(lock_file) or {}
-    discover = joblib.Memory(Path(cache_dir) / "naming", verbose=0).cache(analyze_discovery)
+    from report.study import analysis_code_digest
+
+    # Keyed on the statistics half's code too (joblib checks only analyze_discovery's own source): a fix in
+    # the KMeans or threshold code it calls must not read back the clusters of the old code.
+    discover = joblib.Memory(Path(cache_dir) / "naming" / analysis_code_digest()[:16], verbose=0).cache(analyze_discovery)
     carry_params = CarryParams(discovery_params.carry_min_share, discovery_params.carry_min_anchor)
     named, records, new_sets = {}, [], dict(locked_sets)
     for net, emb in sorted(embeddings.items()):

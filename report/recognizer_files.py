@@ -257,12 +257,19 @@ def export_recognizers(results, output_dir: Path, warn=None) -> list[Path]:
     written = []
     nets = {n.name: n for n in cfg.networks}
     # Refitting a linear model on every face can take minutes on large studies: cached by content.
-    fit = joblib.Memory(Path(cfg.study.cache_dir) / "recognizers", verbose=0).cache(fit_recognizer)
+    from report.study import analysis_code_digest
+
+    # Keyed on the statistics half's code as well as fit_recognizer's own (see report.study.analysis_code_digest).
+    fit = joblib.Memory(Path(cfg.study.cache_dir) / "recognizers" / analysis_code_digest()[:16],
+                        verbose=0).cache(fit_recognizer)
     for inp in results.inputs:
         if inp.family != "images":
             continue
         for net, emb in sorted(inp.embeddings.items()):
-            cell = next((c for c in results.cells if c.dataset == inp.spec.name and c.network == net), None)
+            # The "all" cell when there is one: a model fitted on a subset (min-10, range-5-10) would give the
+            # faces of the identities it left out the nearest known name.
+            cells = [c for c in results.cells if c.dataset == inp.spec.name and c.network == net]
+            cell = next((c for c in cells if c.subset == "all"), cells[0] if cells else None)
             clf = results.cell_results.get("classifiers", {}).get(cell) if cell is not None else None
             if clf is None or net not in nets:
                 continue

@@ -39,9 +39,18 @@ _NAME_CHARS = 100
 def crop_name(photo: str, face_index: int) -> str:
     """File name of a face's crop: the photo's relative path made flat, the face, and a hash of the exact path."""
     printable = photo.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
-    flat = re.sub(r"[\x00-\x1f\x7f/\\\ufffd]", "_", printable.replace("/", "__"))[:_NAME_CHARS]
+    flat = re.sub(r"[\x00-\x1f\x7f/\\\ufffd]", "_", printable.replace("/", "__"))
+    # Cut by UTF-8 bytes, not characters: 100 CJK characters are 300 bytes, over the 255-byte limit of a
+    # file name on most file systems (each rebuild then stopped with "File name too long").
+    flat = flat.encode("utf-8")[:_NAME_CHARS].decode("utf-8", "ignore")
     digest = hashlib.sha256(photo.encode("utf-8", "surrogateescape")).hexdigest()[:8]
     return f"{flat.lstrip('.') or '_'}__face{int(face_index)}__{digest}.jpg"
+
+
+def _inside(review: Path, rel: str) -> bool:
+    """Whether the manifest's relative path ``rel`` names a file inside the review folder (no ``..``, not absolute)."""
+    parts = Path(rel).parts
+    return bool(parts) and not Path(rel).is_absolute() and ".." not in parts
 
 
 def _sha(data: bytes) -> str:
@@ -143,6 +152,9 @@ def _sync(review: Path, desired: dict[str, bytes], owned: dict[str, str], prefix
     owned = dict(owned)
     for rel, data in sorted(desired.items()):
         target, sha = review / rel, _sha(data)
+        if not _inside(review, rel):
+            owned.pop(rel, None)
+            continue
         current = _file_sha(target)
         if current == sha:
             owned[rel] = sha  # already there (also after a killed build that wrote it but not the manifest)
@@ -162,6 +174,9 @@ def _sync(review: Path, desired: dict[str, bytes], owned: dict[str, str], prefix
     for rel in sorted(set(owned) - set(desired)):
         if not any(rel.startswith(p + "/") for p in prefixes):
             continue  # another dataset's crops (not reviewed in this build): left as they are
+        if not _inside(review, rel):  # a hand-edited manifest entry ("ds-net/../../x"): never followed
+            owned.pop(rel)
+            continue
         target = review / rel
         if _file_sha(target) == owned[rel]:
             target.unlink()

@@ -81,7 +81,7 @@
                                          : { name: c.name, kind: c.kind, labels: c.labels, codes: unpack(c.codes) });
     });
     d.identity = d.columns.filter(function (c) { return c.name === "identity"; })[0];
-    d.byItem = {};
+    d.byItem = Object.create(null);  // no prototype: an item named "__proto__" or "hasOwnProperty" is an item
     d.items.forEach(function (it, i) { d.byItem[it] = i; });
     return d;
   }
@@ -259,10 +259,14 @@
     }
 
     function searchHits() {
-      var q = search.value.trim().toLowerCase();
+      var typed = search.value.trim(), q = typed.toLowerCase();
       if (!q) { return null; }
       var labels = d.identity.labels, match = {};
-      labels.forEach(function (n, code) { if (n.toLowerCase() === q) { match[code] = true; } });
+      // The exact name first ("Bob" and "bob" are two identities), then any case, then a part of a name.
+      labels.forEach(function (n, code) { if (n === typed) { match[code] = true; } });
+      if (!Object.keys(match).length) {
+        labels.forEach(function (n, code) { if (n.toLowerCase() === q) { match[code] = true; } });
+      }
       if (!Object.keys(match).length) {
         labels.forEach(function (n, code) { if (n.toLowerCase().indexOf(q) >= 0) { match[code] = true; } });
       }
@@ -424,7 +428,7 @@
         search.value = value; state.hits = searchHits();
         return draw();
       }
-      if (d.byItem.hasOwnProperty(value)) { return choose(d.byItem[value], false); }
+      if (Object.prototype.hasOwnProperty.call(d.byItem, value)) { return choose(d.byItem[value], false); }
       pointBox.textContent = "";
       pointBox.appendChild(el("p", "Item " + value + " is not among the " + d.n + " mapped points.", "atlas-caption"));
       return draw();

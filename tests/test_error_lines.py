@@ -298,3 +298,13 @@ def test_subset_selecting_nothing_is_a_stated_skip_not_a_grid_value(tmp_path):
     page = overview_page(results, has_pdf=False)
     keys = [b.key for s in page.sections for b in s.blocks if hasattr(b, "key")]
     assert "overview-skipped-cells" in keys
+
+
+def test_a_dataset_named_after_another_ones_detection_page_is_refused():
+    """``celeb-detections``'s Data page is ``celeb``'s detection page (data/celeb-detections.md): one overwrote the other."""
+    from analysis.config_checks import page_name_error
+
+    assert "data/celeb-detections.md" in page_name_error(["celeb", "celeb-detections"])
+    assert page_name_error(["celeb-detections", "celeb"]) is not None
+    assert page_name_error(["celeb", "Celeb-detections", "other"]) is None  # slugs with a hash: apart
+    assert page_name_error(["celeb"]) is None and page_name_error([]) is None

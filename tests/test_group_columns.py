@@ -238,3 +238,20 @@ def test_second_and_third_run_follow_the_metadata_file(tmp_path):
         run(load_config(tmp_path / "study.toml"), progress=False)
     assert page.read_text(encoding="utf-8") == after  # nothing already published was lost
     del first
+
+
+def test_item_keys_in_decomposed_unicode_or_with_spaces_find_their_rows(tmp_path):
+    """macOS writes file names decomposed (NFD); the metadata file's keys are read as NFC and trimmed: both sides
+    must be read the same way, or those rows silently left every group."""
+    import dataclasses
+    import unicodedata
+
+    emb = _emb()
+    items = emb.items.astype(object).copy()
+    items[0] = unicodedata.normalize("NFD", "Jos\u00e9/1.jpg")
+    items[1] = " Ann/1.jpg"
+    emb = dataclasses.replace(emb, items=items.astype(str))
+    meta = _write(tmp_path / "items.csv", f"item,light\n{items[0]},dark\n\" Ann/1.jpg\",lit\n")
+    out = attach_groups("d", GroupOptions(("light",), meta), emb)
+    assert out.group("light")[:2].tolist() == ["dark", "lit"]
+    assert "match no row" not in out.meta["group_sources"]

@@ -206,3 +206,26 @@ def test_the_first_binding_through_the_clusters_csv_checks_each_faces_box(tmp_pa
     assert csv_binding(previous, files, items, replaced, 0.5)[0] == -1
     pd.read_csv(path).drop(columns=["x1", "y1", "x2", "y2"]).to_csv(path, index=False)  # an older CSV: no boxes
     assert csv_binding(previous_clusters(path), files, items, replaced, 0.5).tolist() == [3, 1, 2, 4, -1]
+
+
+def test_rows_without_a_network_are_refused_when_two_networks_discover_their_own_clusters(tmp_path):
+    """Cluster 0 of one network's discovery is not cluster 0 of another's: a general row would name other faces."""
+    import dataclasses
+
+    from analysis.config import ConfigError
+    from analysis.statistics.discovery import DiscoveryParams
+    from report.naming import name_clusters
+    from tests.naming_fixtures import face_world, singles
+
+    photos = singles(0, 6) + singles(1, 6, "q")
+    emb, manifest, trace, _ = face_world(photos)
+    two = {"arc": dataclasses.replace(emb, network="arc"), "dlib": dataclasses.replace(emb, network="dlib")}
+    path = tmp_path / "names.csv"
+    kwargs = dict(dataset="d", manifest=manifest, traces={"arc": trace, "dlib": trace}, networks=["arc", "dlib"],
+                  junk_labels=("unknown",))
+    path.write_text("cluster,name\n0,Ann\n1,Bob\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"row\(s\) without a network .*add a network column"):
+        name_clusters(two, path, DiscoveryParams(), 0, tmp_path / "cache", **kwargs)
+    path.write_text("cluster,name,network\n0,Ann,arc\n1,Bob,arc\n0,Ann,dlib\n1,Bob,dlib\n", encoding="utf-8")
+    named, _ = name_clusters(two, path, DiscoveryParams(), 0, tmp_path / "cache", **kwargs)
+    assert set(named["arc"].identities) == set(named["dlib"].identities) == {"Ann", "Bob"}

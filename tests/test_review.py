@@ -119,3 +119,26 @@ def test_review_folders_that_would_do_harm_are_refused_at_config_load(tmp_path, 
     with pytest.raises(ConfigError, match=message):
         load_config(_config(tmp_path, review))
     assert load_config(_config(tmp_path, "review")).datasets[0].options.review_dir == (tmp_path / "review").resolve()
+
+
+def test_long_non_ascii_paths_and_hostile_manifest_entries(tmp_path):
+    """A crop name stays under 255 bytes for a path of CJK characters, on the first and the second build; a
+    manifest entry leading out of the review folder is never followed, not even to delete a file it names."""
+    import hashlib
+
+    from report.review import _sync
+
+    photo = "名" * 60 + "/" + "照" * 60 + ".jpg"
+    name = crop_name(photo, 0)
+    assert len(name.encode("utf-8")) <= 255
+    review = tmp_path / "review"
+    rel = f"ds-net/cluster-00/{name}"
+    warnings: list = []
+    owned = _sync(review, {rel: b"jpeg"}, {}, ["ds-net"], warnings.append)
+    again = _sync(review, {rel: b"jpeg2"}, owned, ["ds-net"], warnings.append)  # the folder exists now
+    assert (review / rel).read_bytes() == b"jpeg2" and not warnings and rel in again
+    victim = tmp_path / "precious.txt"
+    victim.write_text("mine", encoding="utf-8")
+    hostile = {"ds-net/../../precious.txt": hashlib.sha256(b"mine").hexdigest(), **again}
+    after = _sync(review, {}, hostile, ["ds-net"], warnings.append)
+    assert victim.read_text(encoding="utf-8") == "mine" and "ds-net/../../precious.txt" not in after

@@ -96,6 +96,11 @@ def nearest_neighbours(x: np.ndarray, params: NeighbourParams = NeighbourParams(
         sims = unit32[a:b] @ unit32.T
         sims[np.arange(b - a), np.arange(a, b)] = -np.inf  # never a row's own neighbour
         top = np.argpartition(-sims, cand - 1, axis=1)[:, :cand]  # cand <= n - 1: the row itself is never kept
+        # Where more rows tie at the last candidate's score (duplicate faces), argpartition's pick among them
+        # depends on numpy's selection code (SIMD, CPU): take the lowest-numbered ones instead.
+        last = np.take_along_axis(sims, top, axis=1).min(axis=1)
+        for r in np.flatnonzero((sims >= last[:, None]).sum(axis=1) > cand):
+            top[r] = np.lexsort((np.arange(n), -sims[r]))[:cand]
         exact = np.einsum("id,ijd->ij", unit64[a:b], unit64[top])
         order = np.lexsort((top, -exact), axis=1)[:, :keep]
         rows = np.arange(b - a)[:, None]

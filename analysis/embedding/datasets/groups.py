@@ -307,7 +307,7 @@ def attach_groups(name: str, opts: GroupOptions, emb: EmbeddingSet, data: pd.Dat
             out = np.where(rows >= 0, values[np.maximum(rows, 0)], "") if len(values) else np.full(len(items), "", object)
             source = sources[col]
         else:
-            keys = emb.identities.astype(str) if meta_key == "identity" else _item_keys(items, meta.index)
+            keys = _key_text(emb.identities) if meta_key == "identity" else _item_keys(_key_text(items), meta.index)
             out = meta[col].reindex(keys).fillna("").to_numpy(dtype=object)
             source = f"metadata_file {Path(opts.metadata_file).name} (keyed by {meta_key})"
         out = np.array(["" if v in missing_values else v for v in out], dtype=str)
@@ -316,13 +316,19 @@ def attach_groups(name: str, opts: GroupOptions, emb: EmbeddingSet, data: pd.Dat
         notes.append(f"{col} from {source}: {len(np.unique(out[out != '']))} values"
                      + (f", {n_missing:,d} of {len(out):,d} rows without one" if n_missing else ""))
     if meta is not None:
-        keys = set(emb.identities.astype(str)) if meta_key == "identity" else set(_item_keys(items, meta.index))
+        keys = set(_key_text(emb.identities)) if meta_key == "identity" else set(_item_keys(_key_text(items), meta.index))
         unused = int((~meta.index.isin(list(keys))).sum())
         if unused:
             notes.append(f"{unused:,d} {meta_key}(s) of the metadata file match no {'row' if meta_key == 'item' else 'identity'} "
                          "of this set (ignored)")
     provenance = {**dict(emb.meta), "group_sources": "; ".join(notes)}
     return dataclasses.replace(emb, groups=tuple(groups), meta=provenance)
+
+
+def _key_text(values: np.ndarray) -> np.ndarray:
+    """Identities or items as the metadata file's keys are read (:func:`clean_value`: NFC, trimmed), so that a
+    file name in decomposed form (macOS) or with a stray space still finds its row."""
+    return np.array([clean_value(v) for v in np.asarray(values).astype(str)], dtype=object)
 
 
 def _row_lookup(items: np.ndarray, index: pd.Index) -> np.ndarray:

@@ -339,6 +339,8 @@ def _ratio(metric, li, level, est, reps, groups, few, p: DifferentialsParams) ->
         return GroupRatio(metric, level, math.nan, None, "", "", len(ok), f"fewer than two groups to compare: {why}")
     vals = est[ok, li]
     hi, lo = ok[int(np.argmax(vals))], ok[int(np.argmin(vals))]
+    if hi == lo:  # every group at the same rate: name two groups (ratio 1), never one group as both extremes
+        lo = ok[1] if hi == ok[0] else ok[0]
     if vals.max() == 0:
         return GroupRatio(metric, level, math.nan, None, groups[hi].name, groups[lo].name, len(ok),
                           f"no group had a false {'non-match' if metric == 'FNMR' else 'match'}")
