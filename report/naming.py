@@ -118,7 +118,7 @@ def name_clusters(embeddings: dict[str, EmbeddingSet], names_file: Path, discove
             "network column and name the clusters of each network from its own clusters table")
     lock_file = lock_path(names_file)
     locked_sets = read_lock(lock_file) or {}
-    from report.study import analysis_code_digest
+    from report.code_digest import analysis_code_digest
 
     # Keyed on the statistics half's code too (joblib checks only analyze_discovery's own source): a fix in
     # the KMeans or threshold code it calls must not read back the clusters of the old code.

@@ -257,9 +257,9 @@ def export_recognizers(results, output_dir: Path, warn=None) -> list[Path]:
     written = []
     nets = {n.name: n for n in cfg.networks}
     # Refitting a linear model on every face can take minutes on large studies: cached by content.
-    from report.study import analysis_code_digest
+    from report.code_digest import analysis_code_digest
 
-    # Keyed on the statistics half's code as well as fit_recognizer's own (see report.study.analysis_code_digest).
+    # Keyed on the statistics half's code as well as fit_recognizer's own (see report.code_digest).
     fit = joblib.Memory(Path(cfg.study.cache_dir) / "recognizers" / analysis_code_digest()[:16],
                         verbose=0).cache(fit_recognizer)
     for inp in results.inputs:

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import functools
-import hashlib
 import logging
 import time
 from dataclasses import dataclass, field
@@ -40,6 +38,7 @@ from report.contexts import CellContext, DatasetContext
 from report.steps import cell_steps, dataset_steps
 from report.format import plural
 from report.skip_reasons import no_face_message, subset_too_small
+from report.code_digest import analysis_code_digest  # noqa: F401 - re-exported: part of the analysis cache key
 
 log = logging.getLogger("atlas")
 
@@ -214,24 +213,6 @@ NEEDS_LABELS = ("this analysis needs identity labels and the faces are unlabelle
 def is_unlabelled(emb: EmbeddingSet) -> bool:
     """True for the faces of an unlabelled dataset before naming (every identity is the placeholder)."""
     return emb.n_samples > 0 and bool(np.all(emb.identities == dataset_adapters.UNLABELLED))
-
-
-@functools.lru_cache(maxsize=1)
-def analysis_code_digest() -> str:
-    """Digest of the statistics half's source (and :mod:`analysis.types`), part of every analysis cache key.
-
-    joblib.Memory checks only the code of the function it wraps, here the same small wrapper for
-    every analysis: without this, a cache written by an older version of the analyses was read
-    back by a newer one, and a result lacking a field added since crashed the page builders (or,
-    worse, a fixed estimator kept showing the old numbers). Any change to the statistics half
-    recomputes the analyses once; embeddings and figures have their own keys.
-    """
-    root = Path(__file__).resolve().parent.parent / "analysis"
-    files = sorted([*(root / "statistics").rglob("*.py"), root / "types.py"])
-    h = hashlib.sha256()
-    for f in files:
-        h.update(f.relative_to(root).as_posix().encode() + b"\0" + f.read_bytes() + b"\0")
-    return h.hexdigest()[:16]
 
 
 def _timed(fn: Callable) -> Callable:
