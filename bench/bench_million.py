@@ -175,7 +175,7 @@ def _approximations(result) -> list[str]:
     if dup is not None:
         notes.append(f"near-duplicate IVF nprobe {dup.nprobe}/{dup.nlist}: recall {dup.recall:.4f}")
     op = getattr(result, "operating_points", None)
-    if op is not None:
+    if op is not None and hasattr(op, "fnmr_at_fmr"):  # the similarity's (the differentials' is a tuple of thresholds)
         est = [r for r in op.fnmr_at_fmr if r.estimable]
         if est:
             notes.append(f"FNMR at FMR {min(r.fmr for r in est):g}: {min(est, key=lambda r: r.fmr).fnmr:.4f}")
