@@ -99,7 +99,9 @@ def plot_fnir_fpir(d: FnirFpirData):
             lows.append(float(fpir[keep].min()))
     for f, n in d.points:
         ax.plot([f], [n], "o", color=plotting.SECOND, ms=5)
-        ax.annotate(f"{100 * n:.1f}% @ {f:g}", (f, n), textcoords="offset points", xytext=(5, 4), fontsize=8)
+        # Below and left of the point: the curve falls to its right and runs flat above it on the left.
+        ax.annotate(f"{100 * n:.1f}% @ {f:g}", (f, n), textcoords="offset points", xytext=(-6, -13), ha="right",
+                    fontsize=8)
     ax.set_xscale("log")
     lo = max(min(lows, default=1e-3) / 1.5, 1e-6)
     ax.set_xlim(lo, 1.0)
@@ -112,7 +114,8 @@ def plot_fnir_fpir(d: FnirFpirData):
     ax.set_ylabel("false negative identification rate, FNIR")
     if d.title:
         ax.set_title(d.title)
-    ax.legend(frameon=False, loc="upper right")
+    # FNIR falls as FPIR grows: the lower left is the empty corner (upper right ran into the marked levels).
+    ax.legend(frameon=False, loc="lower left")
     return fig
 
 
