@@ -25,6 +25,7 @@ import numpy as np
 from analysis.config import ConfigError
 from analysis.embedding.store import atomic_write_text
 from analysis.statistics.name_matching import BOUND, MATCHED, NEW
+from report.json_files import JsonReadError, read_json
 
 FORMAT = "face-embedding-atlas names lock 1"
 SUFFIX = ".lock.json"
@@ -76,12 +77,9 @@ def read_lock(path: Path) -> dict[tuple[str, str], LockedFaces] | None:
     if not path.is_file():
         raise _bad(path, "is not a regular file")
     try:
-        size = path.stat().st_size
-        if size > MAX_BYTES:
-            raise _bad(path, f"is {size:,d} bytes, more than a names lock can be")
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise _bad(path, f"cannot be read as JSON ({type(exc).__name__}: {exc})") from None
+        doc = read_json(path, MAX_BYTES, ", more than a names lock can be")
+    except JsonReadError as exc:
+        raise _bad(path, str(exc)) from None
     if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         raise ConfigError(f"{str(path)!r} exists but is not a names lock written by this build (format "
                           f"{doc.get('format') if isinstance(doc, dict) else None!r}); it is never overwritten: move it "

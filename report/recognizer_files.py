@@ -35,6 +35,7 @@ from analysis.embedding.store import atomic_write_bytes, atomic_write_text
 from analysis.statistics.recognizer import UNKNOWN, Recognizer, best_classifier, fit_recognizer
 from analysis.statistics.subsets import parse_subset, select_subset
 from report.escape import slugify
+from report.json_files import JsonReadError, read_json
 
 FORMAT = "face-embedding-atlas recognizer 2"
 _ARRAYS = ("names", "centroids", "train_x", "train_y", "coef", "intercept")
@@ -105,12 +106,9 @@ def _number(doc: dict, key: str, meta: Path, lo: float, hi: float, integer: bool
 
 def _read_doc(meta: Path) -> dict[str, Any]:
     try:
-        size = meta.stat().st_size
-        if size > MAX_JSON_BYTES:
-            raise _fail(meta, f"is {size:,d} bytes; a recogniser's JSON holds names and settings only")
-        doc = json.loads(meta.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise _fail(meta, f"cannot be read as JSON ({type(exc).__name__}: {exc})") from None
+        doc = read_json(meta, MAX_JSON_BYTES, "; a recogniser's JSON holds names and settings only")
+    except JsonReadError as exc:
+        raise _fail(meta, str(exc)) from None
     if not isinstance(doc, dict):
         raise _fail(meta, "is not a JSON object")
     if doc.get("format") != FORMAT:
